@@ -1,0 +1,1 @@
+"""Domain and infrastructure. Imports nothing from serve/, jobs/, actors/, client/ or cli/."""

@@ -1,0 +1,1 @@
+"""API keys: random, shown once, stored hashed, prefixed, scoped, expiring, revocable."""

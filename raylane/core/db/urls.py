@@ -1,0 +1,34 @@
+"""Connection URLs: the application role (RLS applies) and the owner role (migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+
+from raylane.core.config import Settings, get_settings
+from raylane.core.db import embedded
+from raylane.core.errors import ServiceUnavailable
+
+
+def _async(url: str) -> str:
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def owner_url(settings: Settings | None = None) -> str:
+    """URL of the role that owns the schema: runs migrations, never serves requests."""
+    settings = settings or get_settings()
+    if not settings.embedded_database:
+        return _async(settings.database_owner_url or settings.database_url or "")
+    uri = embedded.running_uri(settings.data_dir)
+    if uri is None:
+        raise ServiceUnavailable("embedded Postgres is not running; start it with `raylane up`")
+    return _async(uri)
+
+
+def app_url(settings: Settings | None = None) -> str:
+    """URL of the application role: not superuser, not BYPASSRLS, so row-level security holds."""
+    settings = settings or get_settings()
+    if not settings.embedded_database:
+        return _async(settings.database_url or "")
+    return make_url(owner_url(settings)).set(username=settings.database_app_role).render_as_string(
+        hide_password=False
+    )

@@ -1,0 +1,63 @@
+"""Domain errors with stable codes. No HTTP in here: ``serve/errors.py`` maps them to statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RaylaneError(Exception):
+    """Base of every domain error; ``code`` is part of the public API."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(RaylaneError):
+    """Missing, or belonging to another organization: the same answer for both."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"{kind} {ident} not found")
+
+
+class Conflict(RaylaneError):
+    code = "conflict"
+
+
+class InvalidInput(RaylaneError):
+    code = "validation_error"
+
+
+class PayloadTooLarge(RaylaneError):
+    code = "payload_too_large"
+
+
+class Unauthenticated(RaylaneError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(RaylaneError):
+    code = "permission_denied"
+
+
+class RateLimited(RaylaneError):
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: float, limit: int, remaining: int = 0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+
+
+class ServiceUnavailable(RaylaneError):
+    code = "service_unavailable"
+
+
+class AuditChainBroken(RaylaneError):
+    code = "audit_chain_broken"

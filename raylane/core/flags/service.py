@@ -1,0 +1,76 @@
+"""Feature flag use cases: per-organization switches with an optional JSON value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core import audit
+from raylane.core.db.paging import Page
+from raylane.core.db.session import conflict_on_duplicate
+from raylane.core.errors import NotFound
+from raylane.core.flags.models import FeatureFlag
+from raylane.core.flags.repository import FeatureFlagRepository
+from raylane.core.rbac import Actor
+from raylane.schemas.flags import FeatureFlagUpsert
+
+
+def _summary(flag: FeatureFlag) -> dict[str, Any]:
+    return {"enabled": flag.enabled, "value": flag.value}
+
+
+class FeatureFlagService:
+    async def get(self, session: AsyncSession, *, key: str) -> FeatureFlag:
+        flag = await FeatureFlagRepository(session).get(key)
+        if flag is None:
+            raise NotFound("feature_flag", key)
+        return flag
+
+    async def is_enabled(self, session: AsyncSession, *, key: str, default: bool = False) -> bool:
+        """Whether a flag is on for the session's organization (``default`` when unset)."""
+        flag = await FeatureFlagRepository(session).get(key)
+        return default if flag is None else flag.enabled
+
+    async def page(
+        self, session: AsyncSession, *, limit: int, cursor: str | None
+    ) -> Page[FeatureFlag]:
+        return await FeatureFlagRepository(session).page(limit=limit, cursor=cursor)
+
+    async def set(
+        self, session: AsyncSession, *, actor: Actor, key: str, data: FeatureFlagUpsert
+    ) -> FeatureFlag:
+        """Create or replace a flag."""
+        flag = await FeatureFlagRepository(session).get(key)
+        before = _summary(flag) if flag else None
+        if flag is None:
+            flag = FeatureFlag(organization_id=actor.organization_id, key=key)
+        async with conflict_on_duplicate(session, f"feature flag {key!r}"):
+            flag.enabled, flag.value, flag.description = data.enabled, data.value, data.description
+            session.add(flag)
+        await audit.record(
+            session,
+            actor=actor,
+            action="feature_flag.set",
+            target_type="feature_flag",
+            target_id=key,
+            before=before,
+            after=_summary(flag),
+        )
+        return flag
+
+    async def delete(self, session: AsyncSession, *, actor: Actor, key: str) -> None:
+        flag = await self.get(session, key=key)
+        await session.delete(flag)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="feature_flag.delete",
+            target_type="feature_flag",
+            target_id=key,
+            before=_summary(flag),
+        )
+
+
+feature_flag_service = FeatureFlagService()

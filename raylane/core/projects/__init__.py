@@ -1,0 +1,1 @@
+"""Projects: the unit that collections, runs and copilots belong to."""

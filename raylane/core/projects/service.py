@@ -1,0 +1,92 @@
+"""Project use cases."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core import audit
+from raylane.core.db.paging import Page
+from raylane.core.db.session import conflict_on_duplicate
+from raylane.core.errors import NotFound
+from raylane.core.projects.models import Project
+from raylane.core.projects.repository import ProjectRepository
+from raylane.core.rbac import Actor
+from raylane.schemas.projects import ProjectCreate, ProjectUpdate
+
+
+def _summary(project: Project) -> dict[str, str | None]:
+    return {"name": project.name, "description": project.description}
+
+
+class ProjectService:
+    async def get(self, session: AsyncSession, *, project_id: uuid.UUID) -> Project:
+        """One project of the caller's organization.
+
+        Raises:
+            NotFound: missing, or another organization's (the same answer for both).
+        """
+        project = await ProjectRepository(session).get(project_id)
+        if project is None:
+            raise NotFound("project", project_id)
+        return project
+
+    async def page(self, session: AsyncSession, *, limit: int, cursor: str | None) -> Page[Project]:
+        return await ProjectRepository(session).page(limit=limit, cursor=cursor)
+
+    async def create(self, session: AsyncSession, *, actor: Actor, data: ProjectCreate) -> Project:
+        """Create a project.
+
+        Raises:
+            Conflict: a project with this name exists in the organization.
+        """
+        project = Project(organization_id=actor.organization_id, **data.model_dump())
+        async with conflict_on_duplicate(session, f"project {data.name!r}"):
+            session.add(project)
+        await audit.record(
+            session,
+            actor=actor,
+            action="project.create",
+            target_type="project",
+            target_id=project.id,
+            after=_summary(project),
+        )
+        return project
+
+    async def update(
+        self, session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, data: ProjectUpdate
+    ) -> Project:
+        project = await self.get(session, project_id=project_id)
+        before = _summary(project)
+        async with conflict_on_duplicate(session, f"project {data.name!r}"):
+            for field, value in data.model_dump(exclude_unset=True).items():
+                if field == "name" and value is None:
+                    continue
+                setattr(project, field, value)
+        await audit.record(
+            session,
+            actor=actor,
+            action="project.update",
+            target_type="project",
+            target_id=project.id,
+            before=before,
+            after=_summary(project),
+        )
+        return project
+
+    async def delete(self, session: AsyncSession, *, actor: Actor, project_id: uuid.UUID) -> None:
+        project = await self.get(session, project_id=project_id)
+        await session.delete(project)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="project.delete",
+            target_type="project",
+            target_id=project_id,
+            before=_summary(project),
+        )
+
+
+project_service = ProjectService()

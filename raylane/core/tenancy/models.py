@@ -1,0 +1,38 @@
+"""Organizations are the tenants; users are people; memberships give a user a role in one org."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from raylane.core.db.base import Entity, TenantScoped
+
+
+class Organization(Entity):
+    __tablename__ = "organizations"
+
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    region: Mapped[str] = mapped_column(String(64), default="local")
+
+
+class User(Entity):
+    """A person. Visible to an organization only through a membership there (row-level security)."""
+
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Membership(TenantScoped, Entity):
+    __tablename__ = "memberships"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (UniqueConstraint("organization_id", "user_id"),)

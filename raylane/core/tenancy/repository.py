@@ -1,0 +1,84 @@
+"""All SQL for organizations, users and memberships."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.db.paging import Page, keyset_page
+from raylane.core.tenancy.models import Membership, Organization, User
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user as seen from one organization: identity plus membership."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+
+
+class OrganizationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, organization_id: uuid.UUID) -> Organization | None:
+        return await self._session.get(Organization, organization_id)
+
+    async def page(self, *, limit: int, cursor: str | None) -> Page[Organization]:
+        stmt = select(Organization)
+        return await keyset_page(self._session, stmt, Organization.id, limit=limit, cursor=cursor)
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def ensure(self, email: str, name: str) -> uuid.UUID:
+        """The id of the user with this email, creating the user if new (SECURITY DEFINER)."""
+        stmt = text("SELECT raylane_ensure_user(:email, :name)")
+        return (await self._session.execute(stmt, {"email": email, "name": name})).scalar_one()
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self._session.get(User, user_id)
+
+
+class MembershipRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _members(self):  # type: ignore[no-untyped-def]
+        return select(
+            User.id,
+            User.email,
+            User.name,
+            Membership.role,
+            Membership.is_active,
+            Membership.created_at,
+        ).join(Membership, Membership.user_id == User.id)
+
+    async def get_by_user(self, user_id: uuid.UUID) -> Membership | None:
+        stmt = select(Membership).where(Membership.user_id == user_id)
+        return (await self._session.scalars(stmt)).first()
+
+    async def member(self, user_id: uuid.UUID) -> Member | None:
+        row = (await self._session.execute(self._members().where(User.id == user_id))).first()
+        return Member(*row) if row else None
+
+    async def page(self, *, limit: int, cursor: str | None) -> Page[Member]:
+        return await keyset_page(
+            self._session, self._members(), User.id, limit=limit, cursor=cursor, row=Member
+        )
+
+    async def count_owners(self) -> int:
+        stmt = select(func.count(Membership.id)).where(
+            Membership.role == "owner", Membership.is_active.is_(True)
+        )
+        return int((await self._session.scalar(stmt)) or 0)

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app (create_app), its dependencies, routes and Serve deployments."""

@@ -1,0 +1,43 @@
+"""``create_app()``: a plain FastAPI app, testable without Ray; Serve wraps it in deployments.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from raylane import __version__
+from raylane.core.config import Settings, get_settings
+from raylane.serve import errors
+from raylane.serve.middleware import BodyLimit, RequestContext
+from raylane.serve.platform import Platform
+from raylane.serve.routes import api_keys, audit, flags, health, me, organizations, projects, users
+
+ROUTERS = [health, me, organizations, users, api_keys, projects, flags, audit]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Engines and clients are opened in the lifespan, never here."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.platform = Platform.open(settings)
+        try:
+            yield
+        finally:
+            await app.state.platform.close()
+
+    app = FastAPI(
+        title="Raylane",
+        version=__version__,
+        description="Multi-tenant AI platform on Ray. Authenticate with `Authorization: Bearer rl_...`.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,117 @@
+"""Annotated dependencies: the tenant session, the actor, permissions and paging."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.apikeys.service import authenticate
+from raylane.core.cache import Limit
+from raylane.core.db.session import set_tenant
+from raylane.core.errors import InvalidInput, Unauthenticated
+from raylane.core.rbac import Actor, Permission
+from raylane.serve.platform import Platform
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing bearer API key (Authorization: Bearer rl_...)")
+    return token.strip()
+
+
+async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterator[AsyncSession]:
+    """Authenticate, rate-limit, and open the request's one transaction scoped to the tenant.
+
+    Commits when the route returns (before the response is sent), rolls back on any error.
+    """
+    token = _bearer(request)
+    settings = platform.settings
+    async with platform.db.session() as session:
+        actor = await authenticate(
+            session,
+            token,
+            secret=settings.secret_key.get_secret_value(),
+            request_id=request.state.request_id,
+            ip=request.client.host if request.client else None,
+        )
+        request.state.actor = actor
+        request.state.organization_id = actor.organization_id
+        if settings.rate_limit.enabled:
+            rl = settings.rate_limit
+            request.state.admission = await platform.limiter.admit(
+                Limit(f"key:{actor.api_key_id}", rl.key_per_minute, rl.key_burst),
+                Limit(f"org:{actor.organization_id}", rl.org_per_minute, rl.org_burst),
+            )
+        await set_tenant(session, actor.organization_id, platform=actor.is_platform_admin)
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(tenant_session, scope="function")]
+
+
+def current_actor(request: Request, session: SessionDep) -> Actor:
+    actor: Actor = request.state.actor
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def require(permission: Permission) -> Any:
+    """A route dependency that admits only actors holding ``permission``.
+
+    The returned object carries ``.permission`` so tests can read every route's requirement.
+    """
+
+    def check(actor: ActorDep) -> None:
+        actor.require(permission)
+
+    check.permission = permission  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    platform: PlatformDep,
+    limit: Annotated[int | None, Query(ge=1, description="page size (capped)")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> PageParams:
+    api = platform.settings.api
+    if cursor is not None:
+        try:
+            uuid.UUID(cursor)
+        except ValueError as exc:
+            raise InvalidInput("cursor is not one this API returned") from exc
+    return PageParams(min(limit or api.page_size_default, api.page_size_max), cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def page_of(page: Any, schema: Any) -> Any:
+    """Turn a core Page of rows into the wire ``Page[schema]``."""
+    from raylane.schemas.common import Page
+
+    return Page[schema](  # type: ignore[valid-type]
+        items=[schema.model_validate(i) for i in page.items], next_cursor=page.next_cursor
+    )

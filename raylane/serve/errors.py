@@ -1,0 +1,93 @@
+"""The one table from domain error to HTTP status, and the one error shape."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from raylane.core import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.RaylaneError], int] = {
+    errors.InvalidInput: 422,
+    errors.Unauthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.RateLimited: 429,
+    errors.AuditChainBroken: 409,
+    errors.ServiceUnavailable: 503,
+}
+
+_HTTP_CODES = {
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def rate_limit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(max(remaining, 0)),
+        "RateLimit-Reset": str(math.ceil(reset_s)),
+    }
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.RaylaneError)
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = rate_limit_headers(exc.limit, 0, exc.retry_after)
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        from raylane.serve.metrics import RATE_LIMITED
+
+        RATE_LIMITED.labels(scope="request").inc()
+    elif isinstance(exc, errors.ServiceUnavailable):
+        headers = {"Retry-After": "5"}
+    return error_response(status, exc.code, exc.detail, headers)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return error_response(422, "validation_error", detail)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return error_response(500, "internal_error", f"internal error (request {request_id})")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.RaylaneError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unhandled)

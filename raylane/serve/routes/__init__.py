@@ -1,0 +1,1 @@
+"""Routes: each parses input, calls one service method and returns a schema."""

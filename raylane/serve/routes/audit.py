@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from raylane.core import audit
+from raylane.core.rbac import Permission
+from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
+from raylane.schemas.common import Page
+from raylane.serve.deps import PageDep, SessionDep, page_of, require
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("/events", dependencies=[require(Permission.AUDIT_READ)])
+async def list_audit_events(
+    session: SessionDep,
+    page: PageDep,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    target_type: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=200)] = None,
+    actor_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditEventRead]:
+    """Newest first. ``action`` may end in ``*`` (``project.*``)."""
+    result = await audit.page(
+        session,
+        limit=page.limit,
+        cursor=page.cursor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        actor_id=actor_id,
+        since=since,
+        until=until,
+    )
+    return page_of(result, AuditEventRead)  # type: ignore[no-any-return]
+
+
+@router.get("/verify", dependencies=[require(Permission.AUDIT_READ)])
+async def verify_audit_chain(session: SessionDep) -> AuditVerifyRead:
+    """Recompute the organization's hash chain; names the first broken link."""
+    return AuditVerifyRead.model_validate(await audit.verify(session))
