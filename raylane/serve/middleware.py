@@ -7,14 +7,18 @@ import time
 import uuid
 from typing import Any
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from raylane.serve.errors import rate_limit_headers
 from raylane.serve.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive``: an HTTPException, so the app's handlers answer 413 in our shape."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=413, detail=detail)
 
 
 async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
@@ -45,7 +49,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge
+                raise _TooLarge(detail)
             return message
 
         async def tracked(message: Message) -> None:

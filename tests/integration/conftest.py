@@ -22,7 +22,9 @@ async def app(services):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 async def api(app) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4242))
+    transport = httpx.ASGITransport(
+        app=app, client=("203.0.113.7", 4242), raise_app_exceptions=False
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://raylane.test") as http:
         yield Api(http)
 

@@ -19,6 +19,8 @@ class Entity(Base):
     """A table with a UUIDv7 primary key and created/updated timestamps."""
 
     __abstract__ = True
+    # Fetch server-set timestamps with RETURNING, so no lazy load happens outside the session.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     created_at: Mapped[datetime] = mapped_column(

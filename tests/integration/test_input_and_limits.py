@@ -1,0 +1,153 @@
+"""Bad input gets a clear 4xx and writes nothing; rate limits are exact; health tells the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from raylane.core import cache
+from raylane.core.cache import Limit, RateLimiter
+from raylane.serve.app import create_app
+from tests.factories import Api, Tenant
+
+
+async def _counts(api: Api, tenant: Tenant) -> tuple[int, int]:
+    projects = (await api.as_(tenant).get("/api/v1/projects?limit=200")).json()["items"]
+    events = (await api.as_(tenant).get("/api/v1/audit/events?limit=200")).json()["items"]
+    return len(projects), len(events)
+
+
+class TestBadInput:
+    async def test_malformed_json_is_422_and_writes_nothing(self, api: Api, org_a: Tenant) -> None:
+        before = await _counts(api, org_a)
+        r = await api.as_(org_a).post(
+            "/api/v1/projects",
+            content=b'{"name": "x",',
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 422 and r.json()["error"] == "validation_error"
+        assert await _counts(api, org_a) == before
+
+    async def test_wrong_types_and_unknown_fields_are_422(self, api: Api, org_a: Tenant) -> None:
+        before = await _counts(api, org_a)
+        for body in [{"name": 123}, {"name": ["a"]}, {"name": "ok", "extra": 1}, {}, [1, 2]]:
+            r = await api.as_(org_a).post("/api/v1/projects", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert isinstance(r.json()["detail"], list)
+        assert await _counts(api, org_a) == before
+
+    async def test_huge_body_is_413_and_writes_nothing(self, api: Api, org_a: Tenant) -> None:
+        before = await _counts(api, org_a)
+        big = {"name": "big", "description": "x" * 2_000_000}
+        r = await api.as_(org_a).post("/api/v1/projects", json=big)
+        assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+
+        async def chunks():  # no Content-Length: the streamed body is counted
+            for _ in range(40):
+                yield b"x" * 65536
+
+        r = await api.as_(org_a).post(
+            "/api/v1/projects", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 413
+        assert await _counts(api, org_a) == before
+
+    async def test_bad_ids_and_cursors(self, api: Api, org_a: Tenant) -> None:
+        assert (await api.as_(org_a).get("/api/v1/projects/not-a-uuid")).status_code == 422
+        assert (await api.as_(org_a).get("/api/v1/projects?cursor=zzz")).status_code == 422
+        assert (await api.as_(org_a).get("/api/v1/projects?limit=0")).status_code == 422
+        r = await api.as_(org_a).get("/api/v1/nowhere")
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+class TestPagination:
+    async def test_cursor_pages_cover_everything_once_and_limit_is_capped(
+        self, api: Api, org_a: Tenant
+    ) -> None:
+        names = {f"page-{i}" for i in range(7)}
+        for n in names:
+            assert (await api.as_(org_a).post("/api/v1/projects", json={"name": n})).status_code == 201
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+            page = (await api.as_(org_a).get("/api/v1/projects", params=params)).json()
+            assert len(page["items"]) <= 3
+            seen += [p["name"] for p in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(names)
+        r = await api.as_(org_a).get("/api/v1/projects", params={"limit": 10_000})
+        assert r.status_code == 200
+
+
+class TestRateLimits:
+    async def test_limiter_race_admits_exactly_the_burst(self, services) -> None:  # type: ignore[no-untyped-def]
+        limiter = RateLimiter(cache.async_client(cache.redis_url(services)))
+        key = f"race-{secrets.token_hex(4)}"
+        limit, n = 10, 60
+
+        async def one() -> bool:
+            try:
+                await limiter.admit(Limit(key, per_minute=1, burst=limit))
+                return True
+            except Exception:
+                return False
+
+        results = await asyncio.gather(*(one() for _ in range(n)))
+        assert sum(results) == limit
+
+    async def test_http_race_exactly_l_succeed_with_headers(self, services, api: Api, org_a: Tenant) -> None:  # type: ignore[no-untyped-def]
+        limit, n = 5, 25
+        tight = services.model_copy(
+            update={
+                "rate_limit": services.rate_limit.model_copy(
+                    update={"key_per_minute": 1, "key_burst": limit}
+                )
+            }
+        )
+        app = create_app(tight)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                rs = await asyncio.gather(*(Api(http).as_(org_a).get("/api/v1/me") for _ in range(n)))
+        ok = [r for r in rs if r.status_code == 200]
+        limited = [r for r in rs if r.status_code == 429]
+        assert len(ok) == limit and len(limited) == n - limit
+        assert all(int(r.headers["Retry-After"]) >= 1 for r in limited)
+        assert limited[0].json()["error"] == "rate_limited"
+        assert all("RateLimit-Remaining" in r.headers for r in ok)
+
+
+class TestHealth:
+    async def test_stopped_redis_is_reported_down_and_limits_fail_closed(self, services, api: Api, org_a: Tenant) -> None:  # type: ignore[no-untyped-def]
+        other = Path(tempfile.mkdtemp(prefix="rl-redis-", dir="/tmp"))
+        url = cache.start_embedded(other)
+        app = create_app(services.model_copy(update={"redis_url": url}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                up = (await http.get("/api/health")).json()
+                assert up["components"]["redis"]["status"] == "up"
+                assert up["components"]["database"]["status"] == "up"
+                cache.stop_embedded(other)
+                r = await http.get("/api/health")
+                assert r.status_code == 503
+                body = r.json()
+                assert body["components"]["redis"]["status"] == "down"
+                assert body["components"]["database"]["status"] == "up"
+                assert body["components"]["redis"]["latency_ms"] >= 0
+                me = await http.get("/api/v1/me", headers={"Authorization": f"Bearer {org_a.token}"})
+                assert me.status_code == 503 and me.json()["error"] == "service_unavailable"
+
+    async def test_metrics_count_requests_by_route(self, api: Api, org_a: Tenant) -> None:
+        await api.as_(org_a).get("/api/v1/projects")
+        text = (await api.http.get("/metrics")).text
+        assert 'raylane_http_requests_total{method="GET",organization="' in text
+        assert 'route="/api/v1/projects"' in text
+        assert "raylane_http_request_duration_seconds_bucket" in text
