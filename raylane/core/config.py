@@ -40,8 +40,15 @@ class RaySettings(BaseModel):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
     gcs_port: int = 6380
+    client_port: int = 10001
+    dashboard_agent_port: int = 52365
     namespace: str = "raylane"
     num_cpus: int | None = None
+    # Serve's fast path (measured: ~0.1x of plain uvicorn without it, ~0.9x with it).
+    throughput_optimized: bool = True
+    haproxy: bool = True
+    haproxy_stats_port: int = 8404
+    haproxy_metrics_port: int = 9101
 
 
 class StorageSettings(BaseModel):

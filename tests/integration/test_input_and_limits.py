@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -144,6 +145,7 @@ class TestHealth:
                 assert body["components"]["redis"]["latency_ms"] >= 0
                 me = await http.get("/api/v1/me", headers={"Authorization": f"Bearer {org_a.token}"})
                 assert me.status_code == 503 and me.json()["error"] == "service_unavailable"
+        shutil.rmtree(other, ignore_errors=True)
 
     async def test_metrics_count_requests_by_route(self, api: Api, org_a: Tenant) -> None:
         await api.as_(org_a).get("/api/v1/projects")

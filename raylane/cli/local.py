@@ -1,0 +1,139 @@
+"""Local-runtime commands: ``up``, ``down``, ``status`` and ``db``. They import server code lazily."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+db_app = typer.Typer(help="Database schema commands (run as the owner role).", no_args_is_help=True)
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from raylane.core.config import get_settings
+
+    return get_settings()
+
+
+def up() -> None:
+    """Start the platform on embedded defaults (or the configured services) and deploy the API."""
+    from raylane.core import runtime
+    from raylane.core.bootstrap import ensure_platform_admin
+    from raylane.core.db import migrate
+    from raylane.serve.deploy import deploy
+
+    settings = _settings()
+    # Ray reads its auth mode at import: the environment must be right before anything imports it.
+    os.environ.update(runtime.ray_env(settings))
+    with console.status("Starting Postgres and Redis"):
+        runtime.start_stores(settings)
+    console.print("[green]✓[/] Postgres and Redis")
+    with console.status("Applying migrations"):
+        migrate.upgrade(settings)
+    console.print(f"[green]✓[/] schema at {migrate.current_revision(settings)}")
+    with console.status("Starting Ray"):
+        runtime.start_ray(settings, resources=_head_resources())
+    console.print(f"[green]✓[/] Ray at {runtime.gcs_address(settings)}")
+    with console.status("Deploying the Serve app (first start takes a minute)"):
+        url = deploy(settings)
+    console.print(f"[green]✓[/] Serve app 'raylane'")
+    created = asyncio.run(ensure_platform_admin(settings))
+    console.print(f"\nAPI        {url}   (docs {url}/docs)")
+    console.print(f"Dashboard  {runtime.dashboard_url(settings)}")
+    if created is not None:
+        _, _, token = created
+        _save_profile(url, token)
+        console.print(
+            "\n[bold]Bootstrap admin API key[/] (shown once; saved to your 'local' CLI profile):"
+        )
+        typer.echo(token)
+
+
+def _head_resources() -> dict[str, float] | None:
+    try:
+        from raylane.core.cluster.workloads import head_resources
+    except ImportError:  # the workload catalogue is optional for a bare local head
+        return None
+    return head_resources()
+
+
+def _save_profile(url: str, token: str) -> None:
+    try:
+        from raylane.client.config import save_profile
+    except ImportError:
+        return
+    save_profile("local", url=url, api_key=token, make_default=True)
+
+
+def down() -> None:
+    """Stop everything ``raylane up`` started (Ray, Redis, Postgres); data stays in the data dir."""
+    from raylane.core import runtime
+
+    stopped = runtime.stop_all(_settings())
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+def status(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Report each part of the local runtime, and the API's health."""
+    from raylane.core import runtime
+    from raylane.serve.deploy import api_url
+
+    settings = _settings()
+    parts = [(p.name, p.running, p.detail) for p in runtime.status(settings)]
+    url = api_url(settings)
+    parts.append(("api", _api_up(url), url))
+    if output == "json":
+        typer.echo(json.dumps([{"name": n, "running": r, "detail": d} for n, r, d in parts]))
+    else:
+        table = Table("part", "state", "detail")
+        for name, running, detail in parts:
+            table.add_row(name, "[green]running[/]" if running else "[red]stopped[/]", detail)
+        Console().print(table)
+    if not all(r for _, r, _ in parts):
+        raise typer.Exit(1)
+
+
+def _api_up(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/api/health", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations (creates the application role if the owner may)."""
+    from raylane.core.db import migrate
+
+    settings = _settings()
+    if settings.embedded_database:
+        from raylane.core.db import embedded
+
+        embedded.start(settings.data_dir)
+    migrate.upgrade(settings, revision=revision)
+    console.print(f"database at {migrate.current_revision(settings)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision."""
+    from raylane.core.db import migrate
+
+    typer.echo(migrate.current_revision(_settings()) or "none")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,71 @@
+"""The ``raylane`` command: API commands through the SDK, plus the local runtime's commands."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Annotated
+
+import typer
+
+from raylane.cli import account, audit, flags, keys, local, orgs, projects, users
+from raylane.cli.context import GlobalOptions
+from raylane.client import __version__
+
+app = typer.Typer(
+    name="raylane",
+    help="Raylane: a multi-tenant AI platform on Ray.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Tracebacks with locals would print API keys held in variables.
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"raylane {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Profile from the profile file (default: RAYLANE_PROFILE, then default_profile)."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="API root (default: RAYLANE_URL, then profile).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="API key (default: RAYLANE_API_KEY, then profile).")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Raylane: a multi-tenant AI platform on Ray."""
+    ctx.obj = GlobalOptions(profile=profile, url=url, api_key=api_key)
+
+
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
+app.add_typer(projects.app, name="projects")
+app.add_typer(flags.app, name="flags")
+app.add_typer(audit.app, name="audit")
+account.register(app)
+local.register(app)
+# Cluster commands ship separately; the CLI works with or without them.
+if importlib.util.find_spec("raylane.cli.cluster") is not None:
+    importlib.import_module("raylane.cli.cluster").register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""Raylane Python SDK: :class:`Client` (blocking) and :class:`AsyncClient`, with typed errors.
+
+The SDK depends on httpx, pydantic and the shared wire models only, so it stays light enough
+for notebooks; it never imports the server.
+"""
+
+from raylane.client._http import sdk_version
+from raylane.client._resources import UNSET
+from raylane.client.aio import AsyncClient
+from raylane.client.client import Client
+from raylane.client.errors import (
+    APIConnectionError,
+    AuditChainBroken,
+    ConfigError,
+    Conflict,
+    InternalError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    RaylaneError,
+    ServiceUnavailable,
+    Unauthenticated,
+    ValidationError,
+)
+
+__version__ = sdk_version()
+
+__all__ = [
+    "UNSET",
+    "APIConnectionError",
+    "AsyncClient",
+    "AuditChainBroken",
+    "Client",
+    "ConfigError",
+    "Conflict",
+    "InternalError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimited",
+    "RaylaneError",
+    "ServiceUnavailable",
+    "Unauthenticated",
+    "ValidationError",
+    "__version__",
+]

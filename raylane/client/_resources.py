@@ -1,0 +1,252 @@
+"""The one generic resource helper shared by the sync and async clients.
+
+A resource method builds a :class:`Call` (method, path, query, body, and how to parse the
+answer) through a :class:`Collection`; the sync client sends it with a blocking transport, the
+async client with a non-blocking one. All request shapes live here once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from raylane.client._http import AsyncHttpClient, HttpClient, decode
+from raylane.client.errors import RaylaneError, ValidationError
+from raylane.schemas.apikeys import ApiKeyRead
+from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
+from raylane.schemas.common import Input, Page
+from raylane.schemas.flags import FeatureFlagRead
+from raylane.schemas.health import HealthRead
+from raylane.schemas.projects import ProjectRead
+from raylane.schemas.tenancy import MeRead, OrganizationRead, UserRead
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+Item = TypeVar("Item")
+M = TypeVar("M", bound=pydantic.BaseModel)
+R = TypeVar("R")
+
+Ident = uuid.UUID | str
+DEFAULT_PAGE_SIZE: Final = 100  # the server caps pages at 200
+
+
+class Unset:
+    """Type of :data:`UNSET`: "leave this field as it is" in update methods."""
+
+    _instance: Unset | None = None
+
+    def __new__(cls) -> Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = Unset()
+
+
+@dataclass(frozen=True)
+class Call(Generic[R]):
+    """One API request and the parser for its answer.
+
+    ``accept`` lists error statuses whose body is still a valid answer (the health report
+    comes back as 503 when degraded).
+    """
+
+    method: str
+    path: str
+    parse: Callable[[Any], R]
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    accept: tuple[int, ...] = ()
+
+
+def finish(call: Call[R], response: httpx.Response) -> R:
+    """Turn an answer into the call's result.
+
+    Raises:
+        RaylaneError: the mapped subclass for an error answer, or ``invalid_response`` when a
+            success does not match the expected schema (client and server out of step).
+    """
+    if response.status_code in call.accept:
+        try:
+            return call.parse(response.json())
+        except ValueError:  # not JSON, or not the expected model: treat it as the error it is
+            pass
+    data = decode(response)
+    try:
+        return call.parse(data)
+    except pydantic.ValidationError as exc:
+        raise RaylaneError(
+            f"{call.method} {call.path} answered an unexpected body "
+            f"({exc.error_count()} schema errors); are client and server versions compatible?",
+            code="invalid_response",
+            status=response.status_code,
+        ) from exc
+
+
+def next_cursor(page: Page[Any], sent: str | None) -> str | None:
+    """The cursor for the following page, or None at the end.
+
+    Raises:
+        RaylaneError: the server handed back the cursor it was given (it would loop forever).
+    """
+    if not page.next_cursor:
+        return None
+    if page.next_cursor == sent:
+        raise RaylaneError(f"pagination did not advance past cursor {sent!r}", code="invalid_page")
+    return page.next_cursor
+
+
+def segment(value: Ident) -> str:
+    """One path segment, percent-encoded so an id can never change the route."""
+    text = str(value)
+    if not text:
+        raise ValidationError("an id must not be empty")
+    return quote(text, safe="")
+
+
+def body(model: type[Input], /, **fields: Any) -> dict[str, Any]:
+    """Validate a request body locally and dump it as JSON-ready data.
+
+    Fields passed as :data:`UNSET` are left out, so an update sends only what changes.
+
+    Raises:
+        ValidationError: the fields do not satisfy ``model`` (``status`` is None: nothing
+            was sent).
+    """
+    given = {name: value for name, value in fields.items() if value is not UNSET}
+    try:
+        return model(**given).model_dump(mode="json", exclude_unset=True)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(
+            [
+                {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from None
+
+
+class Collection(Generic[T]):
+    """The REST shapes of one collection: ``path`` and ``path/{id}``, read model ``model``."""
+
+    def __init__(self, path: str, model: type[T]) -> None:
+        self.path = path
+        self.model = model
+        self._page: type[Page[T]] = Page[model]  # type: ignore[valid-type]
+
+    def item(self, ident: Ident) -> str:
+        """The path of one item."""
+        return f"{self.path}/{segment(ident)}"
+
+    def get(self, ident: Ident) -> Call[T]:
+        """``GET path/{id}``."""
+        return Call("GET", self.item(ident), self.model.model_validate)
+
+    def list(
+        self, *, limit: int | None = None, cursor: str | None = None, **filters: Any
+    ) -> Call[Page[T]]:
+        """``GET path?limit=&cursor=&<filters>``, one page."""
+        params = {"limit": limit, "cursor": cursor, **filters}
+        return Call("GET", self.path, self._page.model_validate, params=params)
+
+    def create(self, data: Mapping[str, Any], returns: type[M]) -> Call[M]:
+        """``POST path``; some creations answer a richer model than the read model."""
+        return Call("POST", self.path, returns.model_validate, json=data)
+
+    def update(self, ident: Ident, data: Mapping[str, Any]) -> Call[T]:
+        """``PATCH path/{id}`` with only the fields that change."""
+        return Call("PATCH", self.item(ident), self.model.model_validate, json=data)
+
+    def put(self, ident: Ident, data: Mapping[str, Any]) -> Call[T]:
+        """``PUT path/{id}``: create or replace."""
+        return Call("PUT", self.item(ident), self.model.model_validate, json=data)
+
+    def delete(self, ident: Ident) -> Call[None]:
+        """``DELETE path/{id}`` answering 204."""
+        return Call("DELETE", self.item(ident), _none)
+
+    def delete_returning(self, ident: Ident) -> Call[T]:
+        """``DELETE path/{id}`` answering the final state (e.g. a revoked key)."""
+        return Call("DELETE", self.item(ident), self.model.model_validate)
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+# The API's collections, shared by both clients.
+ORGANIZATIONS: Final = Collection("/api/v1/organizations", OrganizationRead)
+USERS: Final = Collection("/api/v1/users", UserRead)
+API_KEYS: Final = Collection("/api/v1/api-keys", ApiKeyRead)
+PROJECTS: Final = Collection("/api/v1/projects", ProjectRead)
+FEATURE_FLAGS: Final = Collection("/api/v1/feature-flags", FeatureFlagRead)
+AUDIT_EVENTS: Final = Collection("/api/v1/audit/events", AuditEventRead)
+
+ME: Final = Call("GET", "/api/v1/me", MeRead.model_validate)
+AUDIT_VERIFY: Final = Call("GET", "/api/v1/audit/verify", AuditVerifyRead.model_validate)
+# A degraded server answers 503 with the same report: a result to show, not an error.
+HEALTH: Final = Call("GET", "/api/health", HealthRead.model_validate, accept=(503,))
+
+
+def send(http: HttpClient, call: Call[R]) -> R:
+    """Send ``call`` through a blocking transport and return its result."""
+    return finish(call, http.send(call.method, call.path, params=call.params, json=call.json))
+
+
+async def asend(http: AsyncHttpClient, call: Call[R]) -> R:
+    """Send ``call`` through a non-blocking transport and return its result."""
+    response = await http.send(call.method, call.path, params=call.params, json=call.json)
+    return finish(call, response)
+
+
+PageOf = Callable[[str | None], Call[Page[Item]]]
+
+
+class SyncResource:
+    """Base of the blocking resource groups."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self._http = http
+
+    def _run(self, call: Call[R]) -> R:
+        return send(self._http, call)
+
+    def _pages(self, page: PageOf[Item]) -> Iterator[Item]:
+        cursor: str | None = None
+        while True:
+            current = self._run(page(cursor))
+            yield from current.items
+            cursor = next_cursor(current, cursor)
+            if cursor is None:
+                return
+
+
+class AsyncResource:
+    """Base of the non-blocking resource groups."""
+
+    def __init__(self, http: AsyncHttpClient) -> None:
+        self._http = http
+
+    async def _run(self, call: Call[R]) -> R:
+        return await asend(self._http, call)
+
+    async def _pages(self, page: PageOf[Item]) -> AsyncIterator[Item]:
+        cursor: str | None = None
+        while True:
+            current = await self._run(page(cursor))
+            for item in current.items:
+                yield item
+            cursor = next_cursor(current, cursor)
+            if cursor is None:
+                return

@@ -1,0 +1,254 @@
+"""Typed SDK errors: the server's stable error codes turned back into exceptions.
+
+Every error answer from the API is ``{"error": <code>, "detail": <message or list>}``. The
+SDK raises the class registered for ``code`` in :data:`ERRORS_BY_CODE`; a code it does not
+know yet still raises :class:`RaylaneError`, carrying that code, so older clients keep
+working against newer servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+Detail = str | list[dict[str, Any]]
+
+
+class RaylaneError(Exception):
+    """Base of every error the SDK raises.
+
+    Attributes:
+        code: The stable error code, e.g. ``"not_found"``.
+        detail: A human message, or a list of field errors for ``validation_error``.
+        status: The HTTP status, or None when the error happened before any answer.
+
+    ``default_code`` and ``default_status`` are the code and status the server uses for the
+    class; only ``default_code`` decides which class an answer becomes.
+    """
+
+    default_code: ClassVar[str] = "error"
+    default_status: ClassVar[int | None] = None
+
+    def __init__(
+        self, detail: Detail, *, code: str | None = None, status: int | None = None
+    ) -> None:
+        self.code = code or self.default_code
+        self.detail = detail
+        self.status = status
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The detail as one line, field errors joined as ``loc: msg; loc: msg``."""
+        return format_detail(self.detail)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(code={self.code!r}, status={self.status!r}, detail={self.detail!r})"
+
+
+class NotFound(RaylaneError):
+    """The resource does not exist, or belongs to another organization (the same answer)."""
+
+    default_code = "not_found"
+    default_status = 404
+
+
+class Conflict(RaylaneError):
+    """The request clashes with current state, e.g. a duplicate name."""
+
+    default_code = "conflict"
+    default_status = 409
+
+
+class ValidationError(RaylaneError):
+    """The input was rejected, by the server (422) or before sending (``status`` None)."""
+
+    default_code = "validation_error"
+    default_status = 422
+
+
+class PayloadTooLarge(RaylaneError):
+    """The request body is over the server's size limit."""
+
+    default_code = "payload_too_large"
+    default_status = 413
+
+
+class Unauthenticated(RaylaneError):
+    """No API key, or the key is unknown, expired or revoked."""
+
+    default_code = "unauthenticated"
+    default_status = 401
+
+
+class PermissionDenied(RaylaneError):
+    """The key is valid but its role or scopes do not allow the action."""
+
+    default_code = "permission_denied"
+    default_status = 403
+
+
+class RateLimited(RaylaneError):
+    """Too many requests.
+
+    Attributes:
+        retry_after: Seconds to wait before retrying (from ``Retry-After``), or None.
+        limit: The request budget of the window (``RateLimit-Limit``), or None.
+        remaining: Requests left in the window (``RateLimit-Remaining``), or None.
+    """
+
+    default_code = "rate_limited"
+    default_status = 429
+
+    def __init__(
+        self,
+        detail: Detail,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        limit: int | None = None,
+        remaining: int | None = None,
+    ) -> None:
+        super().__init__(detail, code=code, status=status)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+
+
+class ServiceUnavailable(RaylaneError):
+    """A dependency of the server (database, cache, cluster) is down; retry later."""
+
+    default_code = "service_unavailable"
+    default_status = 503
+
+
+class InternalError(RaylaneError):
+    """The server failed unexpectedly; report it with the request time."""
+
+    default_code = "internal_error"
+    default_status = 500
+
+
+class AuditChainBroken(RaylaneError):
+    """The server found the organization's audit hash chain tampered with."""
+
+    default_code = "audit_chain_broken"
+
+
+class APIConnectionError(RaylaneError):
+    """The server could not be reached, or did not answer in time (no HTTP status)."""
+
+    default_code = "connection_error"
+
+
+class ConfigError(RaylaneError):
+    """The local profile file is unreadable, or names a profile that does not exist."""
+
+    default_code = "config_error"
+
+
+# The one table from wire code to exception class.
+ERRORS_BY_CODE: Mapping[str, type[RaylaneError]] = {
+    cls.default_code: cls
+    for cls in (
+        NotFound,
+        Conflict,
+        ValidationError,
+        PayloadTooLarge,
+        Unauthenticated,
+        PermissionDenied,
+        RateLimited,
+        ServiceUnavailable,
+        InternalError,
+        AuditChainBroken,
+    )
+}
+
+# Derived from the same table, for answers without a JSON error body (e.g. a proxy's 502 page).
+_CODE_BY_STATUS: Mapping[int, str] = {
+    cls.default_status: code
+    for code, cls in ERRORS_BY_CODE.items()
+    if cls.default_status is not None
+}
+
+
+def code_for_status(status: int) -> str:
+    """The wire code the server would use for ``status``; ``http_<status>`` when none."""
+    return _CODE_BY_STATUS.get(status, f"http_{status}")
+
+
+def error_for(
+    code: str,
+    detail: Detail,
+    *,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> RaylaneError:
+    """Build the exception for an error answer.
+
+    Args:
+        code: The ``error`` field of the body.
+        detail: The ``detail`` field of the body.
+        status: The HTTP status of the answer.
+        headers: The answer's headers; rate-limit headers fill :class:`RateLimited`.
+
+    Returns:
+        An instance of the class registered for ``code``, else :class:`RaylaneError`.
+    """
+    cls = ERRORS_BY_CODE.get(code, RaylaneError)
+    if issubclass(cls, RateLimited):
+        headers = headers or {}
+        return cls(
+            detail,
+            code=code,
+            status=status,
+            retry_after=_parse_retry_after(headers.get("retry-after")),
+            limit=_parse_int(headers.get("ratelimit-limit")),
+            remaining=_parse_int(headers.get("ratelimit-remaining")),
+        )
+    return cls(detail, code=code, status=status)
+
+
+def format_detail(detail: Detail) -> str:
+    """One line for a detail: the message itself, or field errors as ``loc: msg; ...``."""
+    if isinstance(detail, str):
+        return detail
+    parts = []
+    for item in detail:
+        loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        msg = str(item.get("msg", item))
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from ``Retry-After``, which RFC 9110 allows as seconds or as an HTTP date."""
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _parse_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,67 @@
+"""Deploy the Serve application onto the running Ray cluster (used by ``raylane up``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+
+from raylane.core.config import Settings
+from raylane.core.errors import ServiceUnavailable
+from raylane.core.runtime import gcs_address, ray_env
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.api.host}:{settings.api.port}"
+
+
+def connect(settings: Settings) -> None:
+    """Connect this process to the cluster as a driver in the Raylane namespace."""
+    import ray
+
+    os.environ.update(ray_env(settings))
+    if not ray.is_initialized():
+        ray.init(
+            address=gcs_address(settings),
+            namespace=settings.ray.namespace,
+            log_to_driver=False,
+            logging_level="WARNING",
+        )
+
+
+def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
+    """Deploy (or update in place) the ``raylane`` Serve app; wait until HTTP answers."""
+    from ray import serve
+
+    from raylane.serve.deployments import APP_NAME, build_app
+
+    connect(settings)
+    serve.start(
+        http_options={"host": settings.api.host, "port": settings.api.port},
+        detached=True,
+    )
+    serve.run(
+        build_app({"api_replicas": settings.api.replicas}),
+        name=APP_NAME,
+        route_prefix="/",
+        blocking=False,
+    )
+    url = api_url(settings)
+    wait_http(f"{url}/openapi.json", timeout=timeout)
+    return url
+
+
+def wait_http(url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return
+            last = r.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise ServiceUnavailable(f"{url} did not answer within {timeout:.0f} s (last: {last})")
