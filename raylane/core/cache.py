@@ -97,7 +97,7 @@ def async_client(url: str) -> aioredis.Redis:
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local worst_retry, worst_remaining, worst_reset, worst_limit = 0, 1e18, 0, 0
+local worst_retry, worst_remaining, worst_reset, worst_limit, worst_i = 0, 1e18, 0, 0, 0
 local new = {}
 for i = 1, #KEYS do
   local interval = tonumber(ARGV[2 * i - 1])
@@ -107,7 +107,9 @@ for i = 1, #KEYS do
   local new_tat = tat + interval
   local allow_at = new_tat - burst * interval
   if now < allow_at then
-    if allow_at - now > worst_retry then worst_retry = allow_at - now; worst_limit = burst end
+    if allow_at - now > worst_retry then
+      worst_retry = allow_at - now; worst_limit = burst; worst_i = i
+    end
   else
     local remaining = math.floor((now - allow_at) / interval)
     if remaining < worst_remaining then
@@ -117,12 +119,12 @@ for i = 1, #KEYS do
   new[i] = new_tat
 end
 if worst_retry > 0 then
-  return {0, tostring(worst_retry), 0, worst_limit}
+  return {0, tostring(worst_retry), 0, worst_limit, worst_i}
 end
 for i = 1, #KEYS do
   redis.call('SET', KEYS[i], tostring(new[i]), 'PX', math.ceil((new[i] - now) * 1000) + 1000)
 end
-return {1, tostring(worst_reset), worst_remaining, worst_limit}
+return {1, tostring(worst_reset), worst_remaining, worst_limit, 0}
 """
 
 
@@ -155,16 +157,18 @@ class RateLimiter:
         for lim in limits:
             args += [60.0 / lim.per_minute, lim.burst]
         try:
-            ok, seconds, remaining, limit = await self._script(
+            ok, seconds, remaining, limit, which = await self._script(
                 keys=[f"rl:{lim.key}" for lim in limits], args=args
             )
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable("rate limiter unavailable (Redis unreachable)") from exc
         if not int(ok):
             retry = float(seconds)
+            scope = limits[int(which) - 1].key.split(":", 1)[0]
             raise RateLimited(
-                f"rate limit exceeded; retry in {math.ceil(retry)} s",
+                f"{scope} rate limit exceeded; retry in {math.ceil(retry)} s",
                 retry_after=retry,
                 limit=int(limit),
+                scope=scope,
             )
         return Admission(limit=int(limit), remaining=int(remaining), reset_s=float(seconds))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,7 +37,8 @@ class RateLimitSettings(BaseModel):
 class RaySettings(BaseModel):
     """The local Ray head that ``raylane up`` starts; ``RAY_ADDRESS`` points elsewhere instead."""
 
-    address: str | None = Field(default=None, validation_alias="RAY_ADDRESS")
+    # Ray's own variable, read as-is (no RAYLANE_ prefix): an existing cluster replaces the local head.
+    address: str | None = Field(default_factory=lambda: os.environ.get("RAY_ADDRESS") or None)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
     gcs_port: int = 6380
@@ -82,10 +84,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     redis_url: str | None = None
     api_key_ttl_days: int = Field(default=365, ge=1)
-    api: ApiSettings = ApiSettings()
-    rate_limit: RateLimitSettings = RateLimitSettings()
-    ray: RaySettings = RaySettings()
-    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -48,8 +48,11 @@ class PermissionDenied(RaylaneError):
 class RateLimited(RaylaneError):
     code = "rate_limited"
 
-    def __init__(self, detail: str, *, retry_after: float, limit: int, remaining: int = 0) -> None:
+    def __init__(
+        self, detail: str, *, retry_after: float, limit: int, remaining: int = 0, scope: str = ""
+    ) -> None:
         super().__init__(detail)
+        self.scope = scope
         self.retry_after = retry_after
         self.limit = limit
         self.remaining = remaining

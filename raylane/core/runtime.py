@@ -145,10 +145,16 @@ def stop_ray(settings: Settings, *, timeout: float = 8.0) -> bool:
     if settings.ray.address is not None:
         return False
     marker = str(ray_temp_dir(settings))
+    gcs_suffix = f":{settings.ray.gcs_port}"
+
+    def ours(part: str) -> bool:
+        # Ray's own processes name the temp dir; its client server names only the GCS address.
+        return marker in part or (part.startswith("--address=") and part.endswith(gcs_suffix))
+
     procs: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if any(marker in part for part in proc.info["cmdline"] or []):
+            if any(ours(part) for part in proc.info["cmdline"] or []):
                 # Agents and workers rename themselves ("ray::..."): take the whole tree.
                 for p in [proc, *proc.children(recursive=True)]:
                     procs[p.pid] = p

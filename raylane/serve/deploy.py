@@ -18,9 +18,10 @@ def api_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> None:
     """Connect this process to the cluster as a driver in the Raylane namespace."""
+    # Ray reads its auth mode when imported: the environment goes first.
+    os.environ.update(ray_env(settings))
     import ray
 
-    os.environ.update(ray_env(settings))
     if not ray.is_initialized():
         ray.init(
             address=gcs_address(settings),
@@ -32,11 +33,11 @@ def connect(settings: Settings) -> None:
 
 def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     """Deploy (or update in place) the ``raylane`` Serve app; wait until HTTP answers."""
+    connect(settings)
     from ray import serve
 
     from raylane.serve.deployments import APP_NAME, build_app
 
-    connect(settings)
     serve.start(
         http_options={"host": settings.api.host, "port": settings.api.port},
         detached=True,

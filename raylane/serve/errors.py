@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raylane.core import errors
@@ -59,7 +60,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         from raylane.serve.metrics import RATE_LIMITED
 
-        RATE_LIMITED.labels(scope="request").inc()
+        RATE_LIMITED.labels(scope=exc.scope or "request").inc()
     elif isinstance(exc, errors.ServiceUnavailable):
         headers = {"Retry-After": "5"}
     return error_response(status, exc.code, exc.detail, headers)
@@ -80,6 +81,11 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
 
 
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return error_response(503, "service_unavailable", "database unavailable", {"Retry-After": "5"})
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled error", extra={"request_id": request_id})
@@ -90,4 +96,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.RaylaneError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    # Lost connections and refused connects are outages, not bugs: 503 so clients retry.
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(Exception, _unhandled)

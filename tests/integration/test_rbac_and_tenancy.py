@@ -194,3 +194,22 @@ async def test_only_platform_admins_create_organizations(
     assert created.status_code == 201
     again = await api.as_(platform_admin).post("/api/v1/organizations", json=body)
     assert again.status_code == 409
+
+
+async def test_admin_cannot_mint_a_key_for_an_owner(api: Api, org_a: Tenant) -> None:
+    admin = await api.member(org_a, role="admin")
+    r = await api.as_(admin).post(
+        "/api/v1/api-keys", json={"name": "steal", "user_id": org_a.owner_id}
+    )
+    assert r.status_code == 403
+    dev = await api.member(org_a, role="developer")
+    r = await api.as_(admin).post("/api/v1/api-keys", json={"name": "ok", "user_id": dev.owner_id})
+    assert r.status_code == 201
+
+
+async def test_members_list_only_their_own_keys(api: Api, org_a: Tenant) -> None:
+    dev = await api.member(org_a, role="developer")
+    listed = (await api.as_(dev).get("/api/v1/api-keys")).json()["items"]
+    assert {k["user_id"] for k in listed} == {dev.owner_id}
+    everyone = (await api.as_(org_a).get("/api/v1/api-keys?limit=200")).json()["items"]
+    assert {dev.owner_id, org_a.owner_id} <= {k["user_id"] for k in everyone}

@@ -26,8 +26,14 @@ class ApiKeyRepository:
     async def get(self, key_id: uuid.UUID) -> ApiKey | None:
         return await self._session.get(ApiKey, key_id)
 
-    async def page(self, *, limit: int, cursor: str | None) -> Page[ApiKey]:
-        return await keyset_page(self._session, select(ApiKey), ApiKey.id, limit=limit, cursor=cursor)
+    async def page(
+        self, *, limit: int, cursor: str | None, user_id: uuid.UUID | None = None
+    ) -> Page[ApiKey]:
+        """Keys of the organization, or only ``user_id``'s."""
+        stmt = select(ApiKey)
+        if user_id is not None:
+            stmt = stmt.where(ApiKey.user_id == user_id)
+        return await keyset_page(self._session, stmt, ApiKey.id, limit=limit, cursor=cursor)
 
     async def revoke_for_user(self, user_id: uuid.UUID) -> int:
         stmt = (

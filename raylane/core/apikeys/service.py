@@ -14,7 +14,7 @@ from raylane.core.apikeys.repository import ApiKeyRepository
 from raylane.core.config import get_settings
 from raylane.core.db.paging import Page
 from raylane.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from raylane.core.rbac import Actor, Permission, Role, effective_permissions
+from raylane.core.rbac import Actor, Permission, Role, effective_permissions, outranks
 from raylane.core.tenancy.repository import MembershipRepository
 from raylane.schemas.apikeys import ApiKeyCreate
 
@@ -105,8 +105,12 @@ class ApiKeyService:
         user_id = data.user_id or actor.user_id
         if user_id != actor.user_id:
             actor.require(Permission.APIKEY_ADMIN)
-        if await MembershipRepository(session).get_by_user(user_id) is None:
+        membership = await MembershipRepository(session).get_by_user(user_id)
+        if membership is None:
             raise NotFound("user", user_id)
+        if not outranks(actor.role, Role(membership.role)):
+            # A key acts as its user: minting one for a higher role would be an escalation.
+            raise PermissionDenied(f"a {actor.role.value} cannot create keys for a {membership.role}")
         days = data.expires_in_days or default_ttl_days
         key, token = await issue(
             session,
@@ -135,8 +139,8 @@ class ApiKeyService:
     async def page(
         self, session: AsyncSession, *, actor: Actor, limit: int, cursor: str | None
     ) -> Page[ApiKey]:
-        page = await ApiKeyRepository(session).page(limit=limit, cursor=cursor)
-        return Page([k for k in page.items if self._visible(actor, k)], page.next_cursor)
+        only = None if Permission.APIKEY_ADMIN in actor.permissions else actor.user_id
+        return await ApiKeyRepository(session).page(limit=limit, cursor=cursor, user_id=only)
 
     async def revoke(self, session: AsyncSession, *, actor: Actor, key_id: uuid.UUID) -> ApiKey:
         """Revoke a key; effective on the next request.

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from raylane.core.config import Settings, get_settings
 from raylane.core.db.urls import owner_url
+from raylane.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def upgrade(settings: Settings | None = None, *, revision: str = "head") -> None
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
+            check_owner_role(conn)
             ensure_app_role(conn, settings.database_app_role)
             # Serialise concurrent upgrades (two `raylane up` at once) on one advisory lock.
             conn.execute(text("SELECT pg_advisory_xact_lock(7140001)"))
@@ -61,6 +63,21 @@ def current_revision(settings: Settings | None = None) -> str | None:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
+
+
+def check_owner_role(conn: Connection) -> None:
+    """The owner must pass row-level security (FORCE applies to table owners too).
+
+    The SECURITY DEFINER functions run as the owner and must see every tenant's rows.
+    """
+    row = conn.execute(
+        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    ).one()
+    if not (row.rolsuper or row.rolbypassrls):
+        raise InvalidInput(
+            "the database owner role (RAYLANE_DATABASE_OWNER_URL) needs BYPASSRLS: "
+            "ALTER ROLE <owner> BYPASSRLS"
+        )
 
 
 def ensure_app_role(conn: Connection, role: str) -> None:

@@ -1,0 +1,101 @@
+"""Shared set-up for benchmarks: a throwaway data dir with the platform's stores and a tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Bench:
+    data_dir: Path
+    admin_key: str
+    env: dict[str, str]
+
+
+@contextmanager
+def platform_env(**overrides: str) -> Iterator[Bench]:
+    """Embedded Postgres + Redis in a temp data dir, migrated, with a platform admin key."""
+    data_dir = Path(tempfile.mkdtemp(prefix="rl-bench-", dir="/tmp"))
+    env = {
+        "RAYLANE_DATA_DIR": str(data_dir),
+        "RAYLANE_ENV": "test",
+        "RAYLANE_SECRET_KEY": secrets.token_urlsafe(40),
+        "RAYLANE_RATE_LIMIT__KEY_PER_MINUTE": "100000000",
+        "RAYLANE_RATE_LIMIT__KEY_BURST": "1000000",
+        "RAYLANE_RATE_LIMIT__ORG_PER_MINUTE": "100000000",
+        "RAYLANE_RATE_LIMIT__ORG_BURST": "1000000",
+        "RAYLANE_API__PORT": str(free_port()),
+        "RAYLANE_RAY__GCS_PORT": str(free_port()),
+        "RAYLANE_RAY__DASHBOARD_PORT": str(free_port()),
+        "RAYLANE_RAY__CLIENT_PORT": str(free_port()),
+        "RAYLANE_RAY__DASHBOARD_AGENT_PORT": str(free_port()),
+        "RAYLANE_RAY__HAPROXY_STATS_PORT": str(free_port()),
+        "RAYLANE_RAY__HAPROXY_METRICS_PORT": str(free_port()),
+        "HF_HUB_OFFLINE": "1",
+    } | overrides
+    os.environ.update(env)
+    from raylane.core import runtime
+    from raylane.core.bootstrap import ensure_platform_admin
+    from raylane.core.config import get_settings
+    from raylane.core.db import migrate
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    runtime.start_stores(settings)
+    migrate.upgrade(settings)
+    created = asyncio.run(ensure_platform_admin(settings))
+    assert created is not None
+    try:
+        yield Bench(data_dir, created[2], env)
+    finally:
+        runtime.stop_all(settings)
+        shutil.rmtree(runtime.ray_temp_dir(settings), ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def wrk(url: str, *, clients: int, seconds: int, headers: dict[str, str]) -> Load:
+    """Closed-loop load with wrk (a C load generator: it leaves the CPU to the servers)."""
+    cmd = ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    dist = out.split("Latency Distribution", 1)[1]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", dist, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", dist, re.M).group(1))  # type: ignore[union-attr]
+    if "Non-2xx" in out:
+        raise RuntimeError(f"non-2xx responses under load:\n{out}")
+    return Load(rps, p50, p99)
