@@ -1,0 +1,461 @@
+"""PII and secret detectors with validators, and typed redaction.
+
+Every detector is a candidate regex followed by a validator (Luhn, IBAN mod-97, SSA rules,
+``ipaddress``, entropy), because shapes alone flag order ids, versions and hashes.
+
+Two properties matter to ``stream.StreamRedactor`` and are kept on purpose:
+
+- Detectors take ``start`` and only report findings beginning there, while lookbehinds and
+  keyword context still read the text before ``start`` (at most ``CONTEXT_CHARS``).
+- A candidate rejected by its validator does not consume text: the scan resumes one
+  character later. The findings at a position then depend only on nearby text, never on
+  where the scan began, which is what lets a stream be redacted piecewise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+PII_TYPES = ("email", "phone", "credit_card", "iban", "ssn", "ip_address", "secret")
+PLACEHOLDERS: dict[str, str] = {t: f"[{t.upper()}]" for t in PII_TYPES}
+# When two detectors claim overlapping text: leftmost wins, then longest, then this order.
+_PRIORITY = {
+    t: i
+    for i, t in enumerate(("secret", "email", "iban", "credit_card", "ssn", "phone", "ip_address"))
+}
+# How far back any detector looks before a match (keyword context, lookbehinds).
+CONTEXT_CHARS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected span. ``label`` names the sub-kind (e.g. ``aws_access_key``).
+
+    ``anchor`` is where the evidence begins: the label before a labeled secret's value,
+    else ``start``. Re-scanning from inside ``[anchor, end)`` could miss the finding.
+    """
+
+    type: str
+    start: int
+    end: int
+    text: str
+    score: float = 1.0
+    label: str = ""
+    anchor: int | None = None
+
+
+Validator = Callable[[re.Match[str], str], "tuple[int, int, str] | None"]
+
+
+def _scan(
+    pattern: re.Pattern[str], text: str, start: int, kind: str, check: Validator
+) -> list[Finding]:
+    """Leftmost-valid matches of ``pattern``; ``check`` returns (start, end, label) or None."""
+    out: list[Finding] = []
+    pos = start
+    while (m := pattern.search(text, pos)) is not None:
+        span = check(m, text)
+        if span is None:
+            pos = m.start() + 1  # a rejected candidate must not hide one starting inside it
+            continue
+        s, e, label = span
+        out.append(Finding(kind, s, e, text[s:e], 1.0, label, min(s, m.start())))
+        pos = e
+    return out
+
+
+def luhn_valid(number: str) -> bool:
+    """Returns whether ``number`` (digits, optionally spaced or dashed) passes Luhn mod 10."""
+    if not re.fullmatch(r"[0-9][0-9 -]*[0-9]", number):
+        return False
+    digits = [int(c) for c in number if c != " " and c != "-"]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+_IBAN_LENGTHS = {
+    country: int(length)
+    for country, length in re.findall(
+        r"([A-Z]{2})(\d\d)",
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DK18 "
+        "DO28 EE20 EG29 ES24 FI18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 "
+        "IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 MC27 MD24 ME22 MK19 MR27 "
+        "MT31 MU30 NL18 NO15 PK24 PL28 PS29 PT25 QA29 RO24 RS22 SA24 SC31 SE24 SI19 SK24 SM27 "
+        "ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20",
+    )
+}
+
+
+def iban_valid(iban: str) -> bool:
+    """Returns whether ``iban`` has its country's length and a valid mod-97 check (ISO 7064)."""
+    s = iban.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}\d\d[A-Z0-9]+", s) or _IBAN_LENGTHS.get(s[:2]) != len(s):
+        return False
+    return int("".join(str(int(c, 36)) for c in s[4:] + s[:4])) % 97 == 1
+
+
+# Numbers the SSA announced as never valid although they follow the area/group/serial rules.
+_RETIRED_SSNS = {"078051120", "219099999"}
+
+
+def ssn_valid(ssn: str) -> bool:
+    """Returns whether a US SSN could be issued: no area 000/666/9xx, group 00, serial 0000."""
+    if not re.fullmatch(r"\d{3}([- ]?)\d{2}\1\d{4}", ssn):
+        return False
+    digits = re.sub(r"[ -]", "", ssn)
+    if digits in _RETIRED_SSNS:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def shannon_entropy(value: str) -> float:
+    """Shannon entropy of ``value`` in bits per character."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)your|example|sample|placeholder|changeme|dummy|redacted|xxxx|\*\*\*|<|>|\.\.\."
+)
+
+
+def looks_random(value: str, *, min_len: int = 16) -> bool:
+    """Whether ``value`` reads like generated key material rather than a word or placeholder."""
+    classes = sum(any(f(c) for c in value) for f in (str.islower, str.isupper, str.isdigit))
+    return (
+        len(value) >= min_len
+        and classes >= 2
+        and shannon_entropy(value) >= 3.0
+        and not _PLACEHOLDER_WORDS.search(value)
+    )
+
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24})(?![\w-])"
+)
+# Asset names like "logo@2x.png" have the shape of an address with a file extension as TLD.
+_FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff"}
+
+
+def find_emails(text: str, start: int = 0) -> list[Finding]:
+    """Email addresses (RFC 5322 dot-atom subset, TLD required)."""
+
+    def check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
+        if m.group(1).lower() in _FILE_TLDS or ".." in m.group(0):
+            return None
+        return m.start(), m.end(), "email"
+
+    return _scan(_EMAIL, text, start, "email", check)
+
+
+# At most 16 digits with short separators, so a match never spans more than 47 characters
+# (stream.py holds back that much of a trailing number).
+_PHONE_INTL = re.compile(r"(?<![\w+])\+(?:\d[ .()-]{0,2}){7,15}\d(?!\w|[.-]\d)")
+_PHONE_NANP = re.compile(
+    r"(?<![\w+@.-])(?:1[ .-])?(?:\(([2-9]\d\d)\) ?|([2-9]\d\d)[ .-])[2-9]\d\d[ .-]\d{4}"
+    r"(?!\w|[.-]\d)"
+)
+_PHONE_BARE = re.compile(r"(?<![\w+.-])(?:1)?([2-9]\d\d)[2-9]\d{6}(?!\w|[.-]\d)")
+_PHONE_WORDS = re.compile(
+    r"(?i)\b(?:phone|tel|mobile|cell|call|text me|sms|whatsapp|fax|dial)\b[^\n]{0,24}$"
+)
+
+
+def _phone_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
+    digits = sum(c.isdigit() for c in m.group(0))
+    if m.re is _PHONE_INTL:
+        return (m.start(), m.end(), "phone") if 8 <= digits <= 15 else None
+    area = m.group(1) or (m.group(2) if m.re is _PHONE_NANP else None)
+    if area is not None and area[1:] == "11":  # N11 codes are service numbers, not areas
+        return None
+    if m.re is _PHONE_BARE and not _PHONE_WORDS.search(text, max(0, m.start() - 32), m.start()):
+        return None  # ten bare digits are an id unless the text says it is a number to call
+    return m.start(), m.end(), "phone"
+
+
+def find_phones(text: str, start: int = 0) -> list[Finding]:
+    """Phone numbers: E.164-style ``+CC`` numbers, and NANP numbers with separators.
+
+    Ten bare digits count only after a word such as "call" or "mobile".
+    """
+    found: list[Finding] = []
+    for pattern in (_PHONE_INTL, _PHONE_NANP, _PHONE_BARE):
+        found += _scan(pattern, text, start, "phone", _phone_check)
+    return _resolve(found)
+
+
+_CARD = re.compile(
+    r"(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?!\w|-\d)"
+)
+# (first digits low, high, allowed lengths) per card network; Luhn alone passes 1 in 10 ids.
+# fmt: off
+_CARD_RANGES: tuple[tuple[int, int, tuple[int, ...]], ...] = (
+    (4, 4, (13, 16, 19)), (51, 55, (16,)), (2221, 2720, (16,)), (34, 34, (15,)),
+    (37, 37, (15,)), (6011, 6011, (16, 19)), (644, 649, (16, 19)), (65, 65, (16, 19)),
+    (3528, 3589, (16, 19)), (300, 305, (14, 16, 19)), (36, 36, (14, 16, 19)),
+    (38, 39, (14, 16, 19)), (62, 62, (16, 17, 18, 19)), (2200, 2204, (16,)),
+)
+# fmt: on
+
+
+def card_brand_ok(digits: str) -> bool:
+    """Whether a digit string has the prefix and length of a known card network."""
+    return any(
+        lo <= int(digits[: len(str(lo))]) <= hi and len(digits) in lengths
+        for lo, hi, lengths in _CARD_RANGES
+    )
+
+
+def find_credit_cards(text: str, start: int = 0) -> list[Finding]:
+    """Payment card numbers: known network prefix and length, and a valid Luhn digit."""
+
+    def check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
+        digits = re.sub(r"[ -]", "", m.group(0))
+        if card_brand_ok(digits) and luhn_valid(digits):
+            return m.start(), m.end(), "credit_card"
+        return None
+
+    return _scan(_CARD, text, start, "credit_card", check)
+
+
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})\d\d")
+
+
+def _iban_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
+    # Walk exactly the country's length, allowing single spaces (print format groups by 4).
+    need = _IBAN_LENGTHS.get(m.group(1), 0) - 4
+    if need <= 0:
+        return None
+    pos, got = m.end(), 0
+    while got < need and pos < len(text):
+        if text[pos].isascii() and text[pos].isalnum():
+            got, pos = got + 1, pos + 1
+        elif text[pos] == " " and pos + 1 < len(text) and text[pos + 1].isalnum():
+            pos += 1
+        else:
+            break
+    if got < need or (pos < len(text) and text[pos].isalnum()):
+        return None
+    return (m.start(), pos, "iban") if iban_valid(text[m.start() : pos]) else None
+
+
+def find_ibans(text: str, start: int = 0) -> list[Finding]:
+    """IBANs, compact or in groups of four, with the country length and mod-97 checked."""
+    return _scan(_IBAN_START, text, start, "iban", _iban_check)
+
+
+_SSN = re.compile(r"(?<![\w-])(?:\d{3}([- ])\d{2}\1\d{4}|(\d{9}))(?!\w|-\d)")
+_SSN_WORDS = re.compile(r"(?i)\b(?:ssn|social security|ss#|taxpayer id|tin)\b[^\n]{0,24}$")
+
+
+def find_ssns(text: str, start: int = 0) -> list[Finding]:
+    """US social security numbers (``123-45-6789``; nine bare digits only after "SSN")."""
+
+    def check(m: re.Match[str], txt: str) -> tuple[int, int, str] | None:
+        if not ssn_valid(m.group(0)):
+            return None
+        if m.group(2) and not _SSN_WORDS.search(txt, max(0, m.start() - 32), m.start()):
+            return None
+        return m.start(), m.end(), "ssn"
+
+    return _scan(_SSN, text, start, "ssn", check)
+
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.%])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
+    r"(?:%[\w.-]{1,16})?(?![\w:]|\.\w)"
+)
+# A dotted quad right after one of these words is a version or section number.
+_VERSION_WORDS = re.compile(
+    r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\brev(?:ision)?|\bsection|\bsec\.|"
+    r"\bchapter|§|\bfirmware|\bfw|\bpatch|\bsdk|\bkernel)\s*[:#]?\s*$"
+)
+
+
+def _ip_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
+    candidate = m.group(0)
+    try:
+        if m.re is _IPV4:
+            ipaddress.IPv4Address(candidate)
+            if _VERSION_WORDS.search(text, max(0, m.start() - 16), m.start()):
+                return None
+            return m.start(), m.end(), "ipv4"
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return None
+    groups = [g for g in candidate.split("%")[0].split(":") if g]
+    # "::" and "a::1" shapes show up in code ("x[::2]"); ask for two groups, bar loopback.
+    return (m.start(), m.end(), "ipv6") if len(groups) >= 2 or candidate == "::1" else None
+
+
+def find_ip_addresses(text: str, start: int = 0) -> list[Finding]:
+    """IPv4 and IPv6 addresses that ``ipaddress`` accepts; version numbers are skipped."""
+    found = _scan(_IPV4, text, start, "ip_address", _ip_check)
+    return _resolve(found + _scan(_IPV6, text, start, "ip_address", _ip_check))
+
+
+# Body lines of a PEM block are separated by newlines, or by literal "\n" inside JSON/env files.
+_PEM_SEP = r"(?:\\n|\s)+"
+_PEM = (
+    r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----(?:"
+    + _PEM_SEP
+    + r"(?:[A-Za-z0-9+/]{16,100}={0,2}|[A-Za-z0-9+/]{0,100}={1,2}"
+    r"|[A-Za-z-]{3,20}: ?[^\s\\]{1,100}))*"
+    r"(?:" + _PEM_SEP + r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----)?"
+)
+# First words of key-ish labels; stream.py holds text back after these.
+LABEL_WORDS = (
+    r"api|apikey|access|auth|refresh|client|secret|private|password|passwd|pwd|passphrase"
+    r"|token|bearer|authorization|credentials?"
+)
+_LABEL = (
+    r"(?:[a-z0-9]+[_-])*(?:api[_ -]?key|apikey|api[_ -]?token|(?:access|auth|refresh|bearer)"
+    r"[_ -]?token|client[_ -]?secret|secret(?:[_ -]?key)?|private[_ -]?key|token|password"
+    r"|passwd|pwd|passphrase|authorization|credentials?)"
+)
+_LABELED = re.compile(
+    r"(?i)(?<![a-z0-9])(?P<label>" + _LABEL + r")[\"']?\s{0,3}(?::=|=>|[:=]|\bis\b)\s{0,3}"
+    r"(?:(?:bearer|basic|token)\s+)?[\"']?(?P<value>[^\s\"'`<>,;]{8,256})"
+)
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/_\-.~=]+")
+_L, _R = r"(?<![A-Za-z0-9_-])", r"(?![A-Za-z0-9_-])"  # a key is never part of a longer word
+# (label, pattern, whether the part after the prefix must look random)
+_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
+    (label, re.compile(rx), random_tail)
+    for label, rx, random_tail in (
+        ("private_key", _PEM, False),
+        ("aws_access_key", _L + r"(?:AKIA|ASIA|ABIA|ACCA|A[GI]PA|AIDA|AROA|AN[PV]A)"
+         r"[A-Z2-7]{16}" + _R, False),
+        ("github_token", _L + r"gh[pousr]_[A-Za-z0-9]{36,251}" + _R, False),
+        ("github_token", _L + r"github_pat_[A-Za-z0-9_]{60,255}" + _R, False),
+        ("slack_token", _L + r"xox[abposr]-[A-Za-z0-9-]{10,250}" + _R, False),
+        ("slack_webhook", r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]{6,12}"
+         r"/B[A-Za-z0-9_]{6,12}/[A-Za-z0-9]{16,32}" + _R, False),
+        ("openai_key", _L + r"sk-(?:proj-|svcacct-|admin-|ant-(?:[a-z]+\d\d-)?)?"
+         r"[A-Za-z0-9_-]{20,250}" + _R, True),
+        ("stripe_key", _L + r"[rsp]k_(?:live|test)_[A-Za-z0-9]{16,99}" + _R, False),
+        ("google_api_key", _L + r"AIza[0-9A-Za-z_-]{35}" + _R, False),
+        ("jwt", _L + r"eyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{8,4000}\.[A-Za-z0-9_-]{0,2000}"
+         + _R, False),
+        ("raylane_key", _L + r"rl_[A-Za-z0-9_-]{20,200}" + _R, True),
+    )
+)  # fmt: skip
+
+
+def _labeled_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
+    value = m.group("value")
+    label = m.group("label").lower()
+    if re.search(r"pass(?:wd|word|phrase)?$|pwd$", label):
+        # Passwords are short: ask for 8+ characters drawing on three character classes.
+        classes = sum(
+            any(f(c) for c in value)
+            for f in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+        )
+        ok = classes >= 3 and not _PLACEHOLDER_WORDS.search(value)
+    else:
+        ok = _TOKEN_CHARS.fullmatch(value) is not None and looks_random(value)
+    return (m.start("value"), m.end("value"), "labeled_secret") if ok else None
+
+
+def find_secrets(text: str, start: int = 0) -> list[Finding]:
+    """Credentials: known key shapes, private-key blocks, JWTs and labeled random values.
+
+    Shapes: AWS access keys, GitHub, Slack, OpenAI-style ``sk-``, Stripe and Google API keys,
+    Slack webhooks, Raylane ``rl_`` keys. A labeled value (``api_key=...``, ``password: ...``)
+    counts when it looks generated, or, for passwords, mixes three character classes.
+    """
+    found: list[Finding] = []
+    for label, pattern, random_tail in _SECRET_PATTERNS:
+
+        def check(
+            m: re.Match[str], _: str, label: str = label, rnd: bool = random_tail
+        ) -> tuple[int, int, str] | None:
+            tail = re.sub(r"^(?:sk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]*-)?|rl_)", "", m[0])
+            return None if rnd and not looks_random(tail) else (m.start(), m.end(), label)
+
+        found += _scan(pattern, text, start, "secret", check)
+    found += _scan(_LABELED, text, start, "secret", _labeled_check)
+    return _resolve(found)
+
+
+DETECTORS: dict[str, Callable[[str, int], list[Finding]]] = {
+    "email": find_emails, "phone": find_phones, "credit_card": find_credit_cards,
+    "iban": find_ibans, "ssn": find_ssns, "ip_address": find_ip_addresses, "secret": find_secrets,
+}  # fmt: skip
+
+
+def _resolve(findings: Iterable[Finding]) -> list[Finding]:
+    """Drop overlaps: leftmost first, then the longest, then by detector priority."""
+    ordered = sorted(findings, key=lambda f: (f.start, f.start - f.end, _PRIORITY[f.type]))
+    kept: list[Finding] = []
+    for f in ordered:
+        if not kept or f.start >= kept[-1].end:
+            kept.append(f)
+    return kept
+
+
+def detect_pii(text: str, types: Iterable[str] | None = None, *, start: int = 0) -> list[Finding]:
+    """Run the PII/secret detectors and return non-overlapping findings in text order.
+
+    Args:
+        text: the text to scan.
+        types: detector names from ``PII_TYPES``; all of them when None.
+        start: report only findings at or after this offset (earlier text is context).
+
+    Returns:
+        Findings sorted by position; overlapping claims resolved leftmost-longest.
+
+    Raises:
+        ValueError: an unknown detector name.
+    """
+    names = PII_TYPES if types is None else tuple(types)
+    unknown = set(names) - set(DETECTORS)
+    if unknown:
+        raise ValueError(f"unknown detector(s): {sorted(unknown)}")
+    found: list[Finding] = []
+    for name in names:
+        found += DETECTORS[name](text, start)
+    return _resolve(found)
+
+
+def redact(text: str, findings: Iterable[Finding], *, offset: int = 0) -> str:
+    """Replace each finding's span with its typed placeholder (``[EMAIL]``, ``[SECRET]`` ...).
+
+    Args:
+        text: the text the findings point into (shifted by ``offset``).
+        findings: non-overlapping findings, e.g. from ``detect_pii``.
+        offset: absolute position of ``text[0]`` in the findings' coordinates.
+
+    Returns:
+        The redacted text.
+    """
+    parts: list[str] = []
+    pos = 0
+    for f in sorted(findings, key=lambda f: f.start):
+        s, e = f.start - offset, f.end - offset
+        if s < pos:
+            continue  # overlapping input: the earlier replacement already covers it
+        parts += [text[pos:s], PLACEHOLDERS.get(f.type, f"[{f.type.upper()}]")]
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def redact_pii(text: str, types: Iterable[str] | None = None) -> str:
+    """Detect and redact in one call: the whole-text reference ``StreamRedactor`` matches."""
+    return redact(text, detect_pii(text, types))
