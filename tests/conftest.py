@@ -34,7 +34,12 @@ def settings(data_dir: Path):  # type: ignore[no-untyped-def]
         env="test",
         data_dir=data_dir,
         secret_key=secrets.token_urlsafe(40),
-        rate_limit={"key_per_minute": 100_000, "key_burst": 10_000, "org_per_minute": 100_000, "org_burst": 10_000},
+        rate_limit={
+            "key_per_minute": 100_000,
+            "key_burst": 10_000,
+            "org_per_minute": 100_000,
+            "org_burst": 10_000,
+        },
     )
 
 

@@ -36,7 +36,9 @@ class Api:
         )
         assert r.status_code == 201, r.text
         body = r.json()
-        return Tenant(body["organization"]["id"], body["owner_user_id"], body["owner_api_key"], slug)
+        return Tenant(
+            body["organization"]["id"], body["owner_user_id"], body["owner_api_key"], slug
+        )
 
     async def member(self, tenant: Tenant, *, role: str) -> Tenant:
         """A new member of ``tenant`` with ``role`` and their own key."""

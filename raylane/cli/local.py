@@ -42,7 +42,7 @@ def up() -> None:
     console.print(f"[green]✓[/] Ray at {runtime.gcs_address(settings)}")
     with console.status("Deploying the Serve app (first start takes a minute)"):
         url = deploy(settings)
-    console.print(f"[green]✓[/] Serve app 'raylane'")
+    console.print("[green]✓[/] Serve app 'raylane'")
     created = asyncio.run(ensure_platform_admin(settings))
     console.print(f"\nAPI        {url}   (docs {url}/docs)")
     console.print(f"Dashboard  {runtime.dashboard_url(settings)}")

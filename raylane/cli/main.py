@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from raylane.cli import account, audit, flags, keys, local, orgs, projects, users
+from raylane.cli import (
+    account,
+    audit,
+    collections,
+    docs,
+    flags,
+    keys,
+    local,
+    orgs,
+    projects,
+    runs,
+    users,
+)
 from raylane.cli.context import GlobalOptions
 from raylane.client import __version__
 
@@ -60,7 +72,11 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(projects.app, name="projects")
 app.add_typer(flags.app, name="flags")
 app.add_typer(audit.app, name="audit")
+app.add_typer(collections.app, name="collections")
+app.add_typer(docs.app, name="docs")
+app.add_typer(runs.app, name="runs")
 account.register(app)
+collections.register(app)
 local.register(app)
 # Cluster commands ship separately; the CLI works with or without them.
 if importlib.util.find_spec("raylane.cli.cluster") is not None:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -130,3 +131,23 @@ def _echo_json(data: Any) -> None:
 def console() -> Console:
     """A console on the current stdout (built per call: CliRunner swaps sys.stdout)."""
     return Console(file=sys.stdout, soft_wrap=False)
+
+
+def err_console() -> Console:
+    """A console on the current stderr, for progress and remarks that must not mix with data."""
+    return Console(file=sys.stderr, soft_wrap=False)
+
+
+def progress_bar() -> Progress:
+    """Progress bars on stderr: ``label ━━━━ done/total elapsed``.
+
+    On a terminal they redraw in place; elsewhere (a pipe, a CI log) rich prints them once,
+    in their final state, when the ``with`` block ends.
+    """
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+    )

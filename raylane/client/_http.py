@@ -23,6 +23,9 @@ from raylane.client.errors import (
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 Params = Mapping[str, Any]
+# A multipart body: ``[(part name, (filename, bytes[, content type])), ...]`` and form fields.
+Files = list[tuple[str, tuple[Any, ...]]]
+Form = Mapping[str, str]
 
 
 def sdk_version() -> str:
@@ -144,15 +147,26 @@ class HttpClient:
         )
 
     def send(
-        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        files: Files | None = None,
+        form: Form | None = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
+
+        ``files`` and ``form`` make it a multipart request instead of a JSON one.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
         """
         try:
-            return self._client.request(method, path, params=clean_params(params), json=json)
+            return self._client.request(
+                method, path, params=clean_params(params), json=json, files=files, data=form
+            )
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc
 
@@ -191,15 +205,26 @@ class AsyncHttpClient:
         )
 
     async def send(
-        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        files: Files | None = None,
+        form: Form | None = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
+
+        ``files`` and ``form`` make it a multipart request instead of a JSON one.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
         """
         try:
-            return await self._client.request(method, path, params=clean_params(params), json=json)
+            return await self._client.request(
+                method, path, params=clean_params(params), json=json, files=files, data=form
+            )
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
-from raylane.client._http import AsyncHttpClient, HttpClient, decode
+from raylane.client._http import AsyncHttpClient, Files, Form, HttpClient, decode
 from raylane.client.errors import RaylaneError, ValidationError
 from raylane.schemas.apikeys import ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
@@ -30,6 +30,7 @@ T = TypeVar("T", bound=pydantic.BaseModel)
 Item = TypeVar("Item")
 M = TypeVar("M", bound=pydantic.BaseModel)
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 Ident = uuid.UUID | str
 DEFAULT_PAGE_SIZE: Final = 100  # the server caps pages at 200
@@ -60,7 +61,7 @@ class Call(Generic[R]):
     """One API request and the parser for its answer.
 
     ``accept`` lists error statuses whose body is still a valid answer (the health report
-    comes back as 503 when degraded).
+    comes back as 503 when degraded). ``files`` and ``form`` make it a multipart request.
     """
 
     method: str
@@ -69,6 +70,8 @@ class Call(Generic[R]):
     params: Mapping[str, Any] | None = None
     json: Any = None
     accept: tuple[int, ...] = ()
+    files: Files | None = None
+    form: Form | None = None
 
 
 def finish(call: Call[R], response: httpx.Response) -> R:
@@ -137,28 +140,47 @@ def body(model: type[Input], /, **fields: Any) -> dict[str, Any]:
         ) from None
 
 
-class Collection(Generic[T]):
-    """The REST shapes of one collection: ``path`` and ``path/{id}``, read model ``model``."""
+def _same(data: Any) -> Any:
+    return data
 
-    def __init__(self, path: str, model: type[T]) -> None:
+
+class Collection(Generic[T]):
+    """The REST shapes of one collection: ``path`` and ``path/{id}``, read model ``model``.
+
+    ``wire`` rewrites each item's JSON before validation, for a read model whose input names
+    differ from what the server sends (default: unchanged).
+    """
+
+    def __init__(self, path: str, model: type[T], *, wire: Callable[[Any], Any] = _same) -> None:
         self.path = path
         self.model = model
         self._page: type[Page[T]] = Page[model]  # type: ignore[valid-type]
+        self._wire = wire
 
     def item(self, ident: Ident) -> str:
         """The path of one item."""
         return f"{self.path}/{segment(ident)}"
 
+    def parse(self, data: Any) -> T:
+        """One item of the answer as the read model."""
+        return self.model.model_validate(self._wire(data))
+
+    def parse_page(self, data: Any) -> Page[T]:
+        """One page of the answer, each item through ``wire``."""
+        if isinstance(data, dict) and isinstance(data.get("items"), list):
+            data = {**data, "items": [self._wire(item) for item in data["items"]]}
+        return self._page.model_validate(data)
+
     def get(self, ident: Ident) -> Call[T]:
         """``GET path/{id}``."""
-        return Call("GET", self.item(ident), self.model.model_validate)
+        return Call("GET", self.item(ident), self.parse)
 
     def list(
         self, *, limit: int | None = None, cursor: str | None = None, **filters: Any
     ) -> Call[Page[T]]:
         """``GET path?limit=&cursor=&<filters>``, one page."""
         params = {"limit": limit, "cursor": cursor, **filters}
-        return Call("GET", self.path, self._page.model_validate, params=params)
+        return Call("GET", self.path, self.parse_page, params=params)
 
     def create(self, data: Mapping[str, Any], returns: type[M]) -> Call[M]:
         """``POST path``; some creations answer a richer model than the read model."""
@@ -166,11 +188,11 @@ class Collection(Generic[T]):
 
     def update(self, ident: Ident, data: Mapping[str, Any]) -> Call[T]:
         """``PATCH path/{id}`` with only the fields that change."""
-        return Call("PATCH", self.item(ident), self.model.model_validate, json=data)
+        return Call("PATCH", self.item(ident), self.parse, json=data)
 
     def put(self, ident: Ident, data: Mapping[str, Any]) -> Call[T]:
         """``PUT path/{id}``: create or replace."""
-        return Call("PUT", self.item(ident), self.model.model_validate, json=data)
+        return Call("PUT", self.item(ident), self.parse, json=data)
 
     def delete(self, ident: Ident) -> Call[None]:
         """``DELETE path/{id}`` answering 204."""
@@ -178,7 +200,7 @@ class Collection(Generic[T]):
 
     def delete_returning(self, ident: Ident) -> Call[T]:
         """``DELETE path/{id}`` answering the final state (e.g. a revoked key)."""
-        return Call("DELETE", self.item(ident), self.model.model_validate)
+        return Call("DELETE", self.item(ident), self.parse)
 
 
 def _none(_: Any) -> None:
@@ -201,13 +223,38 @@ HEALTH: Final = Call("GET", "/api/health", HealthRead.model_validate, accept=(50
 
 def send(http: HttpClient, call: Call[R]) -> R:
     """Send ``call`` through a blocking transport and return its result."""
-    return finish(call, http.send(call.method, call.path, params=call.params, json=call.json))
+    response = http.send(
+        call.method,
+        call.path,
+        params=call.params,
+        json=call.json,
+        files=call.files,
+        form=call.form,
+    )
+    return finish(call, response)
 
 
 async def asend(http: AsyncHttpClient, call: Call[R]) -> R:
     """Send ``call`` through a non-blocking transport and return its result."""
-    response = await http.send(call.method, call.path, params=call.params, json=call.json)
+    response = await http.send(
+        call.method,
+        call.path,
+        params=call.params,
+        json=call.json,
+        files=call.files,
+        form=call.form,
+    )
     return finish(call, response)
+
+
+def mirrors(twin: Callable[..., Any]) -> Callable[[F], F]:
+    """Give an async method its blocking twin's docstring (one text to keep right)."""
+
+    def apply(fn: F) -> F:
+        fn.__doc__ = twin.__doc__
+        return fn
+
+    return apply
 
 
 PageOf = Callable[[str | None], Call[Page[Item]]]

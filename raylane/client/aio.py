@@ -13,10 +13,10 @@ its blocking twin, whose docstring it carries.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -40,7 +40,9 @@ from raylane.client._resources import (
     Unset,
     asend,
     body,
+    mirrors,
 )
+from raylane.client.aio_data import AsyncCollections, AsyncDocuments, AsyncRuns
 from raylane.client.config import resolve
 from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
@@ -59,23 +61,11 @@ from raylane.schemas.tenancy import (
     UserUpdate,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _mirrors(twin: Callable[..., Any]) -> Callable[[F], F]:
-    """Give an async method its blocking twin's docstring (one text to keep right)."""
-
-    def apply(fn: F) -> F:
-        fn.__doc__ = twin.__doc__
-        return fn
-
-    return apply
-
 
 class AsyncOrganizations(AsyncResource):
     """Async form of :class:`raylane.client.tenancy.Organizations`."""
 
-    @_mirrors(tenancy.Organizations.create)
+    @mirrors(tenancy.Organizations.create)
     async def create(
         self,
         *,
@@ -95,21 +85,21 @@ class AsyncOrganizations(AsyncResource):
         )
         return await self._run(ORGANIZATIONS.create(data, OrganizationCreated))
 
-    @_mirrors(tenancy.Organizations.list)
+    @mirrors(tenancy.Organizations.list)
     async def list(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[OrganizationRead]:
         return await self._run(ORGANIZATIONS.list(limit=limit, cursor=cursor))
 
-    @_mirrors(tenancy.Organizations.iter)
+    @mirrors(tenancy.Organizations.iter)
     def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[OrganizationRead]:
         return self._pages(lambda cursor: ORGANIZATIONS.list(limit=page_size, cursor=cursor))
 
-    @_mirrors(tenancy.Organizations.get)
+    @mirrors(tenancy.Organizations.get)
     async def get(self, organization_id: Ident) -> OrganizationRead:
         return await self._run(ORGANIZATIONS.get(organization_id))
 
-    @_mirrors(tenancy.Organizations.update)
+    @mirrors(tenancy.Organizations.update)
     async def update(self, organization_id: Ident, *, name: str) -> OrganizationRead:
         data = body(OrganizationUpdate, name=name)
         return await self._run(ORGANIZATIONS.update(organization_id, data))
@@ -118,24 +108,24 @@ class AsyncOrganizations(AsyncResource):
 class AsyncUsers(AsyncResource):
     """Async form of :class:`raylane.client.tenancy.Users`."""
 
-    @_mirrors(tenancy.Users.create)
+    @mirrors(tenancy.Users.create)
     async def create(self, *, email: str, name: str = "", role: RoleName = "developer") -> UserRead:
         data = body(UserCreate, email=email, name=name, role=role)
         return await self._run(USERS.create(data, UserRead))
 
-    @_mirrors(tenancy.Users.list)
+    @mirrors(tenancy.Users.list)
     async def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[UserRead]:
         return await self._run(USERS.list(limit=limit, cursor=cursor))
 
-    @_mirrors(tenancy.Users.iter)
+    @mirrors(tenancy.Users.iter)
     def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[UserRead]:
         return self._pages(lambda cursor: USERS.list(limit=page_size, cursor=cursor))
 
-    @_mirrors(tenancy.Users.get)
+    @mirrors(tenancy.Users.get)
     async def get(self, user_id: Ident) -> UserRead:
         return await self._run(USERS.get(user_id))
 
-    @_mirrors(tenancy.Users.update)
+    @mirrors(tenancy.Users.update)
     async def update(
         self,
         user_id: Ident,
@@ -147,7 +137,7 @@ class AsyncUsers(AsyncResource):
         data = body(UserUpdate, name=name, role=role, is_active=is_active)
         return await self._run(USERS.update(user_id, data))
 
-    @_mirrors(tenancy.Users.remove)
+    @mirrors(tenancy.Users.remove)
     async def remove(self, user_id: Ident) -> None:
         await self._run(USERS.delete(user_id))
 
@@ -155,7 +145,7 @@ class AsyncUsers(AsyncResource):
 class AsyncApiKeys(AsyncResource):
     """Async form of :class:`raylane.client.tenancy.ApiKeys`."""
 
-    @_mirrors(tenancy.ApiKeys.create)
+    @mirrors(tenancy.ApiKeys.create)
     async def create(
         self,
         *,
@@ -173,21 +163,21 @@ class AsyncApiKeys(AsyncResource):
         )
         return await self._run(API_KEYS.create(data, ApiKeyCreated))
 
-    @_mirrors(tenancy.ApiKeys.list)
+    @mirrors(tenancy.ApiKeys.list)
     async def list(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[ApiKeyRead]:
         return await self._run(API_KEYS.list(limit=limit, cursor=cursor))
 
-    @_mirrors(tenancy.ApiKeys.iter)
+    @mirrors(tenancy.ApiKeys.iter)
     def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[ApiKeyRead]:
         return self._pages(lambda cursor: API_KEYS.list(limit=page_size, cursor=cursor))
 
-    @_mirrors(tenancy.ApiKeys.get)
+    @mirrors(tenancy.ApiKeys.get)
     async def get(self, key_id: Ident) -> ApiKeyRead:
         return await self._run(API_KEYS.get(key_id))
 
-    @_mirrors(tenancy.ApiKeys.revoke)
+    @mirrors(tenancy.ApiKeys.revoke)
     async def revoke(self, key_id: Ident) -> ApiKeyRead:
         return await self._run(API_KEYS.delete_returning(key_id))
 
@@ -195,26 +185,26 @@ class AsyncApiKeys(AsyncResource):
 class AsyncProjects(AsyncResource):
     """Async form of :class:`raylane.client.workspace.Projects`."""
 
-    @_mirrors(workspace.Projects.create)
+    @mirrors(workspace.Projects.create)
     async def create(self, *, name: str, description: str | None = None) -> ProjectRead:
         data = body(ProjectCreate, name=name, description=description)
         return await self._run(PROJECTS.create(data, ProjectRead))
 
-    @_mirrors(workspace.Projects.list)
+    @mirrors(workspace.Projects.list)
     async def list(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[ProjectRead]:
         return await self._run(PROJECTS.list(limit=limit, cursor=cursor))
 
-    @_mirrors(workspace.Projects.iter)
+    @mirrors(workspace.Projects.iter)
     def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[ProjectRead]:
         return self._pages(lambda cursor: PROJECTS.list(limit=page_size, cursor=cursor))
 
-    @_mirrors(workspace.Projects.get)
+    @mirrors(workspace.Projects.get)
     async def get(self, project_id: Ident) -> ProjectRead:
         return await self._run(PROJECTS.get(project_id))
 
-    @_mirrors(workspace.Projects.update)
+    @mirrors(workspace.Projects.update)
     async def update(
         self,
         project_id: Ident,
@@ -225,7 +215,7 @@ class AsyncProjects(AsyncResource):
         data = body(ProjectUpdate, name=name, description=description)
         return await self._run(PROJECTS.update(project_id, data))
 
-    @_mirrors(workspace.Projects.delete)
+    @mirrors(workspace.Projects.delete)
     async def delete(self, project_id: Ident) -> None:
         await self._run(PROJECTS.delete(project_id))
 
@@ -233,28 +223,28 @@ class AsyncProjects(AsyncResource):
 class AsyncFeatureFlags(AsyncResource):
     """Async form of :class:`raylane.client.workspace.FeatureFlags`."""
 
-    @_mirrors(workspace.FeatureFlags.list)
+    @mirrors(workspace.FeatureFlags.list)
     async def list(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[FeatureFlagRead]:
         return await self._run(FEATURE_FLAGS.list(limit=limit, cursor=cursor))
 
-    @_mirrors(workspace.FeatureFlags.iter)
+    @mirrors(workspace.FeatureFlags.iter)
     def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[FeatureFlagRead]:
         return self._pages(lambda cursor: FEATURE_FLAGS.list(limit=page_size, cursor=cursor))
 
-    @_mirrors(workspace.FeatureFlags.get)
+    @mirrors(workspace.FeatureFlags.get)
     async def get(self, key: str) -> FeatureFlagRead:
         return await self._run(FEATURE_FLAGS.get(key))
 
-    @_mirrors(workspace.FeatureFlags.set)
+    @mirrors(workspace.FeatureFlags.set)
     async def set(
         self, key: str, *, enabled: bool, value: Any = None, description: str | None = None
     ) -> FeatureFlagRead:
         data = body(FeatureFlagUpsert, enabled=enabled, value=value, description=description)
         return await self._run(FEATURE_FLAGS.put(key, data))
 
-    @_mirrors(workspace.FeatureFlags.delete)
+    @mirrors(workspace.FeatureFlags.delete)
     async def delete(self, key: str) -> None:
         await self._run(FEATURE_FLAGS.delete(key))
 
@@ -262,7 +252,7 @@ class AsyncFeatureFlags(AsyncResource):
 class AsyncAudit(AsyncResource):
     """Async form of :class:`raylane.client.workspace.Audit`."""
 
-    @_mirrors(workspace.Audit.events)
+    @mirrors(workspace.Audit.events)
     async def events(
         self,
         *,
@@ -278,7 +268,7 @@ class AsyncAudit(AsyncResource):
         filters = workspace.audit_filters(action, target_type, target_id, actor_id, since, until)
         return await self._run(AUDIT_EVENTS.list(limit=limit, cursor=cursor, **filters))
 
-    @_mirrors(workspace.Audit.iter_events)
+    @mirrors(workspace.Audit.iter_events)
     def iter_events(
         self,
         *,
@@ -295,7 +285,7 @@ class AsyncAudit(AsyncResource):
             lambda cursor: AUDIT_EVENTS.list(limit=page_size, cursor=cursor, **filters)
         )
 
-    @_mirrors(workspace.Audit.verify)
+    @mirrors(workspace.Audit.verify)
     async def verify(self) -> AuditVerifyRead:
         return await self._run(AUDIT_VERIFY)
 
@@ -330,12 +320,15 @@ class AsyncClient:
         self.projects = AsyncProjects(self._http)
         self.feature_flags = AsyncFeatureFlags(self._http)
         self.audit = AsyncAudit(self._http)
+        self.collections = AsyncCollections(self._http)
+        self.documents = AsyncDocuments(self._http)
+        self.runs = AsyncRuns(self._http)
 
-    @_mirrors(sync.Client.me)
+    @mirrors(sync.Client.me)
     async def me(self) -> MeRead:
         return await asend(self._http, ME)
 
-    @_mirrors(sync.Client.health)
+    @mirrors(sync.Client.health)
     async def health(self) -> HealthRead:
         return await asend(self._http, HEALTH)
 

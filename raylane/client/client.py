@@ -24,12 +24,24 @@ import httpx
 from raylane.client._http import DEFAULT_TIMEOUT, HttpClient
 from raylane.client._resources import HEALTH, ME, send
 from raylane.client.config import resolve
+from raylane.client.data import Collections, Documents, Runs
 from raylane.client.tenancy import ApiKeys, Organizations, Users
 from raylane.client.workspace import Audit, FeatureFlags, Projects
 from raylane.schemas.health import HealthRead
 from raylane.schemas.tenancy import MeRead
 
-__all__ = ["ApiKeys", "Audit", "Client", "FeatureFlags", "Organizations", "Projects", "Users"]
+__all__ = [
+    "ApiKeys",
+    "Audit",
+    "Client",
+    "Collections",
+    "Documents",
+    "FeatureFlags",
+    "Organizations",
+    "Projects",
+    "Runs",
+    "Users",
+]
 
 
 class Client:
@@ -71,6 +83,9 @@ class Client:
         self.projects = Projects(self._http)
         self.feature_flags = FeatureFlags(self._http)
         self.audit = Audit(self._http)
+        self.collections = Collections(self._http)
+        self.documents = Documents(self._http)
+        self.runs = Runs(self._http)
 
     def me(self) -> MeRead:
         """Who the key belongs to: user, organization, role and permissions.

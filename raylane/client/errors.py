@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from raylane.schemas.runs import RunRead
 
 Detail = str | list[dict[str, Any]]
 
@@ -152,6 +155,26 @@ class ConfigError(RaylaneError):
     """The local profile file is unreadable, or names a profile that does not exist."""
 
     default_code = "config_error"
+
+
+class RunFailed(RaylaneError):
+    """A run that was waited for ended ``failed`` or ``cancelled`` (raised by the SDK, not
+    answered by the server).
+
+    Attributes:
+        run: The run in its final state; ``run.error`` says why it failed.
+
+    ``code`` is ``run_failed`` or ``run_cancelled``; ``status`` is None.
+    """
+
+    default_code = "run_failed"
+
+    def __init__(self, run: RunRead) -> None:
+        self.run = run
+        detail = f"{run.kind} run {run.id} {run.status}"
+        if run.error:
+            detail = f"{detail}: {run.error}"
+        super().__init__(detail, code=f"run_{run.status}")
 
 
 # The one table from wire code to exception class.

@@ -28,7 +28,9 @@ async def ensure_platform_admin(
     db = Database(app_url(settings), pool_size=1)
     try:
         async with db.session(platform=True) as session:
-            existing = await session.scalar(select(Organization.id).where(Organization.slug == slug))
+            existing = await session.scalar(
+                select(Organization.id).where(Organization.slug == slug)
+            )
             if existing is not None:
                 return None
             data = OrganizationCreate(

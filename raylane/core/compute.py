@@ -1,10 +1,23 @@
-"""The only module that talks to Ray: cluster health, the Job Submission API, named actors."""
+"""The only module that talks to Ray: cluster health, the Job Submission API, named actors.
+
+Jobs are submitted with a fixed entrypoint per workload (``python -m raylane.jobs.<kind>
+--run-id <uuid>``); tenant input never becomes an entrypoint, a runtime_env or a pickle.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shlex
+import sys
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
+from raylane.core.config import Settings, get_settings
 from raylane.core.errors import ServiceUnavailable
+
+JOB_KINDS = frozenset({"ingest"})
 
 
 async def ray_health() -> None:
@@ -16,3 +29,113 @@ async def ray_health() -> None:
     resources = await asyncio.to_thread(ray.cluster_resources)
     if not resources:
         raise ServiceUnavailable("Ray reports no resources")
+
+
+def dashboard_address(settings: Settings) -> str:
+    """The Job API address: the local head's dashboard, or ``RAYLANE_RAY__DASHBOARD_URL``."""
+    return settings.ray.dashboard_url or (
+        f"http://{settings.ray.dashboard_host}:{settings.ray.dashboard_port}"
+    )
+
+
+@lru_cache(maxsize=2)
+def _job_client(address: str) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(address)
+
+
+def job_client(settings: Settings | None = None) -> Any:
+    settings = settings or get_settings()
+    try:
+        return _job_client(dashboard_address(settings))
+    except Exception as exc:  # the client probes the address on construction
+        raise ServiceUnavailable(f"Ray Job API unreachable: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str  # PENDING | RUNNING | SUCCEEDED | FAILED | STOPPED | MISSING
+    message: str | None = None
+
+
+def entrypoint(kind: str, run_id: uuid.UUID) -> str:
+    if kind not in JOB_KINDS:
+        raise ValueError(f"no job entrypoint for run kind {kind!r}")
+    return f"{shlex.quote(sys.executable)} -m raylane.jobs.{kind} --run-id {run_id}"
+
+
+def submit_job(
+    *,
+    kind: str,
+    run_id: uuid.UUID,
+    attempt: int,
+    organization_id: uuid.UUID,
+    settings: Settings | None = None,
+) -> str:
+    """Submit one attempt of a run as a Ray job; returns its submission id."""
+    settings = settings or get_settings()
+    submission_id = f"raylane-{kind}-{run_id}-{attempt}"
+    try:
+        _submit(
+            settings,
+            kind=kind,
+            run_id=run_id,
+            attempt=attempt,
+            organization_id=organization_id,
+            submission_id=submission_id,
+        )
+    except (RuntimeError, ValueError) as exc:
+        # A submission whose acknowledgement was lost is retried with the same id: it exists.
+        if "already exists" not in str(exc):
+            raise ServiceUnavailable(f"job submission failed: {exc}") from exc
+    return submission_id
+
+
+def _submit(
+    settings: Settings,
+    *,
+    kind: str,
+    run_id: uuid.UUID,
+    attempt: int,
+    organization_id: uuid.UUID,
+    submission_id: str,
+) -> None:
+    job_client(settings).submit_job(
+        entrypoint=entrypoint(kind, run_id),
+        submission_id=submission_id,
+        # The driver only orchestrates; the heavy stages request their workload's resources.
+        entrypoint_num_cpus=0,
+        metadata={
+            "raylane_run_id": str(run_id),
+            "raylane_kind": kind,
+            "raylane_organization_id": str(organization_id),
+            "raylane_attempt": str(attempt),
+        },
+        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}},
+    )
+
+
+def job_state(submission_id: str, settings: Settings | None = None) -> JobState:
+    client = job_client(settings)
+    try:
+        info = client.get_job_info(submission_id)
+    except RuntimeError as exc:  # the Job API answers 404 as a RuntimeError
+        if "does not exist" in str(exc) or "404" in str(exc):
+            return JobState("MISSING", str(exc))
+        raise
+    return JobState(str(info.status.value), info.message)
+
+
+def stop_job(submission_id: str, settings: Settings | None = None) -> None:
+    try:
+        job_client(settings).stop_job(submission_id)
+    except RuntimeError:
+        pass  # already finished or gone: nothing to stop
+
+
+def job_logs(submission_id: str, settings: Settings | None = None) -> str:
+    try:
+        return str(job_client(settings).get_job_logs(submission_id))
+    except RuntimeError as exc:
+        return f"(logs unavailable: {exc})"

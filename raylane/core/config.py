@@ -21,7 +21,6 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=200, ge=1)
-    replicas: int = Field(default=1, ge=1)
 
 
 class RateLimitSettings(BaseModel):
@@ -41,6 +40,8 @@ class RaySettings(BaseModel):
     address: str | None = Field(default_factory=lambda: os.environ.get("RAY_ADDRESS") or None)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
+    # The Job API of an existing cluster (e.g. http://raylane-head-svc:8265); None: the local head.
+    dashboard_url: str | None = None
     gcs_port: int = 6380
     client_port: int = 10001
     dashboard_agent_port: int = 52365
@@ -61,6 +62,40 @@ class StorageSettings(BaseModel):
     region: str | None = None
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+
+
+class DocumentSettings(BaseModel):
+    """Defaults and limits for collections (each collection fixes its own at creation)."""
+
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_documents: int = Field(default=10_000, ge=1)
+    chunk_max_tokens: int = Field(default=200, ge=16, le=512)
+    chunk_overlap: int = Field(default=40, ge=0)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+
+class EmbeddingSettings(BaseModel):
+    """Embedding models tenants may choose by name; values are local model directories.
+
+    The built-in ``all-MiniLM-L6-v2`` ships inside an installed package; operators add others
+    (any sentence-transformers directory) here. Nothing is ever downloaded.
+    """
+
+    default_model: str = "all-MiniLM-L6-v2"
+    models: dict[str, str] = Field(default_factory=dict)
+    batch_size: int = Field(default=64, ge=1)
+    # Torch threads per embedding actor (default: the CPUs the embeddings workload reserves).
+    threads: int | None = None
+    # Embedding actors per ingest run (each loads the model once).
+    ingest_actors: int = Field(default=1, ge=1)
+
+
+class RunSettings(BaseModel):
+    """Background runs: retries with exponential backoff, then dead-lettering."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_s: float = Field(default=5.0, ge=0)
+    reconcile_interval_s: float = Field(default=1.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -88,6 +123,9 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    runs: RunSettings = Field(default_factory=RunSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -15,7 +15,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,7 +131,9 @@ def start_ray(settings: Settings, *, resources: dict[str, float] | None = None) 
     log = ray_dir(settings) / "ray-start.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        rc = subprocess.run(cmd, env=os.environ | ray_env(settings), stdout=out, stderr=out).returncode
+        rc = subprocess.run(
+            cmd, env=os.environ | ray_env(settings), stdout=out, stderr=out
+        ).returncode
     if rc != 0:
         raise ServiceUnavailable(f"ray start failed (exit {rc}); see {log}")
     return address
@@ -204,5 +205,11 @@ def status(settings: Settings) -> list[PartStatus]:
         parts.append(PartStatus("redis", up, f"embedded, {cache.redis_url(settings)}"))
     else:
         parts.append(PartStatus("redis", True, "external (RAYLANE_REDIS_URL)"))
-    parts.append(PartStatus("ray", ray_running(settings), f"{gcs_address(settings)}, dashboard {dashboard_url(settings)}"))
+    parts.append(
+        PartStatus(
+            "ray",
+            ray_running(settings),
+            f"{gcs_address(settings)}, dashboard {dashboard_url(settings)}",
+        )
+    )
     return parts

@@ -11,19 +11,33 @@ from raylane import __version__
 from raylane.core.config import Settings, get_settings
 from raylane.serve import errors
 from raylane.serve.middleware import BodyLimit, RequestContext
-from raylane.serve.platform import Platform
-from raylane.serve.routes import api_keys, audit, flags, health, me, organizations, projects, users
+from raylane.serve.platform import Embed, Platform
+from raylane.serve.routes import (
+    api_keys,
+    audit,
+    collections,
+    flags,
+    health,
+    me,
+    organizations,
+    projects,
+    runs,
+    users,
+)
 
-ROUTERS = [health, me, organizations, users, api_keys, projects, flags, audit]
+ROUTERS = [health, me, organizations, users, api_keys, projects, flags, audit, collections, runs]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Engines and clients are opened in the lifespan, never here."""
+def create_app(settings: Settings | None = None, *, embed: Embed | None = None) -> FastAPI:
+    """Build the API. Engines and clients are opened in the lifespan, never here.
+
+    ``embed`` embeds query text; by default in-process, under Serve through the Embedder.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.platform = Platform.open(settings)
+        app.state.platform = Platform.open(settings, embed=embed)
         try:
             yield
         finally:
@@ -38,6 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        upload_bytes=settings.documents.max_upload_bytes,
+    )
     app.add_middleware(RequestContext)
     return app

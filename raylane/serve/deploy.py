@@ -42,14 +42,12 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
         http_options={"host": settings.api.host, "port": settings.api.port},
         detached=True,
     )
-    serve.run(
-        build_app({"api_replicas": settings.api.replicas}),
-        name=APP_NAME,
-        route_prefix="/",
-        blocking=False,
-    )
+    serve.run(build_app(), name=APP_NAME, route_prefix="/", blocking=False)
     url = api_url(settings)
     wait_http(f"{url}/openapi.json", timeout=timeout)
+    from raylane.actors.run_reconciler import ensure_running
+
+    ensure_running(settings)
     return url
 
 

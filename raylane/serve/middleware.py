@@ -29,17 +29,26 @@ async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
 
 
 class BodyLimit:
-    """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
+    """413 for bodies over the limit, by Content-Length or by counting a streamed body.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    Document uploads (``POST .../documents``) get the larger upload limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        upload = scope.get("method") == "POST" and scope.get("path", "").endswith("/documents")
+        return self.upload_bytes if upload else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        detail = f"request body larger than {self.max_bytes} bytes"
+        limit = self._limit(scope)
+        detail = f"request body larger than {limit} bytes"
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > limit:
             return await _send_error(send, 413, "payload_too_large", detail)
         seen = 0
         started = False
@@ -48,7 +57,7 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise _TooLarge(detail)
             return message
 

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from raylane.core import compute
+from raylane.core import compute, embeddings
 from raylane.core.cache import RateLimiter, async_client, redis_url
 from raylane.core.config import Settings
 from raylane.core.db.session import Database
 from raylane.core.db.urls import app_url
+from raylane.core.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
+
+Embed = Callable[[str, str], Awaitable[list[float]]]
+
+
+def local_embedder(settings: Settings) -> Embed:
+    """Embed in this process (plain uvicorn, tests); under Serve the Embedder deployment does."""
+
+    async def embed(model: str, text: str) -> list[float]:
+        def run() -> list[float]:
+            encoder = embeddings.load(
+                str(embeddings.resolve(model, settings)), settings.embeddings.threads
+            )
+            return embeddings.encode(encoder, [text])[0]
+
+        return await asyncio.to_thread(run)
+
+    return embed
 
 
 @dataclass
@@ -22,12 +41,21 @@ class Platform:
     db: Database
     redis: object
     limiter: RateLimiter
+    store: ObjectStore
+    embed: Embed
 
     @classmethod
-    def open(cls, settings: Settings) -> Platform:
+    def open(cls, settings: Settings, *, embed: Embed | None = None) -> Platform:
         db = Database(app_url(settings), pool_size=settings.database_pool_size)
         client = async_client(redis_url(settings))
-        return cls(settings=settings, db=db, redis=client, limiter=RateLimiter(client))
+        return cls(
+            settings=settings,
+            db=db,
+            redis=client,
+            limiter=RateLimiter(client),
+            store=store_from_settings(settings),
+            embed=embed or local_embedder(settings),
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tomllib
@@ -15,11 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.services import S3_CREDENTIALS, free_port, s3_server
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+BUCKET = "raylane-e2e"
 
 
 @dataclass(frozen=True)
@@ -29,27 +26,40 @@ class Stack:
     env: dict[str, str]
     up_output: str
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real ``raylane`` console script against this stack."""
         exe = Path(sys.executable).parent / "raylane"
         result = subprocess.run(
             [str(exe), *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"raylane {' '.join(args)} -> {result.returncode}\n{result.stderr}")
+            raise AssertionError(
+                f"raylane {' '.join(args)} -> {result.returncode}\n{result.stderr}"
+            )
         return result
 
 
 @pytest.fixture(scope="session")
-def stack(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with s3_server(tmp_path_factory.mktemp("moto"), buckets=(BUCKET,)) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def stack(
+    services: Any, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The platform as ``raylane up`` starts it, with documents in the S3-compatible server."""
     ports = {
-        "RAYLANE_API__PORT": _free_port(),
-        "RAYLANE_RAY__GCS_PORT": _free_port(),
-        "RAYLANE_RAY__DASHBOARD_PORT": _free_port(),
-        "RAYLANE_RAY__CLIENT_PORT": _free_port(),
-        "RAYLANE_RAY__DASHBOARD_AGENT_PORT": _free_port(),
-        "RAYLANE_RAY__HAPROXY_STATS_PORT": _free_port(),
-        "RAYLANE_RAY__HAPROXY_METRICS_PORT": _free_port(),
+        "RAYLANE_API__PORT": free_port(),
+        "RAYLANE_RAY__GCS_PORT": free_port(),
+        "RAYLANE_RAY__DASHBOARD_PORT": free_port(),
+        "RAYLANE_RAY__CLIENT_PORT": free_port(),
+        "RAYLANE_RAY__DASHBOARD_AGENT_PORT": free_port(),
+        "RAYLANE_RAY__HAPROXY_STATS_PORT": free_port(),
+        "RAYLANE_RAY__HAPROXY_METRICS_PORT": free_port(),
     }
     config = tmp_path_factory.mktemp("cli") / "config.toml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RAYLANE_"))}
@@ -60,6 +70,11 @@ def stack(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "RAYLANE_SECRET_KEY": services.secret_key.get_secret_value(),
         "RAYLANE_RAY__NUM_CPUS": "2",
         "RAYLANE_CONFIG": str(config),
+        "RAYLANE_STORAGE__URL": f"s3://{BUCKET}/objects",
+        "RAYLANE_STORAGE__ENDPOINT_URL": s3_endpoint,
+        "RAYLANE_STORAGE__REGION": S3_CREDENTIALS["region"],
+        "RAYLANE_STORAGE__ACCESS_KEY_ID": S3_CREDENTIALS["access_key_id"],
+        "RAYLANE_STORAGE__SECRET_ACCESS_KEY": S3_CREDENTIALS["secret_access_key"],
     }
     exe = Path(sys.executable).parent / "raylane"
     up = subprocess.run([str(exe), "up"], env=env, capture_output=True, text=True, timeout=600)

@@ -71,7 +71,9 @@ class TestPagination:
     ) -> None:
         names = {f"page-{i}" for i in range(7)}
         for n in names:
-            assert (await api.as_(org_a).post("/api/v1/projects", json={"name": n})).status_code == 201
+            assert (
+                await api.as_(org_a).post("/api/v1/projects", json={"name": n})
+            ).status_code == 201
         seen: list[str] = []
         cursor = None
         while True:
@@ -103,7 +105,9 @@ class TestRateLimits:
         results = await asyncio.gather(*(one() for _ in range(n)))
         assert sum(results) == limit
 
-    async def test_http_race_exactly_l_succeed_with_headers(self, services, api: Api, org_a: Tenant) -> None:  # type: ignore[no-untyped-def]
+    async def test_http_race_exactly_l_succeed_with_headers(
+        self, services, api: Api, org_a: Tenant
+    ) -> None:  # type: ignore[no-untyped-def]
         limit, n = 5, 25
         tight = services.model_copy(
             update={
@@ -116,7 +120,9 @@ class TestRateLimits:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                rs = await asyncio.gather(*(Api(http).as_(org_a).get("/api/v1/me") for _ in range(n)))
+                rs = await asyncio.gather(
+                    *(Api(http).as_(org_a).get("/api/v1/me") for _ in range(n))
+                )
         ok = [r for r in rs if r.status_code == 200]
         limited = [r for r in rs if r.status_code == 429]
         assert len(ok) == limit and len(limited) == n - limit
@@ -126,7 +132,9 @@ class TestRateLimits:
 
 
 class TestHealth:
-    async def test_stopped_redis_is_reported_down_and_limits_fail_closed(self, services, api: Api, org_a: Tenant) -> None:  # type: ignore[no-untyped-def]
+    async def test_stopped_redis_is_reported_down_and_limits_fail_closed(
+        self, services, api: Api, org_a: Tenant
+    ) -> None:  # type: ignore[no-untyped-def]
         other = Path(tempfile.mkdtemp(prefix="rl-redis-", dir="/tmp"))
         url = cache.start_embedded(other)
         app = create_app(services.model_copy(update={"redis_url": url}))
@@ -143,7 +151,9 @@ class TestHealth:
                 assert body["components"]["redis"]["status"] == "down"
                 assert body["components"]["database"]["status"] == "up"
                 assert body["components"]["redis"]["latency_ms"] >= 0
-                me = await http.get("/api/v1/me", headers={"Authorization": f"Bearer {org_a.token}"})
+                me = await http.get(
+                    "/api/v1/me", headers={"Authorization": f"Bearer {org_a.token}"}
+                )
                 assert me.status_code == 503 and me.json()["error"] == "service_unavailable"
         shutil.rmtree(other, ignore_errors=True)
 

@@ -28,7 +28,32 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): lambda: {"name": f"p-{uuid.uuid4().hex[:8]}"},
     ("PATCH", "/api/v1/projects/{project_id}"): lambda: {"description": "d"},
     ("PUT", "/api/v1/feature-flags/{key}"): lambda: {"enabled": True},
+    ("POST", "/api/v1/projects/{project_id}/collections"): lambda: {
+        "name": f"c-{uuid.uuid4().hex[:8]}"
+    },
+    ("POST", "/api/v1/collections/{collection_id}/documents/text"): lambda: {
+        "documents": [{"name": f"d-{uuid.uuid4().hex[:6]}.txt", "text": "hello world"}]
+    },
+    ("POST", "/api/v1/collections/{collection_id}/search"): lambda: {
+        "vector": [0.1] * 384,
+        "top_k": 1,
+    },
+    ("POST", "/api/v1/collections/{collection_id}/ingest"): lambda: None,
+    ("POST", "/api/v1/runs/{run_id}/cancel"): lambda: None,
 }
+# Multipart routes: request keyword arguments instead of a JSON body.
+MULTIPART: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/collections/{collection_id}/documents"): lambda: {
+        "files": [("files", (f"f-{uuid.uuid4().hex[:6]}.txt", b"some text", "text/plain"))]
+    },
+}
+
+
+def _kwargs(method: str, path: str) -> dict[str, Any]:
+    if (method, path) in MULTIPART:
+        return MULTIPART[(method, path)]()  # type: ignore[no-any-return]
+    body = BODIES.get((method, path))
+    return {"json": body() if body else None}
 
 
 def routes() -> list[tuple[str, str, Permission | None]]:
@@ -55,7 +80,7 @@ def test_every_route_declares_a_permission() -> None:
 
 def test_every_route_is_covered() -> None:
     mutating = {(m, p) for m, p, _ in ROUTES if m in {"POST", "PATCH", "PUT"}}
-    assert mutating <= set(BODIES), mutating - set(BODIES)
+    assert mutating <= set(BODIES) | set(MULTIPART), mutating - set(BODIES) - set(MULTIPART)
 
 
 async def _fixtures(api: Api, tenant: Tenant) -> dict[str, str]:
@@ -64,13 +89,29 @@ async def _fixtures(api: Api, tenant: Tenant) -> dict[str, str]:
     project = (await owner.post("/api/v1/projects", json={"name": f"p-{uuid.uuid4().hex}"})).json()
     user = (
         await owner.post(
-            "/api/v1/users", json={"email": f"m-{uuid.uuid4().hex[:8]}@example.com", "role": "viewer"}
+            "/api/v1/users",
+            json={"email": f"m-{uuid.uuid4().hex[:8]}@example.com", "role": "viewer"},
         )
     ).json()
     key = (await owner.post("/api/v1/api-keys", json={"name": "fixture"})).json()
     flag = f"flag-{uuid.uuid4().hex[:8]}"
-    assert (await owner.put(f"/api/v1/feature-flags/{flag}", json={"enabled": True})).status_code == 200
+    assert (
+        await owner.put(f"/api/v1/feature-flags/{flag}", json={"enabled": True})
+    ).status_code == 200
+    collection = (
+        await owner.post(f"/api/v1/projects/{project['id']}/collections", json={"name": "docs"})
+    ).json()
+    document = (
+        await owner.post(
+            f"/api/v1/collections/{collection['id']}/documents/text",
+            json={"documents": [{"name": "a.txt", "text": "alpha"}]},
+        )
+    ).json()[0]["document"]
+    run = (await owner.post(f"/api/v1/collections/{collection['id']}/ingest")).json()
     return {
+        "collection_id": collection["id"],
+        "document_id": document["id"],
+        "run_id": run["id"],
         "organization_id": tenant.organization_id,
         "project_id": project["id"],
         "user_id": user["id"],
@@ -92,10 +133,7 @@ async def test_rbac_matrix(api: Api, org_a: Tenant, role: str) -> None:
     failures = []
     # Deletes last, so they do not remove what later routes use.
     for method, path, perm in sorted(ROUTES, key=lambda r: r[0] == "DELETE"):
-        body = BODIES.get((method, path))
-        r = await api.as_(member).request(
-            method, _fill(path, ids), json=body() if body else None
-        )
+        r = await api.as_(member).request(method, _fill(path, ids), **_kwargs(method, path))
         denied = perm not in granted
         if denied and r.status_code != 403:
             failures.append((method, path, r.status_code, "expected 403"))
@@ -116,12 +154,9 @@ async def test_cross_tenant_sweep_answers_404_like_a_random_id(
         # PUT /feature-flags/{key} is an upsert in the caller's own namespace, not a lookup.
         if "{" not in path or (method, path) == ("PUT", "/api/v1/feature-flags/{key}"):
             continue
-        body = BODIES.get((method, path))
-        theirs = await api.as_(org_b).request(
-            method, _fill(path, ids_a), json=body() if body else None
-        )
+        theirs = await api.as_(org_b).request(method, _fill(path, ids_a), **_kwargs(method, path))
         missing = await api.as_(org_b).request(
-            method, _fill(path, random_ids), json=body() if body else None
+            method, _fill(path, random_ids), **_kwargs(method, path)
         )
         if theirs.status_code != 404 or missing.status_code != 404:
             failures.append((method, path, theirs.status_code, missing.status_code))

@@ -117,7 +117,7 @@ class TestAudit:
         ok = (await api.as_(org_a).get("/api/v1/audit/verify")).json()
         assert ok["ok"] is True and ok["checked"] >= 4
         owner_conn.execute(
-            "UPDATE audit_events SET summary = '{\"after\": {\"name\": \"forged\"}}' "
+            'UPDATE audit_events SET summary = \'{"after": {"name": "forged"}}\' '
             "WHERE organization_id = %s AND seq = 3",
             (org_a.organization_id,),
         )
@@ -169,7 +169,10 @@ class TestAudit:
             assert r.status_code == 500
         finally:
             owner_conn.execute("DROP TRIGGER raylane_test_fail ON audit_events")
-        names = {p["name"] for p in (await api.as_(org_a).get("/api/v1/projects?limit=200")).json()["items"]}
+        names = {
+            p["name"]
+            for p in (await api.as_(org_a).get("/api/v1/projects?limit=200")).json()["items"]
+        }
         assert name not in names
 
 

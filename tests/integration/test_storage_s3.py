@@ -6,71 +6,24 @@ own prefix in one bucket so tests stay independent without restarting the server
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from raylane.core.errors import NotFound, ServiceUnavailable
 from raylane.core.storage import S3Store, open_store
+from tests.services import S3_CREDENTIALS, free_port, s3_server
 from tests.unit.test_storage import ObjectStoreContract
 
 BUCKET = "raylane-test"
-CREDENTIALS = {"region": "us-east-1", "access_key_id": "testing", "secret_access_key": "testing"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(
-    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = log.read_text(errors="replace")
-            raise RuntimeError(f"moto server exited with {proc.returncode}:\n{output}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise RuntimeError(f"moto server did not answer on {url} within {timeout:.0f} s")
+CREDENTIALS = S3_CREDENTIALS
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    # A file, not a pipe: nobody drains a pipe once the server is up, and a full one blocks it.
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, endpoint, log)
-        S3Store(BUCKET, endpoint_url=endpoint, **CREDENTIALS).client.create_bucket(Bucket=BUCKET)
+    with s3_server(tmp_path_factory.mktemp("moto"), buckets=(BUCKET,)) as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _store(endpoint: str, prefix: str | None = None) -> S3Store:
@@ -122,6 +75,6 @@ class TestS3Store:
             store.list()
 
     def test_unreachable_endpoint_is_service_unavailable(self) -> None:
-        store = S3Store("b", endpoint_url=f"http://127.0.0.1:{_free_port()}", **CREDENTIALS)
+        store = S3Store("b", endpoint_url=f"http://127.0.0.1:{free_port()}", **CREDENTIALS)
         with pytest.raises(ServiceUnavailable):
             store.get("a")

@@ -11,6 +11,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,17 @@ import pytest
 
 from raylane.schemas.apikeys import ApiKeyCreated, ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
+from raylane.schemas.collections import (
+    CollectionRead,
+    DocumentRead,
+    DocumentUploaded,
+    SearchHit,
+    SearchResults,
+)
 from raylane.schemas.flags import FeatureFlagRead
 from raylane.schemas.health import HealthRead
 from raylane.schemas.projects import ProjectRead
+from raylane.schemas.runs import RunLogs, RunRead
 from raylane.schemas.tenancy import MeRead, OrganizationRead, UserRead
 
 BASE_URL = "http://api.test"
@@ -231,3 +242,134 @@ def health_json(status: str = "ok") -> dict[str, Any]:
 
 def page(items: list[dict[str, Any]], next_cursor: str | None = None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart body."""
+
+    name: str | None
+    filename: str | None
+    content_type: str | None
+    content: bytes
+
+
+def multipart_parts(request: httpx.Request) -> list[Part]:
+    """The parts of a ``multipart/form-data`` request, parsed as a server would."""
+    content_type = request.headers["content-type"]
+    assert content_type.startswith("multipart/form-data; boundary="), content_type
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + request.read())
+    parts: list[Part] = []
+    for part in message.iter_parts():
+        assert isinstance(part, Message)
+        payload = part.get_payload(decode=True)
+        parts.append(
+            Part(
+                name=part.get_param("name", header="content-disposition"),  # type: ignore[arg-type]
+                filename=part.get_filename(),
+                content_type=part.get("content-type"),
+                content=payload if isinstance(payload, bytes) else b"",
+            )
+        )
+    return parts
+
+
+def collection_json(**over: Any) -> dict[str, Any]:
+    data = {
+        "id": str(uuid.uuid4()),
+        "project_id": str(uuid.uuid4()),
+        "name": "handbook",
+        "embedding_model": "bge-small",
+        "dimensions": 384,
+        "chunk_max_tokens": 256,
+        "chunk_overlap": 32,
+        "metadata_schema": {"team": "string", "year": "integer", "draft": "boolean"},
+        "max_documents": 1000,
+        "max_document_bytes": 1_000_000,
+        "region": "local",
+        "created_at": NOW,
+    }
+    return _wire(CollectionRead, data | over)
+
+
+def _document(**over: Any) -> DocumentRead:
+    data = {
+        "id": str(uuid.uuid4()),
+        "collection_id": str(uuid.uuid4()),
+        "name": "intro.md",
+        "size": 120,
+        "content_hash": "ab" * 32,
+        "mime": "text/markdown",
+        "metadata_": over.pop("metadata", {"team": "hr"}),  # the ORM attribute's name
+        "status": "pending",
+        "chunk_count": 0,
+        "error": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return DocumentRead.model_validate(data | over)
+
+
+def document_json(**over: Any) -> dict[str, Any]:
+    """A document as the server sends it (``metadata``, not ``metadata_``)."""
+    return _document(**over).model_dump(mode="json")
+
+
+def uploaded_json(created: bool = True, **over: Any) -> dict[str, Any]:
+    return _wire(DocumentUploaded, {"document": _document(**over), "created": created})
+
+
+def run_json(status: str = "running", **over: Any) -> dict[str, Any]:
+    data = {
+        "id": str(uuid.uuid4()),
+        "project_id": str(uuid.uuid4()),
+        "kind": "ingest",
+        "target_id": str(uuid.uuid4()),
+        "status": status,
+        "attempts": 1,
+        "max_attempts": 3,
+        "ray_job_id": None,
+        "progress": {},
+        "result": {},
+        "error": None,
+        "created_at": NOW,
+        "started_at": None,
+        "finished_at": None,
+        "next_attempt_at": None,
+    }
+    return _wire(RunRead, data | over)
+
+
+def progress(docs: tuple[int, int], chunks: tuple[int, int]) -> dict[str, Any]:
+    """A run's progress dict: ``(done, total)`` of documents and of chunks."""
+    return {
+        "documents_done": docs[0],
+        "documents_total": docs[1],
+        "chunks_done": chunks[0],
+        "chunks_total": chunks[1],
+        "updated_at": NOW.isoformat(),
+    }
+
+
+def logs_json(run_id: str, logs: str = "ingest started\n") -> dict[str, Any]:
+    return _wire(RunLogs, {"run_id": run_id, "ray_job_id": "raysubmit_1", "logs": logs})
+
+
+def hit_json(**over: Any) -> dict[str, Any]:
+    data = {
+        "chunk_id": str(uuid.uuid4()),
+        "document_id": str(uuid.uuid4()),
+        "document_name": "leave.md",
+        "chunk_index": 3,
+        "text": "Parental leave is sixteen weeks.",
+        "score": 0.8123,
+        "metadata": {"team": "hr"},
+    }
+    return _wire(SearchHit, data | over)
+
+
+def search_json(
+    collection_id: str, hits: list[dict[str, Any]], mode: str = "vector"
+) -> dict[str, Any]:
+    return _wire(SearchResults, {"collection_id": collection_id, "mode": mode, "hits": hits})

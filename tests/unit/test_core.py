@@ -49,7 +49,9 @@ class TestTokens:
         assert not tokens.matches(token + "x", h, "s" * 40)
         assert not tokens.matches(token, h, "t" * 40)  # another server secret
 
-    @pytest.mark.parametrize("bad", ["", "rl_", "xx_abcdefabcdef_" + "a" * 40, "rl_short_" + "a" * 40])
+    @pytest.mark.parametrize(
+        "bad", ["", "rl_", "xx_abcdefabcdef_" + "a" * 40, "rl_short_" + "a" * 40]
+    )
     def test_malformed_tokens_have_no_prefix(self, bad: str) -> None:
         assert tokens.parse_prefix(bad) is None
 
@@ -66,17 +68,31 @@ class TestRbac:
         assert Permission.ORG_CREATE in effective_permissions(Role.VIEWER, [], platform_admin=True)
 
     def test_scopes_narrow_never_widen(self) -> None:
-        narrowed = effective_permissions(Role.VIEWER, ["project:read", "audit:read"], platform_admin=False)
+        narrowed = effective_permissions(
+            Role.VIEWER, ["project:read", "audit:read"], platform_admin=False
+        )
         assert narrowed == {Permission.PROJECT_READ}
-        assert effective_permissions(Role.ADMIN, ["*"], platform_admin=False) == ROLE_PERMISSIONS[Role.ADMIN]
+        assert (
+            effective_permissions(Role.ADMIN, ["*"], platform_admin=False)
+            == ROLE_PERMISSIONS[Role.ADMIN]
+        )
 
 
 def _event(**kw: object) -> AuditEvent:
     base = dict(
-        organization_id=uuid.UUID(int=1), seq=1, actor_type="user", actor_id=uuid.UUID(int=2),
-        api_key_id=None, action="project.create", target_type="project", target_id="p1",
-        summary={"after": {"name": "a"}}, request_id="r", ip="127.0.0.1",
-        created_at=datetime(2026, 1, 1, tzinfo=UTC), prev_hash=GENESIS,
+        organization_id=uuid.UUID(int=1),
+        seq=1,
+        actor_type="user",
+        actor_id=uuid.UUID(int=2),
+        api_key_id=None,
+        action="project.create",
+        target_type="project",
+        target_id="p1",
+        summary={"after": {"name": "a"}},
+        request_id="r",
+        ip="127.0.0.1",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        prev_hash=GENESIS,
     )
     return AuditEvent(**(base | kw))
 
@@ -86,9 +102,14 @@ class TestAuditHash:
         ref = event_hash(_event())
         assert ref == event_hash(_event())
         for change in [
-            {"seq": 2}, {"action": "project.delete"}, {"summary": {"after": {"name": "b"}}},
-            {"prev_hash": "1" * 64}, {"ip": "10.0.0.1"}, {"actor_id": uuid.UUID(int=3)},
-            {"created_at": datetime(2026, 1, 2, tzinfo=UTC)}, {"organization_id": uuid.UUID(int=9)},
+            {"seq": 2},
+            {"action": "project.delete"},
+            {"summary": {"after": {"name": "b"}}},
+            {"prev_hash": "1" * 64},
+            {"ip": "10.0.0.1"},
+            {"actor_id": uuid.UUID(int=3)},
+            {"created_at": datetime(2026, 1, 2, tzinfo=UTC)},
+            {"organization_id": uuid.UUID(int=9)},
         ]:
             assert event_hash(_event(**change)) != ref, change
 

@@ -110,7 +110,9 @@ class ApiKeyService:
             raise NotFound("user", user_id)
         if not outranks(actor.role, Role(membership.role)):
             # A key acts as its user: minting one for a higher role would be an escalation.
-            raise PermissionDenied(f"a {actor.role.value} cannot create keys for a {membership.role}")
+            raise PermissionDenied(
+                f"a {actor.role.value} cannot create keys for a {membership.role}"
+            )
         days = data.expires_in_days or default_ttl_days
         key, token = await issue(
             session,
@@ -156,7 +158,11 @@ class ApiKeyService:
             key.revoked_at = await ApiKeyRepository(session).now()
             await session.flush()
             await audit.record(
-                session, actor=actor, action="api_key.revoke", target_type="api_key", target_id=key.id
+                session,
+                actor=actor,
+                action="api_key.revoke",
+                target_type="api_key",
+                target_id=key.id,
             )
         return key
 

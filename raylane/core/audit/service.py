@@ -91,7 +91,9 @@ async def record(
     return event
 
 
-async def page(session: AsyncSession, *, limit: int, cursor: str | None, **filters: Any) -> Page[AuditEvent]:
+async def page(
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: Any
+) -> Page[AuditEvent]:
     """The organization's events, newest first, filtered (see ``AuditRepository.page``)."""
     return await AuditRepository(session).page(limit=limit, cursor=cursor, **filters)
 

@@ -23,7 +23,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 APPEND_ONLY = ("audit_events",)
 # users: no INSERT/DELETE, and UPDATE only of the display name (never is_platform_admin).
 USERS_UPDATABLE = "name, updated_at"
-SECURITY_DEFINERS = ("raylane_api_key_lookup(text)", "raylane_ensure_user(text, text)")
+SECURITY_DEFINERS = (
+    "raylane_api_key_lookup(text)",
+    "raylane_ensure_user(text, text)",
+    "raylane_run_tenant(uuid)",
+    "raylane_runs_needing_attention(int)",
+)
 
 
 def alembic_config(url: str) -> Config:
@@ -90,7 +95,9 @@ def ensure_app_role(conn: Connection, role: str) -> None:
 def grant_app_role(conn: Connection, role: str) -> None:
     q = f'"{role}"'
     conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {q}"))
-    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q}"))
+    conn.execute(
+        text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q}")
+    )
     conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q}"))
     conn.execute(text(f"REVOKE ALL ON alembic_version FROM {q}"))
     for table in APPEND_ONLY:

@@ -2,9 +2,24 @@
 
 from raylane.core.apikeys.models import ApiKey
 from raylane.core.audit.models import AuditEvent
+from raylane.core.collections.models import Chunk, Collection, Document
 from raylane.core.db.base import Base
 from raylane.core.flags.models import FeatureFlag
 from raylane.core.projects.models import Project
+from raylane.core.runs.models import Run
 from raylane.core.tenancy.models import Membership, Organization, User
 
-__all__ = ["ApiKey", "AuditEvent", "Base", "FeatureFlag", "Membership", "Organization", "Project", "User"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Chunk",
+    "Collection",
+    "Document",
+    "FeatureFlag",
+    "Membership",
+    "Organization",
+    "Project",
+    "Run",
+    "User",
+]

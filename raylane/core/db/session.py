@@ -12,7 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 _SET_TENANT = text(
     "SELECT set_config('raylane.org_id', :org, true), set_config('raylane.platform', :platform, true)"
@@ -48,14 +53,19 @@ async def set_tenant(
     """Scope the current transaction to one organization (and platform-admin reach, if given)."""
     await session.execute(
         _SET_TENANT,
-        {"org": str(organization_id) if organization_id else "", "platform": "on" if platform else ""},
+        {
+            "org": str(organization_id) if organization_id else "",
+            "platform": "on" if platform else "",
+        },
     )
 
 
 @asynccontextmanager
 async def acting_as(session: AsyncSession, organization_id: uuid.UUID) -> AsyncIterator[None]:
     """Temporarily scope the transaction to another organization (platform-admin provisioning)."""
-    previous = (await session.execute(text("SELECT current_setting('raylane.org_id', true)"))).scalar()
+    previous = (
+        await session.execute(text("SELECT current_setting('raylane.org_id', true)"))
+    ).scalar()
     platform = (
         await session.execute(text("SELECT current_setting('raylane.platform', true)"))
     ).scalar() == "on"
@@ -74,6 +84,7 @@ async def session_scope(
     *, organization_id: uuid.UUID | None = None, platform: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """The session helper for jobs and actors: one cached engine per process and URL."""
+    import raylane.core.db.models  # noqa: F401  (every mapper, so foreign keys resolve)
     from raylane.core.db.urls import app_url
 
     url = app_url()

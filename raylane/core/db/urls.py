@@ -29,6 +29,8 @@ def app_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if not settings.embedded_database:
         return _async(settings.database_url or "")
-    return make_url(owner_url(settings)).set(username=settings.database_app_role).render_as_string(
-        hide_password=False
+    return (
+        make_url(owner_url(settings))
+        .set(username=settings.database_app_role)
+        .render_as_string(hide_password=False)
     )

@@ -22,6 +22,10 @@ class Permission(StrEnum):
     FLAG_READ = "flag:read"
     FLAG_WRITE = "flag:write"
     AUDIT_READ = "audit:read"
+    COLLECTION_READ = "collection:read"  # list, get and search collections and documents
+    COLLECTION_WRITE = "collection:write"  # create, upload, ingest, delete
+    RUN_READ = "run:read"
+    RUN_WRITE = "run:write"  # cancel
 
 
 class Role(StrEnum):
@@ -37,8 +41,14 @@ _VIEWER = {
     Permission.PROJECT_READ,
     Permission.FLAG_READ,
     Permission.APIKEY_SELF,
+    Permission.COLLECTION_READ,
+    Permission.RUN_READ,
 }
-_DEVELOPER = _VIEWER | {Permission.PROJECT_WRITE}
+_DEVELOPER = _VIEWER | {
+    Permission.PROJECT_WRITE,
+    Permission.COLLECTION_WRITE,
+    Permission.RUN_WRITE,
+}
 _ADMIN = _DEVELOPER | {
     Permission.USER_WRITE,
     Permission.APIKEY_ADMIN,

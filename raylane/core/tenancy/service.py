@@ -59,7 +59,12 @@ async def provision(
             action="organization.create",
             target_type="organization",
             target_id=org.id,
-            after={"name": org.name, "slug": org.slug, "owner": data.owner_email, "key": key.prefix},
+            after={
+                "name": org.name,
+                "slug": org.slug,
+                "owner": data.owner_email,
+                "key": key.prefix,
+            },
         )
     if actor is not None:
         await audit.record(

@@ -64,7 +64,9 @@ def upgrade() -> None:
         "memberships",
         *_base(),
         _tenant(),
-        sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("role", sa.String(32), nullable=False),
         sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.UniqueConstraint("organization_id", "user_id"),
@@ -73,7 +75,9 @@ def upgrade() -> None:
         "api_keys",
         *_base(),
         _tenant(),
-        sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("prefix", sa.String(16), nullable=False, unique=True),
         sa.Column("secret_hash", sa.String(64), nullable=False),

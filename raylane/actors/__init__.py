@@ -1,0 +1,1 @@
+"""Ray actors: long-lived orchestrators (detached) and worker pools."""

@@ -1,0 +1,56 @@
+"""The detached RunReconciler actor: runs ``reconcile_once`` in a loop, forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import ray
+
+from raylane.core.config import Settings, get_settings
+
+NAME = "raylane-run-reconciler"
+log = logging.getLogger(__name__)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=4)
+class RunReconciler:
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self.passes = 0
+
+    async def start(self) -> bool:
+        """Start the loop if it is not running; idempotent."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+        return True
+
+    async def stats(self) -> dict[str, int]:
+        return {"passes": self.passes}
+
+    async def _loop(self) -> None:
+        from raylane.core.runs.reconcile import reconcile_once
+
+        settings = get_settings()
+        while True:
+            try:
+                await reconcile_once(settings)
+            except Exception:  # the database may be briefly away; keep trying
+                log.exception("reconcile pass failed")
+            self.passes += 1
+            await asyncio.sleep(settings.runs.reconcile_interval_s)
+
+
+def ensure_running(settings: Settings | None = None) -> None:
+    """Start the detached reconciler if absent (get-or-create by name), then its loop."""
+    settings = settings or get_settings()
+    env = {k: v for k, v in os.environ.items() if k.startswith(("RAYLANE_", "RAY_AUTH"))}
+    actor = RunReconciler.options(  # type: ignore[attr-defined]
+        name=NAME,
+        namespace=settings.ray.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        runtime_env={"env_vars": env},
+    ).remote()
+    ray.get(actor.start.remote(), timeout=60)

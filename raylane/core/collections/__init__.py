@@ -1,0 +1,1 @@
+"""Collections of documents, their chunks and vectors."""

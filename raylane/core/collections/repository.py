@@ -1,0 +1,179 @@
+"""All SQL for collections, documents and chunks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.collections.models import Chunk, Collection, Document
+from raylane.core.db.paging import Page, keyset_page
+
+
+class CollectionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, collection_id: uuid.UUID) -> Collection | None:
+        return await self._session.get(Collection, collection_id)
+
+    async def page(
+        self, *, project_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[Collection]:
+        stmt = select(Collection).where(Collection.project_id == project_id)
+        return await keyset_page(self._session, stmt, Collection.id, limit=limit, cursor=cursor)
+
+
+class DocumentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, document_id: uuid.UUID) -> Document | None:
+        return await self._session.get(Document, document_id)
+
+    async def by_hash(self, collection_id: uuid.UUID, content_hash: str) -> Document | None:
+        stmt = select(Document).where(
+            Document.collection_id == collection_id, Document.content_hash == content_hash
+        )
+        return (await self._session.scalars(stmt)).first()
+
+    async def by_name(self, collection_id: uuid.UUID, name: str) -> Document | None:
+        stmt = select(Document).where(
+            Document.collection_id == collection_id, Document.name == name
+        )
+        return (await self._session.scalars(stmt)).first()
+
+    async def count(self, collection_id: uuid.UUID) -> int:
+        stmt = select(func.count(Document.id)).where(Document.collection_id == collection_id)
+        return int((await self._session.scalar(stmt)) or 0)
+
+    async def page(
+        self, *, collection_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[Document]:
+        stmt = select(Document).where(Document.collection_id == collection_id)
+        return await keyset_page(self._session, stmt, Document.id, limit=limit, cursor=cursor)
+
+    async def object_keys(self, collection_id: uuid.UUID) -> list[str]:
+        stmt = select(Document.object_key).where(Document.collection_id == collection_id)
+        return list(await self._session.scalars(stmt))
+
+    async def needing_embedding(self, collection_id: uuid.UUID, model: str) -> list[Document]:
+        """Documents whose current content has not been embedded with ``model`` yet."""
+        stmt = (
+            select(Document)
+            .where(Document.collection_id == collection_id)
+            .where(
+                (Document.embedded_hash.is_(None))
+                | (Document.embedded_hash != Document.content_hash)
+                | (Document.status != "ingested")
+            )
+            .order_by(Document.id)
+        )
+        return list(await self._session.scalars(stmt))
+
+
+class ChunkRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert chunks in one statement; rows already present (same key) are left alone.
+
+        The key (document, chunk index, content hash, model) makes retried or repeated ingests
+        write each chunk exactly once.
+        """
+        if not rows:
+            return 0
+        stmt = (
+            insert(Chunk)
+            .values(list(rows))
+            .on_conflict_do_nothing(
+                index_elements=["document_id", "chunk_index", "content_hash", "model"]
+            )
+        )
+        result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def prune(
+        self, document_id: uuid.UUID, *, keep: Sequence[tuple[int, str]], model: str
+    ) -> int:
+        """Delete the document's chunks that are not in ``keep`` ((index, hash) under ``model``)."""
+        stmt = delete(Chunk).where(Chunk.document_id == document_id)
+        if keep:
+            pairs = func.row(Chunk.chunk_index, Chunk.content_hash)
+            stmt = stmt.where(
+                (Chunk.model != model) | pairs.not_in([func.row(i, h) for i, h in keep])
+            )
+        result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count(self, *, collection_id: uuid.UUID) -> int:
+        stmt = select(func.count(Chunk.id)).where(Chunk.collection_id == collection_id)
+        return int((await self._session.scalar(stmt)) or 0)
+
+    async def nearest(
+        self,
+        *,
+        collection_id: uuid.UUID,
+        dimensions: int,
+        vector: list[float],
+        top_k: int,
+        filters: dict[str, Any],
+        ef_search: int,
+        exact: bool = False,
+    ) -> list[Any]:
+        """Top-k chunks by cosine distance. ``exact`` bypasses the HNSW index.
+
+        The HNSW index filters after it scans, so a small collection in a big table can come
+        back short; the caller then asks again with ``exact``.
+        """
+        dims = int(dimensions)  # part of the SQL text (must match the index expression)
+        distance = f"embedding::vector({dims}) <=> CAST(:q AS vector({dims}))"
+        order = f"({distance}) + 0" if exact else distance
+        where = "collection_id = :cid AND dimensions = :dims"
+        if filters:
+            where += " AND metadata @> CAST(:filters AS jsonb)"
+        await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+        sql = text(
+            f"""
+            WITH hits AS (
+                SELECT id, document_id, chunk_index, text, metadata, {distance} AS distance
+                FROM chunks WHERE {where} ORDER BY {order} LIMIT :k
+            )
+            SELECT hits.*, d.name AS document_name
+            FROM hits JOIN documents d ON d.id = hits.document_id ORDER BY hits.distance
+            """
+        )
+        params: dict[str, Any] = {"q": str(vector), "cid": collection_id, "dims": dims, "k": top_k}
+        if filters:
+            import json
+
+            params["filters"] = json.dumps(filters)
+        return list((await self._session.execute(sql, params)).mappings())
+
+    async def full_text(
+        self, *, collection_id: uuid.UUID, query: str, limit: int, filters: dict[str, Any]
+    ) -> list[Any]:
+        """Chunks matching the words of ``query``, best first (Postgres full-text search)."""
+        where = "c.collection_id = :cid AND c.tsv @@ q"
+        if filters:
+            where += " AND c.metadata @> CAST(:filters AS jsonb)"
+        sql = text(
+            f"""
+            SELECT c.id, c.document_id, c.chunk_index, c.text, c.metadata,
+                   ts_rank_cd(c.tsv, q) AS rank, d.name AS document_name
+            FROM chunks c JOIN documents d ON d.id = c.document_id,
+                 websearch_to_tsquery('english', :query) q
+            WHERE {where} ORDER BY rank DESC LIMIT :k
+            """
+        )
+        params: dict[str, Any] = {"cid": collection_id, "query": query, "k": limit}
+        if filters:
+            import json
+
+            params["filters"] = json.dumps(filters)
+        return list((await self._session.execute(sql, params)).mappings())

@@ -1,0 +1,89 @@
+"""Search a collection: vector (HNSW, cosine) or hybrid (vector + full-text, fused by RRF)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.collections.repository import ChunkRepository
+from raylane.core.collections.service import collection_service
+from raylane.core.errors import InvalidInput
+
+Embed = Callable[[str, str], Awaitable[list[float]]]  # (model name, text) -> unit vector
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+
+
+def _hit(row: Any, score: float) -> dict[str, Any]:
+    return {
+        "chunk_id": row["id"],
+        "document_id": row["document_id"],
+        "document_name": row["document_name"],
+        "chunk_index": row["chunk_index"],
+        "text": row["text"],
+        "score": score,
+        "metadata": row["metadata"],
+    }
+
+
+def rrf(*rankings: list[Any], k: int = RRF_K) -> list[tuple[Any, float]]:
+    """Reciprocal rank fusion of several best-first lists of rows (keyed by ``id``)."""
+    scores: dict[Any, float] = {}
+    rows: dict[Any, Any] = {}
+    for ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            scores[row["id"]] = scores.get(row["id"], 0.0) + 1.0 / (k + rank)
+            rows.setdefault(row["id"], row)
+    order = sorted(scores, key=lambda i: scores[i], reverse=True)
+    return [(rows[i], scores[i]) for i in order]
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    collection_id: uuid.UUID,
+    query: str | None,
+    vector: list[float] | None,
+    top_k: int,
+    filters: dict[str, Any],
+    mode: str,
+    embed: Embed,
+    ef_search: int = 100,
+) -> list[dict[str, Any]]:
+    """Best chunks of one collection of the caller's organization.
+
+    Raises:
+        NotFound: the collection is not the caller's (same as a missing one).
+        InvalidInput: a vector of the wrong width.
+    """
+    collection = await collection_service.get(session, collection_id=collection_id)
+    if vector is None:
+        assert query is not None
+        vector = await embed(collection.embedding_model, query)
+    if len(vector) != collection.dimensions:
+        raise InvalidInput(
+            f"vector has {len(vector)} dimensions; the collection's model has {collection.dimensions}"
+        )
+    repo = ChunkRepository(session)
+    pool = top_k * 4 if mode == "hybrid" else top_k
+    args = dict(
+        collection_id=collection_id,
+        dimensions=collection.dimensions,
+        vector=vector,
+        top_k=pool,
+        filters=filters,
+        ef_search=max(ef_search, pool),
+    )
+    dense = await repo.nearest(**args)
+    if len(dense) < pool:
+        # The index filters after scanning: come back exact when it returned too few.
+        dense = await repo.nearest(**args, exact=True)
+    if mode != "hybrid":
+        return [_hit(r, 1.0 - float(r["distance"])) for r in dense[:top_k]]
+    assert query is not None
+    sparse = await repo.full_text(
+        collection_id=collection_id, query=query, limit=pool, filters=filters
+    )
+    return [_hit(row, score) for row, score in rrf(dense, sparse)[:top_k]]

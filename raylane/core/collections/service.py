@@ -1,0 +1,274 @@
+"""Collection and document use cases: create, upload (validated whole before anything is
+written), idempotent re-upload, replace-by-name, delete (rows, vectors and objects)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core import audit, embeddings
+from raylane.core.collections.models import Collection, Document, DocumentStatus
+from raylane.core.collections.repository import CollectionRepository, DocumentRepository
+from raylane.core.config import Settings
+from raylane.core.db.paging import Page
+from raylane.core.db.session import conflict_on_duplicate
+from raylane.core.documents.parsing import parse
+from raylane.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from raylane.core.projects.service import project_service
+from raylane.core.rbac import Actor
+from raylane.core.storage import ObjectStore
+from raylane.schemas.collections import CollectionCreate
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as received: its name, bytes, declared mime type and user metadata."""
+
+    name: str
+    data: bytes
+    mime: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def _mime(upload: Upload) -> str:
+    return upload.mime or mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
+
+
+def check_metadata(schema: dict[str, str], metadata: dict[str, Any], *, filename: str) -> None:
+    """User metadata must use the collection's fields with their declared types."""
+    for key, value in metadata.items():
+        if key not in schema:
+            raise InvalidInput(
+                f"{filename}: metadata field {key!r} is not in the collection schema"
+            )
+        kinds = _PY_TYPES[schema[key]]
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise InvalidInput(f"{filename}: metadata field {key!r} must be a {schema[key]}")
+
+
+class CollectionService:
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        project_id: uuid.UUID,
+        data: CollectionCreate,
+        settings: Settings,
+    ) -> Collection:
+        """Create a collection; its model, chunking and schema are fixed from now on.
+
+        Raises:
+            NotFound: the project is not the caller's.
+            InvalidInput: unknown embedding model, or overlap not below the chunk size.
+            Conflict: a collection with this name exists in the project.
+        """
+        await project_service.get(session, project_id=project_id)
+        docs = settings.documents
+        model = data.embedding_model or settings.embeddings.default_model
+        max_tokens = data.chunk_max_tokens or docs.chunk_max_tokens
+        overlap = data.chunk_overlap if data.chunk_overlap is not None else docs.chunk_overlap
+        if overlap >= max_tokens:
+            raise InvalidInput("chunk_overlap must be smaller than chunk_max_tokens")
+        collection = Collection(
+            organization_id=actor.organization_id,
+            project_id=project_id,
+            name=data.name,
+            embedding_model=model,
+            dimensions=embeddings.dimensions(model, settings),
+            chunk_max_tokens=max_tokens,
+            chunk_overlap=overlap,
+            metadata_schema=dict(data.metadata_schema),
+            max_documents=data.max_documents or docs.max_documents,
+            max_document_bytes=min(
+                data.max_document_bytes or docs.max_document_bytes, docs.max_document_bytes
+            ),
+            region=settings.region,
+        )
+        async with conflict_on_duplicate(session, f"collection {data.name!r}"):
+            session.add(collection)
+        await audit.record(
+            session,
+            actor=actor,
+            action="collection.create",
+            target_type="collection",
+            target_id=collection.id,
+            after={"name": collection.name, "model": model, "project_id": str(project_id)},
+        )
+        return collection
+
+    async def get(self, session: AsyncSession, *, collection_id: uuid.UUID) -> Collection:
+        collection = await CollectionRepository(session).get(collection_id)
+        if collection is None:
+            raise NotFound("collection", collection_id)
+        return collection
+
+    async def page(
+        self, session: AsyncSession, *, project_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[Collection]:
+        await project_service.get(session, project_id=project_id)
+        return await CollectionRepository(session).page(
+            project_id=project_id, limit=limit, cursor=cursor
+        )
+
+    async def delete(
+        self, session: AsyncSession, *, actor: Actor, collection_id: uuid.UUID, store: ObjectStore
+    ) -> None:
+        """Delete the collection with its documents, chunks and stored objects."""
+        collection = await self.get(session, collection_id=collection_id)
+        keys = await DocumentRepository(session).object_keys(collection_id)
+        await session.delete(collection)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="collection.delete",
+            target_type="collection",
+            target_id=collection_id,
+            before={"name": collection.name, "documents": len(keys)},
+        )
+        await asyncio.gather(*(asyncio.to_thread(store.delete, k) for k in keys))
+
+
+class DocumentService:
+    async def upload(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        collection_id: uuid.UUID,
+        uploads: list[Upload],
+        store: ObjectStore,
+    ) -> list[tuple[Document, bool]]:
+        """Store files in a collection. Every file is checked before any is written.
+
+        Identical content is a no-op (returns the existing document, ``created=False``); a new
+        content under an existing name replaces that document and marks it for re-embedding.
+
+        Raises:
+            NotFound: the collection is not the caller's.
+            PayloadTooLarge: a file is over the collection's size limit.
+            InvalidInput: empty, undecodable or binary-garbage files, bad metadata, too many
+                documents, or two files with one name in the batch. The message names the file.
+        """
+        collection = await CollectionService().get(session, collection_id=collection_id)
+        repo = DocumentRepository(session)
+        await self._validate(collection, uploads, existing=await repo.count(collection_id))
+        results = []
+        for upload in uploads:
+            results.append(await self._store_one(session, actor, collection, upload, store))
+        return results
+
+    async def _validate(
+        self, collection: Collection, uploads: list[Upload], *, existing: int
+    ) -> None:
+        names = [u.name for u in uploads]
+        if len(set(names)) != len(names):
+            raise InvalidInput("two files in one upload have the same name")
+        if existing + len(uploads) > collection.max_documents:
+            raise InvalidInput(
+                f"collection holds at most {collection.max_documents} documents "
+                f"({existing} stored, {len(uploads)} uploaded)"
+            )
+        for upload in uploads:
+            if len(upload.data) > collection.max_document_bytes:
+                raise PayloadTooLarge(
+                    f"{upload.name}: {len(upload.data)} bytes is over the collection's limit "
+                    f"of {collection.max_document_bytes} bytes"
+                )
+            check_metadata(collection.metadata_schema, upload.metadata or {}, filename=upload.name)
+            # Parse now so a bad file is refused with its name, not discovered by the ingest job.
+            await asyncio.to_thread(parse, upload.data, filename=upload.name, mime=upload.mime)
+
+    async def _store_one(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        collection: Collection,
+        upload: Upload,
+        store: ObjectStore,
+    ) -> tuple[Document, bool]:
+        repo = DocumentRepository(session)
+        digest = hashlib.sha256(upload.data).hexdigest()
+        same = await repo.by_hash(collection.id, digest)
+        if same is not None:
+            return same, False
+        key = f"{collection.organization_id}/{collection.id}/{digest}"
+        await asyncio.to_thread(store.put, key, upload.data, content_type=_mime(upload))
+        document = await repo.by_name(collection.id, upload.name)
+        created = document is None
+        old_key = None if document is None else document.object_key
+        if document is None:
+            document = Document(
+                organization_id=collection.organization_id,
+                collection_id=collection.id,
+                name=upload.name,
+            )
+            session.add(document)
+        document.size, document.content_hash, document.mime = (
+            len(upload.data),
+            digest,
+            _mime(upload),
+        )
+        document.metadata_ = dict(upload.metadata or {})
+        document.status, document.object_key, document.error = DocumentStatus.PENDING, key, None
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="document.create" if created else "document.replace",
+            target_type="document",
+            target_id=document.id,
+            after={"name": upload.name, "size": len(upload.data), "sha256": digest},
+        )
+        if old_key and old_key != key:
+            await asyncio.to_thread(store.delete, old_key)
+        return document, True
+
+    async def get(self, session: AsyncSession, *, document_id: uuid.UUID) -> Document:
+        document = await DocumentRepository(session).get(document_id)
+        if document is None:
+            raise NotFound("document", document_id)
+        return document
+
+    async def page(
+        self, session: AsyncSession, *, collection_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[Document]:
+        await CollectionService().get(session, collection_id=collection_id)
+        return await DocumentRepository(session).page(
+            collection_id=collection_id, limit=limit, cursor=cursor
+        )
+
+    async def delete(
+        self, session: AsyncSession, *, actor: Actor, document_id: uuid.UUID, store: ObjectStore
+    ) -> None:
+        """Delete a document: its row, its chunks and vectors (cascade), and its object."""
+        document = await self.get(session, document_id=document_id)
+        await session.delete(document)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="document.delete",
+            target_type="document",
+            target_id=document_id,
+            before={"name": document.name, "sha256": document.content_hash},
+        )
+        await asyncio.to_thread(store.delete, document.object_key)
+
+
+collection_service = CollectionService()
+document_service = DocumentService()

@@ -1,0 +1,72 @@
+"""Embedding models: the allow-list of names, their local directories, and a cached encoder.
+
+Tenants pick a model by name only; names map to directories the operator configured, so tenant
+input never becomes a file path. The default ships inside an installed package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from raylane.core.config import Settings, get_settings
+from raylane.core.documents.chunking import default_model_dir
+from raylane.core.errors import InvalidInput
+
+BUILTIN = "all-MiniLM-L6-v2"
+_lock = threading.Lock()
+
+
+def model_dirs(settings: Settings | None = None) -> dict[str, Path]:
+    """Every model tenants may use, by name."""
+    settings = settings or get_settings()
+    models = {BUILTIN: default_model_dir()}
+    models |= {name: Path(path) for name, path in settings.embeddings.models.items()}
+    return models
+
+
+def resolve(name: str, settings: Settings | None = None) -> Path:
+    """The directory of an allowed model.
+
+    Raises:
+        InvalidInput: the name is not configured.
+    """
+    models = model_dirs(settings)
+    if name not in models:
+        raise InvalidInput(
+            f"unknown embedding model {name!r}; available: {', '.join(sorted(models))}"
+        )
+    return models[name]
+
+
+def dimensions(name: str, settings: Settings | None = None) -> int:
+    """The model's output width, read from its pooling config (no model load)."""
+    path = resolve(name, settings)
+    for pooling in sorted(path.glob("*Pooling/config.json")):
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    return int(json.loads((path / "config.json").read_text())["hidden_size"])
+
+
+@lru_cache(maxsize=4)
+def load(path: str, threads: int | None = None) -> Any:
+    """A SentenceTransformer from a local directory, loaded once per process."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(threads)
+    with _lock:
+        return SentenceTransformer(path, device="cpu")
+
+
+def encode(model: Any, texts: list[str], *, batch_size: int = 64) -> list[list[float]]:
+    """Unit-length embeddings (cosine similarity becomes a dot product)."""
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+    )
+    return [v.tolist() for v in vectors]

@@ -1,0 +1,111 @@
+"""Run use cases: create (queued), read, list, cancel, logs, progress.
+
+Creating a run never calls Ray: the row is committed as ``queued`` and the RunReconciler
+submits it, so an acknowledged run survives an API crash and Ray outages only delay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core import audit, compute
+from raylane.core.db.paging import Page
+from raylane.core.errors import Conflict, NotFound
+from raylane.core.rbac import Actor
+from raylane.core.runs.models import TERMINAL, Run, RunStatus
+from raylane.core.runs.repository import RunRepository
+
+
+class RunService:
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        kind: str,
+        target_id: uuid.UUID,
+        project_id: uuid.UUID | None,
+        max_attempts: int,
+        params: dict[str, Any] | None = None,
+    ) -> Run:
+        """Queue a run; one active run per (kind, target).
+
+        Raises:
+            Conflict: a run of this kind is already active for the target.
+        """
+        repo = RunRepository(session)
+        active = await repo.active_for_target(kind, target_id)
+        if active is not None:
+            raise Conflict(f"{kind} run {active.id} is already {active.status} for {target_id}")
+        run = Run(
+            organization_id=actor.organization_id,
+            project_id=project_id,
+            kind=kind,
+            target_id=target_id,
+            status=RunStatus.QUEUED,
+            max_attempts=max_attempts,
+            params=params or {},
+            progress={},
+            result={},
+            created_by=actor.user_id,
+        )
+        session.add(run)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action=f"run.{kind}.create",
+            target_type="run",
+            target_id=run.id,
+            after={"kind": kind, "target_id": str(target_id)},
+        )
+        return run
+
+    async def get(self, session: AsyncSession, *, run_id: uuid.UUID) -> Run:
+        run = await RunRepository(session).get(run_id)
+        if run is None:
+            raise NotFound("run", run_id)
+        return run
+
+    async def page(
+        self,
+        session: AsyncSession,
+        *,
+        limit: int,
+        cursor: str | None,
+        kind: str | None = None,
+        status: str | None = None,
+        project_id: uuid.UUID | None = None,
+    ) -> Page[Run]:
+        return await RunRepository(session).page(
+            limit=limit, cursor=cursor, kind=kind, status=status, project_id=project_id
+        )
+
+    async def cancel(self, session: AsyncSession, *, actor: Actor, run_id: uuid.UUID) -> Run:
+        """Ask for cancellation: a queued run ends at once, a running one when Ray stops it."""
+        run = await self.get(session, run_id=run_id)
+        if RunStatus(run.status) in TERMINAL:
+            return run
+        if run.status == RunStatus.QUEUED:
+            run.status, run.finished_at = RunStatus.CANCELLED, datetime.now(UTC)
+        else:
+            run.status = RunStatus.CANCELLING
+        await session.flush()
+        await audit.record(
+            session, actor=actor, action="run.cancel", target_type="run", target_id=run.id
+        )
+        return run
+
+    async def logs(self, session: AsyncSession, *, run_id: uuid.UUID) -> str:
+        run = await self.get(session, run_id=run_id)
+        if run.ray_job_id is None:
+            return ""
+        return await asyncio.to_thread(compute.job_logs, run.ray_job_id)
+
+
+run_service = RunService()

@@ -1,0 +1,248 @@
+"""Ingest job: ``python -m raylane.jobs.ingest --run-id <uuid>``.
+
+A Ray Data pipeline over the collection's new and changed documents:
+read (object storage) → parse → chunk (token-aware, overlap) → embed (``map_batches`` on an
+actor pool, the model loaded once per actor) → write to pgvector in bulk from the driver.
+
+Writes are keyed by (document, chunk index, content hash, model), so a retried task, a
+restarted actor or a re-run job never duplicates a row; afterwards each document keeps exactly
+the chunks of its current content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from raylane.core import embeddings
+from raylane.core.cluster.workloads import task_resources
+from raylane.core.collections.models import Collection, Document, DocumentStatus
+from raylane.core.collections.repository import ChunkRepository, DocumentRepository
+from raylane.core.config import get_settings
+from raylane.core.db.session import session_scope
+from raylane.core.documents.chunking import chunk_text, content_hash, load_tokenizer
+from raylane.core.documents.parsing import parse
+from raylane.core.errors import RaylaneError
+from raylane.core.storage import store_from_settings
+from raylane.jobs._base import RunContext, main
+
+log = logging.getLogger("raylane.jobs.ingest")
+WRITE_BATCH = 256
+
+
+@lru_cache(maxsize=2)
+def _tokenizer(model_dir: str) -> Any:
+    return load_tokenizer(model_dir)
+
+
+def parse_and_chunk(
+    row: dict[str, Any], *, model_dir: str, max_tokens: int, overlap: int
+) -> list[dict[str, Any]]:
+    """One document in, its chunks out (or one row carrying the error)."""
+    base = {"document_id": row["document_id"], "metadata": row["metadata"]}
+    try:
+        data = store_from_settings(get_settings()).get(row["object_key"])
+        docs = parse(data, filename=row["name"], mime=row["mime"])
+        text = "\n\n".join(d.text for d in docs)
+        chunks = chunk_text(
+            text, tokenizer=_tokenizer(model_dir), max_tokens=max_tokens, overlap=overlap
+        )
+    except RaylaneError as exc:
+        return [
+            base
+            | {
+                "chunk_index": -1,
+                "text": "",
+                "token_count": 0,
+                "content_hash": "",
+                "error": exc.detail,
+            }
+        ]
+    return [
+        base
+        | {
+            "chunk_index": c.index,
+            "text": c.text,
+            "token_count": c.token_count,
+            "content_hash": content_hash(c.text),
+            "error": "",
+        }
+        for c in chunks
+    ]
+
+
+class Embedder:
+    """One model per actor process; Ray Data feeds it batches of chunks."""
+
+    def __init__(self, model_dir: str, threads: int, batch_size: int) -> None:
+        self._model = embeddings.load(model_dir, threads)
+        self._batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ok = batch["error"] == ""
+        texts = [str(t) for t in batch["text"][ok]]
+        dims = self._model.get_sentence_embedding_dimension()
+        vectors = np.zeros((len(batch["text"]), dims), dtype=np.float32)
+        if texts:
+            vectors[ok] = self._model.encode(
+                texts,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+            )
+        batch["embedding"] = vectors
+        return batch
+
+
+async def _load(ctx: RunContext) -> tuple[Collection, list[Document]]:
+    async with session_scope(organization_id=ctx.organization_id) as session:
+        collection = await session.get(Collection, ctx.target_id)
+        if collection is None:
+            raise SystemExit(f"collection {ctx.target_id} no longer exists")
+        docs = await DocumentRepository(session).needing_embedding(
+            collection.id, collection.embedding_model
+        )
+        return collection, docs
+
+
+async def ingest(ctx: RunContext) -> dict[str, Any]:
+    import ray
+
+    settings = get_settings()
+    collection, docs = await _load(ctx)
+    await ctx.progress(documents_total=len(docs), documents_done=0, chunks_total=0, chunks_done=0)
+    if not docs:
+        return {"documents": 0, "chunks": 0, "failed": 0}
+    ray.init(namespace=settings.ray.namespace, ignore_reinit_error=True, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    model_dir = str(embeddings.resolve(collection.embedding_model, settings))
+    resources = task_resources("embeddings")
+    items = [
+        {
+            "document_id": str(d.id),
+            "object_key": d.object_key,
+            "name": d.name,
+            "mime": d.mime,
+            "metadata": json.dumps(d.metadata_),
+        }
+        for d in docs
+    ]
+    chunks = (
+        ray.data.from_items(items, override_num_blocks=min(len(items), 32))
+        .flat_map(
+            parse_and_chunk,
+            fn_kwargs={
+                "model_dir": model_dir,
+                "max_tokens": collection.chunk_max_tokens,
+                "overlap": collection.chunk_overlap,
+            },
+            num_cpus=0.5,
+        )
+        .materialize()
+    )
+    total = chunks.count()
+    await ctx.progress(chunks_total=total)
+    embedded = chunks.map_batches(
+        Embedder,
+        fn_constructor_kwargs={
+            "model_dir": model_dir,
+            "threads": settings.embeddings.threads or int(resources["num_cpus"]),
+            "batch_size": settings.embeddings.batch_size,
+        },
+        batch_size=settings.embeddings.batch_size,
+        batch_format="numpy",
+        concurrency=settings.embeddings.ingest_actors,
+        num_cpus=resources["num_cpus"],
+        resources=resources["resources"],
+        # A killed actor is restarted and its batch retried; idempotent writes absorb repeats.
+        max_restarts=-1,
+        max_task_retries=-1,
+    )
+    return await _write(ctx, collection, docs, embedded, total)
+
+
+async def _write(
+    ctx: RunContext, collection: Collection, docs: list[Document], embedded: Any, total: int
+) -> dict[str, Any]:
+    written: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    expected: dict[str, int] = defaultdict(int)
+    errors: dict[str, str] = {}
+    done = 0
+    for batch in embedded.iter_batches(batch_size=WRITE_BATCH, batch_format="numpy"):
+        rows = []
+        for i, doc_id in enumerate(batch["document_id"]):
+            doc_id = str(doc_id)
+            if batch["error"][i]:
+                errors[doc_id] = str(batch["error"][i])
+                continue
+            key = (int(batch["chunk_index"][i]), str(batch["content_hash"][i]))
+            written[doc_id].add(key)
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": ctx.organization_id,
+                    "collection_id": collection.id,
+                    "document_id": uuid.UUID(doc_id),
+                    "chunk_index": key[0],
+                    "content_hash": key[1],
+                    "model": collection.embedding_model,
+                    "text": str(batch["text"][i]),
+                    "token_count": int(batch["token_count"][i]),
+                    "metadata": json.loads(str(batch["metadata"][i])),
+                    "dimensions": collection.dimensions,
+                    "embedding": batch["embedding"][i].tolist(),
+                }
+            )
+        async with session_scope(organization_id=ctx.organization_id) as session:
+            await ChunkRepository(session).upsert(rows)
+        done += len(batch["document_id"])
+        await ctx.progress(chunks_done=done)
+    return await _finalize(ctx, collection, docs, written, errors, total)
+
+
+async def _finalize(
+    ctx: RunContext,
+    collection: Collection,
+    docs: list[Document],
+    written: dict[str, set[tuple[int, str]]],
+    errors: dict[str, str],
+    total: int,
+) -> dict[str, Any]:
+    async with session_scope(organization_id=ctx.organization_id) as session:
+        chunks = ChunkRepository(session)
+        for stale in docs:
+            doc = await session.get(Document, stale.id)
+            if doc is None or doc.content_hash != stale.content_hash:
+                continue  # deleted or replaced meanwhile: the next ingest handles it
+            key = str(doc.id)
+            if key in errors:
+                doc.status, doc.error = DocumentStatus.FAILED, errors[key][:2000]
+                continue
+            keep = sorted(written[key])
+            await chunks.prune(doc.id, keep=keep, model=collection.embedding_model)
+            doc.status, doc.chunk_count, doc.embedded_hash, doc.error = (
+                DocumentStatus.INGESTED,
+                len(keep),
+                doc.content_hash,
+                None,
+            )
+    await ctx.progress(documents_done=len(docs) - len(errors), chunks_done=total)
+    return {
+        "documents": len(docs) - len(errors),
+        "chunks": total - len(errors),
+        "failed": len(errors),
+    }
+
+
+if __name__ == "__main__":
+    # Run the imported module's function, not __main__'s: Ray pickles the pipeline's functions
+    # by reference, and workers can import raylane.jobs.ingest but not this __main__.
+    from raylane.jobs import ingest as module
+
+    main(module.ingest)
