@@ -12,8 +12,10 @@ from raylane.cli import (
     account,
     audit,
     collections,
+    copilot,
     docs,
     flags,
+    guardrails,
     keys,
     local,
     orgs,
@@ -75,8 +77,11 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(collections.app, name="collections")
 app.add_typer(docs.app, name="docs")
 app.add_typer(runs.app, name="runs")
+app.add_typer(guardrails.app, name="guardrails")
+app.add_typer(copilot.app, name="conversations")
 account.register(app)
 collections.register(app)
+copilot.register(app)
 local.register(app)
 # Cluster commands ship separately; the CLI works with or without them.
 if importlib.util.find_spec("raylane.cli.cluster") is not None:

@@ -2,6 +2,10 @@
 
 The SDK depends on httpx, pydantic and the shared wire models only, so it stays light enough
 for notebooks; it never imports the server.
+
+The copilot is also served in OpenAI's format, so tools built on the ``openai`` package work
+unchanged: ``OpenAI(base_url=f"{client.base_url}/v1", api_key="rl_...")`` with the model
+``copilot/<project id>`` (see :mod:`raylane.client.copilot`).
 """
 
 from raylane.client._http import sdk_version
@@ -13,6 +17,7 @@ from raylane.client.errors import (
     AuditChainBroken,
     ConfigError,
     Conflict,
+    GuardrailBlocked,
     InternalError,
     NotFound,
     PayloadTooLarge,
@@ -35,6 +40,7 @@ __all__ = [
     "Client",
     "ConfigError",
     "Conflict",
+    "GuardrailBlocked",
     "InternalError",
     "NotFound",
     "PayloadTooLarge",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -21,11 +22,16 @@ from raylane.client.errors import (
 # Reads and writes are quick on this API (long work returns a run id); connecting should be
 # quicker still, so a wrong URL fails fast instead of hanging for the full read timeout.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Generating an answer is the exception: a CPU model may think for minutes before it is done
+# (or, streamed, before its first token), so those calls wait longer for the server.
+GENERATION_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 
 Params = Mapping[str, Any]
 # A multipart body: ``[(part name, (filename, bytes[, content type])), ...]`` and form fields.
 Files = list[tuple[str, tuple[Any, ...]]]
 Form = Mapping[str, str]
+TimeoutArg = httpx.Timeout | None
+EVENT_STREAM = "text/event-stream"
 
 
 def sdk_version() -> str:
@@ -121,6 +127,26 @@ def decode(response: httpx.Response) -> Any:
         ) from exc
 
 
+def check_event_stream(response: httpx.Response) -> None:
+    """Raise for an error answer; otherwise make sure the body is an event stream.
+
+    Raises:
+        RaylaneError: the mapped subclass for an error answer, or ``invalid_response`` when
+            a success is not ``text/event-stream`` (the URL is not a Raylane API, or a proxy
+            rewrote the answer).
+    """
+    raise_for_error(response)
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != EVENT_STREAM:
+        raise RaylaneError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{media_type or 'no content type'} instead of an event stream; is the URL "
+            "pointing at a Raylane API?",
+            code="invalid_response",
+            status=response.status_code,
+        )
+
+
 def _connection_error(exc: httpx.TransportError, base_url: str) -> APIConnectionError:
     if isinstance(exc, httpx.TimeoutException):
         return APIConnectionError(f"request to {base_url} timed out ({type(exc).__name__})")
@@ -155,18 +181,52 @@ class HttpClient:
         json: Any = None,
         files: Files | None = None,
         form: Form | None = None,
+        timeout: TimeoutArg = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
 
-        ``files`` and ``form`` make it a multipart request instead of a JSON one.
+        ``files`` and ``form`` make it a multipart request instead of a JSON one; ``timeout``
+        replaces the client's for this request.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
         """
         try:
             return self._client.request(
-                method, path, params=clean_params(params), json=json, files=files, data=form
+                method,
+                path,
+                params=clean_params(params),
+                json=json,
+                files=files,
+                data=form,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, self.base_url) from exc
+
+    @contextmanager
+    def stream(
+        self, method: str, path: str, *, json: Any = None, timeout: TimeoutArg = None
+    ) -> Iterator[httpx.Response]:
+        """Send one request for Server-Sent Events; yield the answer with its body unread.
+
+        Raises:
+            RaylaneError: the mapped subclass for an error answer (read whole first).
+            APIConnectionError: the server could not be reached, timed out, or dropped the
+                connection while the body was being read.
+        """
+        try:
+            with self._client.stream(
+                method,
+                path,
+                json=json,
+                headers={"Accept": EVENT_STREAM},
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                check_event_stream(response)
+                yield response
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc
 
@@ -213,18 +273,52 @@ class AsyncHttpClient:
         json: Any = None,
         files: Files | None = None,
         form: Form | None = None,
+        timeout: TimeoutArg = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
 
-        ``files`` and ``form`` make it a multipart request instead of a JSON one.
+        ``files`` and ``form`` make it a multipart request instead of a JSON one; ``timeout``
+        replaces the client's for this request.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
         """
         try:
             return await self._client.request(
-                method, path, params=clean_params(params), json=json, files=files, data=form
+                method,
+                path,
+                params=clean_params(params),
+                json=json,
+                files=files,
+                data=form,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, self.base_url) from exc
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, path: str, *, json: Any = None, timeout: TimeoutArg = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Send one request for Server-Sent Events; yield the answer with its body unread.
+
+        Raises:
+            RaylaneError: the mapped subclass for an error answer (read whole first).
+            APIConnectionError: the server could not be reached, timed out, or dropped the
+                connection while the body was being read.
+        """
+        try:
+            async with self._client.stream(
+                method,
+                path,
+                json=json,
+                headers={"Accept": EVENT_STREAM},
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                check_event_stream(response)
+                yield response
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc
 

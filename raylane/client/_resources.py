@@ -61,7 +61,8 @@ class Call(Generic[R]):
     """One API request and the parser for its answer.
 
     ``accept`` lists error statuses whose body is still a valid answer (the health report
-    comes back as 503 when degraded). ``files`` and ``form`` make it a multipart request.
+    comes back as 503 when degraded). ``files`` and ``form`` make it a multipart request;
+    ``timeout`` replaces the client's (answers that take long to generate).
     """
 
     method: str
@@ -72,6 +73,7 @@ class Call(Generic[R]):
     accept: tuple[int, ...] = ()
     files: Files | None = None
     form: Form | None = None
+    timeout: httpx.Timeout | None = None
 
 
 def finish(call: Call[R], response: httpx.Response) -> R:
@@ -230,6 +232,7 @@ def send(http: HttpClient, call: Call[R]) -> R:
         json=call.json,
         files=call.files,
         form=call.form,
+        timeout=call.timeout,
     )
     return finish(call, response)
 
@@ -243,6 +246,7 @@ async def asend(http: AsyncHttpClient, call: Call[R]) -> R:
         json=call.json,
         files=call.files,
         form=call.form,
+        timeout=call.timeout,
     )
     return finish(call, response)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from raylane.client import _copilot, tenancy, workspace
 from raylane.client import client as sync
-from raylane.client import tenancy, workspace
 from raylane.client._http import DEFAULT_TIMEOUT, AsyncHttpClient
 from raylane.client._resources import (
     API_KEYS,
@@ -42,11 +42,14 @@ from raylane.client._resources import (
     body,
     mirrors,
 )
+from raylane.client.aio_copilot import AsyncCopilot
 from raylane.client.aio_data import AsyncCollections, AsyncDocuments, AsyncRuns
+from raylane.client.aio_guardrails import AsyncGuardrails
 from raylane.client.config import resolve
 from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Page, RoleName
+from raylane.schemas.copilot import UsageRead
 from raylane.schemas.flags import FeatureFlagRead, FeatureFlagUpsert
 from raylane.schemas.health import HealthRead
 from raylane.schemas.projects import ProjectCreate, ProjectRead, ProjectUpdate
@@ -323,10 +326,16 @@ class AsyncClient:
         self.collections = AsyncCollections(self._http)
         self.documents = AsyncDocuments(self._http)
         self.runs = AsyncRuns(self._http)
+        self.guardrails = AsyncGuardrails(self._http)
+        self.copilot = AsyncCopilot(self._http)
 
     @mirrors(sync.Client.me)
     async def me(self) -> MeRead:
         return await asend(self._http, ME)
+
+    @mirrors(sync.Client.usage)
+    async def usage(self, days: int = 7) -> UsageRead:
+        return await asend(self._http, _copilot.usage(days))
 
     @mirrors(sync.Client.health)
     async def health(self) -> HealthRead:

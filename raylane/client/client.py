@@ -21,12 +21,16 @@ from types import TracebackType
 
 import httpx
 
+from raylane.client import _copilot
 from raylane.client._http import DEFAULT_TIMEOUT, HttpClient
 from raylane.client._resources import HEALTH, ME, send
 from raylane.client.config import resolve
+from raylane.client.copilot import Copilot
 from raylane.client.data import Collections, Documents, Runs
+from raylane.client.guardrails import Guardrails
 from raylane.client.tenancy import ApiKeys, Organizations, Users
 from raylane.client.workspace import Audit, FeatureFlags, Projects
+from raylane.schemas.copilot import UsageRead
 from raylane.schemas.health import HealthRead
 from raylane.schemas.tenancy import MeRead
 
@@ -35,8 +39,10 @@ __all__ = [
     "Audit",
     "Client",
     "Collections",
+    "Copilot",
     "Documents",
     "FeatureFlags",
+    "Guardrails",
     "Organizations",
     "Projects",
     "Runs",
@@ -86,6 +92,8 @@ class Client:
         self.collections = Collections(self._http)
         self.documents = Documents(self._http)
         self.runs = Runs(self._http)
+        self.guardrails = Guardrails(self._http)
+        self.copilot = Copilot(self._http)
 
     def me(self) -> MeRead:
         """Who the key belongs to: user, organization, role and permissions.
@@ -94,6 +102,20 @@ class Client:
             Unauthenticated: the key is missing, unknown, expired or revoked.
         """
         return send(self._http, ME)
+
+    def usage(self, days: int = 7) -> UsageRead:
+        """The organization's copilot usage: requests and tokens per day, and today's quota.
+
+        Args:
+            days: Days to report, today included, 1 to 90.
+
+        Returns:
+            ``days`` oldest first; ``daily_token_quota`` is 0 when unlimited.
+
+        Raises:
+            ValidationError: ``days`` is out of range.
+        """
+        return send(self._http, _copilot.usage(days))
 
     def health(self) -> HealthRead:
         """The server's health report; needs no key.

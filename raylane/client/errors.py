@@ -8,7 +8,7 @@ working against newer servers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -139,6 +139,35 @@ class InternalError(RaylaneError):
     default_status = 500
 
 
+class GuardrailBlocked(RaylaneError):
+    """A guardrail policy refused the question or the answer (the server answers 422).
+
+    Attributes:
+        stage: ``input``, ``context`` or ``output`` when known (streamed answers say it).
+        detectors: The detectors that blocked, when known, e.g. ``["email"]``.
+
+    Raised before any answer (status 422), or from inside a streamed answer (status None),
+    possibly after some tokens were already received.
+    """
+
+    default_code = "guardrail_blocked"
+    # Not 422: a bare 422 from a proxy is a validation error, never a guardrail verdict.
+    default_status = None
+
+    def __init__(
+        self,
+        detail: Detail,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        stage: str | None = None,
+        detectors: Sequence[str] = (),
+    ) -> None:
+        super().__init__(detail, code=code, status=status)
+        self.stage = stage
+        self.detectors = list(detectors)
+
+
 class AuditChainBroken(RaylaneError):
     """The server found the organization's audit hash chain tampered with."""
 
@@ -190,6 +219,7 @@ ERRORS_BY_CODE: Mapping[str, type[RaylaneError]] = {
         RateLimited,
         ServiceUnavailable,
         InternalError,
+        GuardrailBlocked,
         AuditChainBroken,
     )
 }

@@ -90,6 +90,31 @@ class EmbeddingSettings(BaseModel):
     ingest_actors: int = Field(default=1, ge=1)
 
 
+class LLMSettings(BaseModel):
+    """The LLM behind the copilot: llama.cpp in-process (default) or an OpenAI-compatible API."""
+
+    backend: Literal["llamacpp", "openai"] = "llamacpp"
+    # llamacpp: a GGUF file; default: SmolLM2-135M-Instruct shipped in an installed package.
+    model_path: str | None = None
+    model_name: str = "smollm2-135m-instruct"
+    context_tokens: int = Field(default=4096, ge=512)
+    threads: int | None = None
+    # openai: any OpenAI-compatible endpoint (vLLM, Ray Serve LLM, a hosted API).
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    openai_model: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    default_max_tokens: int = Field(default=256, ge=1)
+    max_tokens_limit: int = Field(default=1024, ge=1)
+
+
+class QuotaSettings(BaseModel):
+    """Tokens (input + output) an organization may use per UTC day; 0 means unlimited."""
+
+    daily_tokens: int = Field(default=2_000_000, ge=0)
+
+
 class RunSettings(BaseModel):
     """Background runs: retries with exponential backoff, then dead-lettering."""
 
@@ -126,6 +151,8 @@ class Settings(BaseSettings):
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -62,5 +62,11 @@ class ServiceUnavailable(RaylaneError):
     code = "service_unavailable"
 
 
+class GuardrailBlocked(RaylaneError):
+    """A guardrail policy refused the request or the answer."""
+
+    code = "guardrail_blocked"
+
+
 class AuditChainBroken(RaylaneError):
     code = "audit_chain_broken"

@@ -102,6 +102,15 @@ def _port_open(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def head_cpus(settings: Settings) -> int:
+    """Logical CPUs for a one-machine head.
+
+    The Serve replicas (API, Embedder, LLM, Copilot) mostly wait on I/O but each reserves CPU;
+    declaring at least 8 lets a 2-core laptop run them and an ingest job side by side.
+    """
+    return settings.ray.num_cpus or max(os.cpu_count() or 1, 8)
+
+
 def ray_running(settings: Settings) -> bool:
     return _port_open(gcs_address(settings))
 
@@ -124,8 +133,7 @@ def start_ray(settings: Settings, *, resources: dict[str, float] | None = None) 
         f"--temp-dir={ray_temp_dir(settings)}",
         "--disable-usage-stats",
     ]
-    if settings.ray.num_cpus is not None:
-        cmd.append(f"--num-cpus={settings.ray.num_cpus}")
+    cmd.append(f"--num-cpus={head_cpus(settings)}")
     if resources:
         cmd.append(f"--resources={json.dumps(resources)}")
     log = ray_dir(settings) / "ray-start.log"

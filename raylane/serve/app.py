@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -16,28 +17,47 @@ from raylane.serve.routes import (
     api_keys,
     audit,
     collections,
+    copilot,
     flags,
+    guardrails,
     health,
     me,
+    openai,
     organizations,
     projects,
     runs,
     users,
 )
 
-ROUTERS = [health, me, organizations, users, api_keys, projects, flags, audit, collections, runs]
+ROUTERS = [
+    health,
+    me,
+    organizations,
+    users,
+    api_keys,
+    projects,
+    flags,
+    audit,
+    collections,
+    runs,
+    copilot,
+    openai,
+    guardrails,
+]
 
 
-def create_app(settings: Settings | None = None, *, embed: Embed | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, embed: Embed | None = None, copilot: Any = None
+) -> FastAPI:
     """Build the API. Engines and clients are opened in the lifespan, never here.
 
-    ``embed`` embeds query text; by default in-process, under Serve through the Embedder.
+    ``embed`` and ``copilot`` run in-process by default; under Serve they are deployment handles.
     """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.platform = Platform.open(settings, embed=embed)
+        app.state.platform = Platform.open(settings, embed=embed, copilot=copilot)
         try:
             yield
         finally:

@@ -13,7 +13,9 @@ from ray.serve.handle import DeploymentHandle
 from starlette.types import ASGIApp
 
 from raylane.core.cluster.workloads import serve_options
+from raylane.serve.copilot import Copilot
 from raylane.serve.embedder import Embedder
+from raylane.serve.llm import LLM
 
 APP_NAME = "raylane"
 
@@ -23,23 +25,31 @@ APP_NAME = "raylane"
 class ApiIngress:
     """The FastAPI app as a Serve ingress; settings come from the replica's environment."""
 
-    def __init__(self, embedder: DeploymentHandle) -> None:
+    def __init__(
+        self, embedder: DeploymentHandle, copilot: DeploymentHandle, llm: DeploymentHandle
+    ) -> None:
         from raylane.core.config import get_settings
 
         self._settings = get_settings()
-        self._embedder = embedder
+        self._embedder, self._copilot, self._llm = embedder, copilot, llm
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
+        from raylane.core.llm import model_name
         from raylane.serve.app import create_app
+        from raylane.serve.copilot import ServeCopilot
 
         async def embed(model: str, text: str) -> list[float]:
             vector: list[float] = await self._embedder.embed.remote(model, text)
             return vector
 
-        return create_app(self._settings, embed=embed)
+        copilot = ServeCopilot(self._copilot, self._llm, model_name(self._settings))
+        return create_app(self._settings, embed=embed, copilot=copilot)
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
-    """The Raylane Serve application graph: ApiIngress → Embedder."""
+    """The graph: ApiIngress → Embedder, and ApiIngress → Copilot → (Embedder, LLM)."""
     embedder = Embedder.options(**serve_options("Embedder")).bind()  # type: ignore[attr-defined]
-    return ApiIngress.options(**serve_options("ApiIngress")).bind(embedder)  # type: ignore[attr-defined,no-any-return]
+    llm = LLM.options(**serve_options("LLM")).bind()  # type: ignore[attr-defined]
+    copilot = Copilot.options(**serve_options("Copilot")).bind(embedder, llm)  # type: ignore[attr-defined]
+    ingress = ApiIngress.options(**serve_options("ApiIngress"))  # type: ignore[attr-defined]
+    return ingress.bind(embedder, copilot, llm)  # type: ignore[no-any-return]

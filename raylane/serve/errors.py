@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 STATUS: dict[type[errors.RaylaneError], int] = {
     errors.InvalidInput: 422,
+    errors.GuardrailBlocked: 422,
     errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,

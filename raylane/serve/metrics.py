@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from raylane.core.metrics import GUARDRAIL_HITS
+
+__all__ = ["GUARDRAIL_HITS", "HTTP_LATENCY", "HTTP_REQUESTS", "RATE_LIMITED"]
+
 HTTP_REQUESTS = Counter(
     "raylane_http_requests",
     "HTTP requests by route template, method, status and organization.",

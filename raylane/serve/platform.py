@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 
@@ -14,6 +15,7 @@ from raylane.core.cache import RateLimiter, async_client, redis_url
 from raylane.core.config import Settings
 from raylane.core.db.session import Database
 from raylane.core.db.urls import app_url
+from raylane.core.quotas.service import TokenQuota
 from raylane.core.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
 
@@ -43,18 +45,31 @@ class Platform:
     limiter: RateLimiter
     store: ObjectStore
     embed: Embed
+    quota: TokenQuota
+    copilot: Any
 
     @classmethod
-    def open(cls, settings: Settings, *, embed: Embed | None = None) -> Platform:
+    def open(
+        cls, settings: Settings, *, embed: Embed | None = None, copilot: Any = None
+    ) -> Platform:
+        """``copilot`` is the Serve port under Serve; by default the engine runs in-process."""
         db = Database(app_url(settings), pool_size=settings.database_pool_size)
         client = async_client(redis_url(settings))
+        embed = embed or local_embedder(settings)
+        quota = TokenQuota(client, daily_tokens=settings.quotas.daily_tokens)
+        if copilot is None:
+            from raylane.serve.copilot import LocalCopilot
+
+            copilot = LocalCopilot(settings, db, embed, quota)
         return cls(
             settings=settings,
             db=db,
             redis=client,
             limiter=RateLimiter(client),
             store=store_from_settings(settings),
-            embed=embed or local_embedder(settings),
+            embed=embed,
+            quota=quota,
+            copilot=copilot,
         )
 
     async def close(self) -> None:

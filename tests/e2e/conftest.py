@@ -68,7 +68,6 @@ def stack(
         "RAYLANE_DATA_DIR": str(services.data_dir),
         "RAYLANE_ENV": "test",
         "RAYLANE_SECRET_KEY": services.secret_key.get_secret_value(),
-        "RAYLANE_RAY__NUM_CPUS": "2",
         "RAYLANE_CONFIG": str(config),
         "RAYLANE_STORAGE__URL": f"s3://{BUCKET}/objects",
         "RAYLANE_STORAGE__ENDPOINT_URL": s3_endpoint,

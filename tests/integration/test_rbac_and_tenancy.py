@@ -40,6 +40,18 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/collections/{collection_id}/ingest"): lambda: None,
     ("POST", "/api/v1/runs/{run_id}/cancel"): lambda: None,
+    ("PUT", "/api/v1/guardrails/policy"): lambda: {"detectors": {"email": {"action": "redact"}}},
+    ("PUT", "/api/v1/projects/{project_id}/guardrails/policy"): lambda: {"max_input_tokens": 4000},
+    ("POST", "/api/v1/guardrails/check"): lambda: {"text": "mail me at ada@example.com"},
+    ("POST", "/api/v1/projects/{project_id}/copilot/chat"): lambda: {
+        "messages": [{"role": "user", "content": "Say hi."}],
+        "max_tokens": 2,
+    },
+    ("POST", "/v1/chat/completions"): lambda: {
+        "model": "smollm2-135m-instruct",
+        "messages": [{"role": "user", "content": "Say hi."}],
+        "max_tokens": 2,
+    },
 }
 # Multipart routes: request keyword arguments instead of a JSON body.
 MULTIPART: dict[tuple[str, str], Any] = {
@@ -65,7 +77,7 @@ def routes() -> list[tuple[str, str, Permission | None]]:
             for dep in route.dependencies:
                 perm = getattr(dep.dependency, "permission", perm)
             for method in sorted(route.methods - {"HEAD"}):
-                if route.path.startswith("/api/v1") and route.path != "/api/v1/me":
+                if route.path.startswith(("/api/v1", "/v1/")) and route.path != "/api/v1/me":
                     out.append((method, route.path, perm))
     return out
 
@@ -108,7 +120,13 @@ async def _fixtures(api: Api, tenant: Tenant) -> dict[str, str]:
         )
     ).json()[0]["document"]
     run = (await owner.post(f"/api/v1/collections/{collection['id']}/ingest")).json()
+    answer = await owner.post(
+        f"/api/v1/projects/{project['id']}/copilot/chat",
+        json={"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1},
+    )
+    assert answer.status_code == 200, answer.text
     return {
+        "conversation_id": answer.json()["conversation_id"],
         "collection_id": collection["id"],
         "document_id": document["id"],
         "run_id": run["id"],

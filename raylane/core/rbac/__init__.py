@@ -26,6 +26,10 @@ class Permission(StrEnum):
     COLLECTION_WRITE = "collection:write"  # create, upload, ingest, delete
     RUN_READ = "run:read"
     RUN_WRITE = "run:write"  # cancel
+    COPILOT_USE = "copilot:use"  # chat, conversations, the OpenAI-compatible API
+    USAGE_READ = "usage:read"
+    GUARDRAIL_READ = "guardrail:read"  # read policies, test a text against them
+    GUARDRAIL_WRITE = "guardrail:write"  # set and clear policies
 
 
 class Role(StrEnum):
@@ -43,6 +47,8 @@ _VIEWER = {
     Permission.APIKEY_SELF,
     Permission.COLLECTION_READ,
     Permission.RUN_READ,
+    Permission.GUARDRAIL_READ,
+    Permission.COPILOT_USE,
 }
 _DEVELOPER = _VIEWER | {
     Permission.PROJECT_WRITE,
@@ -54,6 +60,8 @@ _ADMIN = _DEVELOPER | {
     Permission.APIKEY_ADMIN,
     Permission.FLAG_WRITE,
     Permission.AUDIT_READ,
+    Permission.GUARDRAIL_WRITE,
+    Permission.USAGE_READ,
 }
 _OWNER = _ADMIN | {Permission.ORG_UPDATE}
 

@@ -1,0 +1,1 @@
+"""The copilot: retrieval-augmented chat over a project's collections, with citations."""

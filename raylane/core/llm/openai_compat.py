@@ -1,0 +1,114 @@
+"""Any OpenAI-compatible chat endpoint (vLLM, Ray Serve LLM, a hosted API), streamed over SSE.
+
+Connection failures, 429 and 5xx answers are retried with exponential backoff until the first
+token arrives; after that a failure ends the stream with an error (a retry would repeat text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from raylane.core.config import Settings
+from raylane.core.errors import InvalidInput, ServiceUnavailable
+from raylane.core.llm.base import Delta, GenerationParams, Usage
+
+RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class OpenAICompatBackend:
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None, timeout: float, max_retries: int
+    ) -> None:
+        self.model_name = model
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._retries = max_retries
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatBackend:
+        llm = settings.llm
+        if not llm.base_url or not llm.openai_model:
+            raise InvalidInput("the openai backend needs RAYLANE_LLM__BASE_URL and __OPENAI_MODEL")
+        key = llm.api_key.get_secret_value() if llm.api_key else None
+        return cls(
+            llm.base_url,
+            llm.openai_model,
+            api_key=key,
+            timeout=llm.timeout_s,
+            max_retries=llm.max_retries,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)  # the remote tokenizer is unknown: ~4 characters a token
+
+    async def stream(
+        self, messages: list[dict[str, str]], params: GenerationParams
+    ) -> AsyncIterator[Delta]:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "stream_options": {"include_usage": True},
+        }
+        if params.stop:
+            body["stop"] = params.stop
+        async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
+            response = await self._open(client, body)
+            try:
+                async for delta in self._deltas(response, messages):
+                    yield delta
+            finally:
+                await response.aclose()
+
+    async def _open(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+        last: str = ""
+        for attempt in range(self._retries + 1):
+            if attempt:
+                await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+            try:
+                response = await client.send(
+                    client.build_request("POST", self._url, json=body), stream=True
+                )
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code < 400:
+                return response
+            last = f"HTTP {response.status_code}: {(await response.aread())[:300]!r}"
+            await response.aclose()
+            if response.status_code not in RETRYABLE:
+                break
+        raise ServiceUnavailable(f"LLM endpoint unavailable ({last})")
+
+    async def _deltas(
+        self, response: httpx.Response, messages: list[dict[str, str]]
+    ) -> AsyncIterator[Delta]:
+        usage, reason, produced = None, "stop", 0
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            event = json.loads(data)
+            if event.get("usage"):
+                u = event["usage"]
+                usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
+            for choice in event.get("choices", []):
+                text = (choice.get("delta") or {}).get("content") or ""
+                reason = choice.get("finish_reason") or reason
+                if text:
+                    produced += 1
+                    yield Delta(text)
+        if usage is None:  # the server sent no usage: estimate
+            prompt = sum(self.count_tokens(m.get("content", "")) for m in messages)
+            usage = Usage(prompt, produced)
+        yield Delta("", finish_reason=reason, usage=usage)

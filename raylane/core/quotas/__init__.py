@@ -1,0 +1,1 @@
+"""Token quotas per organization per day, and usage accounting."""

@@ -1,0 +1,95 @@
+"""The Copilot deployment (Embedder → retrieval → prompt → LLM, through handles), and the port
+the API uses to reach it. Outside Serve, ``LocalCopilot`` runs the same engine in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from raylane.core.cache import async_client, redis_url
+from raylane.core.config import Settings, get_settings
+from raylane.core.copilot.engine import ChatRequest, CopilotEngine, Event
+from raylane.core.db.session import Database
+from raylane.core.db.urls import app_url
+from raylane.core.errors import RaylaneError, ServiceUnavailable
+from raylane.core.llm import Delta, GenerationParams, LLMBackend, Usage, backend_from_settings
+from raylane.core.quotas.service import TokenQuota
+from raylane.core.rbac import Actor
+
+
+def _delta(d: dict[str, Any]) -> Delta:
+    usage = Usage(**d["usage"]) if d.get("usage") else None
+    return Delta(d["text"], finish_reason=d.get("finish_reason"), usage=usage)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """Errors raised in a replica arrive wrapped; the API wants the domain error inside."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, RaylaneError):
+        return cause
+    if isinstance(exc, RaylaneError):
+        return exc
+    return ServiceUnavailable(f"copilot unavailable: {type(exc).__name__}: {exc}"[:500])
+
+
+@serve.deployment(name="Copilot")
+class Copilot:
+    def __init__(self, embedder: DeploymentHandle, llm: DeploymentHandle) -> None:
+        settings = get_settings()
+        self._db = Database(app_url(settings), pool_size=4)
+        quota = TokenQuota(
+            async_client(redis_url(settings)), daily_tokens=settings.quotas.daily_tokens
+        )
+
+        async def embed(model: str, text: str) -> list[float]:
+            vector: list[float] = await embedder.embed.remote(model, text)
+            return vector
+
+        async def generate(
+            messages: list[dict[str, str]], params: GenerationParams
+        ) -> AsyncIterator[Delta]:
+            async for d in llm.options(stream=True).generate.remote(messages, params):
+                yield _delta(d)
+
+        self._engine = CopilotEngine(self._db, embed=embed, generate=generate, quota=quota)
+
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+        async for event in self._engine.chat(actor, request):
+            yield event
+
+
+class ServeCopilot:
+    """The API's view of the Copilot and LLM deployments."""
+
+    def __init__(self, copilot: DeploymentHandle, llm: DeploymentHandle, model_name: str) -> None:
+        self._copilot, self._llm, self.model_name = copilot, llm, model_name
+
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+        try:
+            async for event in self._copilot.options(stream=True).chat.remote(actor, request):
+                yield event
+        except Exception as exc:  # wrapped replica errors become our domain errors
+            raise _unwrap(exc) from exc
+
+
+class LocalCopilot:
+    """The same engine in this process: plain uvicorn, tests, notebooks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        embed: Any,
+        quota: TokenQuota,
+        backend: LLMBackend | None = None,
+    ) -> None:
+        self._backend = backend or backend_from_settings(settings)
+        self.model_name = self._backend.model_name
+        self._engine = CopilotEngine(db, embed=embed, generate=self._backend.stream, quota=quota)
+
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+        async for event in self._engine.chat(actor, request):
+            yield event
