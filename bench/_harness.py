@@ -9,7 +9,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +70,49 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
         runtime.stop_all(settings)
         shutil.rmtree(runtime.ray_temp_dir(settings), ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def uvicorn_app(env: dict[str, str]) -> Iterator[str]:
+    """The platform's FastAPI app under plain uvicorn in a subprocess; yields its base URL."""
+    from raylane.serve.deploy import wait_http
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "raylane.serve.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=os.environ | env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/openapi.json", timeout=60)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def tenant(url: str, admin_key: str, slug: str = "bench") -> tuple[uuid.UUID, str]:
+    """A new organization created with the platform-admin key: (its id, its owner's API key)."""
+    from raylane.client import Client
+
+    with Client(url, admin_key) as admin:
+        created = admin.organizations.create(
+            name=slug, slug=slug, owner_email=f"owner@{slug}.example.com"
+        )
+    return created.organization.id, created.owner_api_key
 
 
 @dataclass

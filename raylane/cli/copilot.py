@@ -70,7 +70,7 @@ def chat(
     """
     with api(ctx) as client:
         project_id = project or default_project(client)
-        ask = {
+        ask: dict[str, Any] = {
             "conversation_id": conversation,
             "max_tokens": max_tokens,
             "top_k": top_k,

@@ -24,7 +24,7 @@ def _settings():  # type: ignore[no-untyped-def]
 def up() -> None:
     """Start the platform on embedded defaults (or the configured services) and deploy the API."""
     from raylane.core import runtime
-    from raylane.core.bootstrap import ensure_platform_admin
+    from raylane.core.bootstrap import ensure_demo, ensure_platform_admin
     from raylane.core.db import migrate
     from raylane.serve.deploy import deploy
 
@@ -47,7 +47,12 @@ def up() -> None:
     console.print(f"\nAPI        {url}   (docs {url}/docs)")
     console.print(f"Dashboard  {runtime.dashboard_url(settings)}")
     if created is not None:
-        _, _, token = created
+        org_id, user_id, token = created
+        run_id = asyncio.run(ensure_demo(settings, organization_id=org_id, user_id=user_id))
+        console.print(
+            f"\nDemo: project 'demo' with Raylane's docs is being ingested (run {run_id}).\n"
+            f'  raylane runs watch {run_id}\n  raylane chat "How do I scale embeddings?"'
+        )
         _save_profile(url, token)
         console.print(
             "\n[bold]Bootstrap admin API key[/] (shown once; saved to your 'local' CLI profile):"

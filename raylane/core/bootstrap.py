@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from sqlalchemy import create_engine, pool, select, text
 
@@ -59,3 +60,70 @@ def _grant_platform_admin(settings: Settings, user_id: uuid.UUID) -> None:
             )
     finally:
         engine.dispose()
+
+
+DEMO_PROJECT = "demo"
+DEMO_COLLECTION = "raylane-docs"
+
+
+def sample_documents() -> list[tuple[str, bytes]]:
+    """Raylane's own docs, shipped inside the package for the first-start demo."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "docs"
+    return [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.md"))]
+
+
+async def ensure_demo(
+    settings: Settings, *, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> uuid.UUID | None:
+    """On first start: a ``demo`` project whose collection holds Raylane's docs, and an ingest
+    run for it (the reconciler submits it). Returns the run id, or None if the demo exists."""
+    from raylane.core.collections.service import Upload, collection_service, document_service
+    from raylane.core.projects.service import project_service
+    from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
+    from raylane.core.runs.models import RunKind
+    from raylane.core.runs.service import run_service
+    from raylane.core.storage import store_from_settings
+    from raylane.schemas.collections import CollectionCreate
+    from raylane.schemas.projects import ProjectCreate
+
+    actor = Actor(
+        organization_id=organization_id,
+        user_id=user_id,
+        role=Role.OWNER,
+        permissions=ROLE_PERMISSIONS[Role.OWNER],
+    )
+    db = Database(app_url(settings), pool_size=1)
+    try:
+        async with db.session(organization_id=organization_id) as session:
+            project = await project_service.create(
+                session,
+                actor=actor,
+                data=ProjectCreate(name=DEMO_PROJECT, description="First-start demo"),
+            )
+            collection = await collection_service.create(
+                session,
+                actor=actor,
+                project_id=project.id,
+                data=CollectionCreate(name=DEMO_COLLECTION),
+                settings=settings,
+            )
+            await document_service.upload(
+                session,
+                actor=actor,
+                collection_id=collection.id,
+                uploads=[
+                    Upload(name=n, data=d, mime="text/markdown") for n, d in sample_documents()
+                ],
+                store=store_from_settings(settings),
+            )
+            run = await run_service.create(
+                session,
+                actor=actor,
+                kind=RunKind.INGEST,
+                target_id=collection.id,
+                project_id=project.id,
+                max_attempts=settings.runs.max_attempts,
+            )
+            return run.id
+    finally:
+        await db.dispose()

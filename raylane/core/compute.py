@@ -85,10 +85,12 @@ def submit_job(
             organization_id=organization_id,
             submission_id=submission_id,
         )
-    except (RuntimeError, ValueError) as exc:
+    except OSError as exc:  # refused connections, timeouts (requests' errors are OSErrors)
+        raise ServiceUnavailable(f"Ray Job API unreachable: {exc}") from exc
+    except RuntimeError as exc:
         # A submission whose acknowledgement was lost is retried with the same id: it exists.
         if "already exists" not in str(exc):
-            raise ServiceUnavailable(f"job submission failed: {exc}") from exc
+            raise
     return submission_id
 
 

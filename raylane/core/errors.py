@@ -15,6 +15,18 @@ class RaylaneError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments; rebuild from state so errors survive
+        # pickling across Ray processes (a replica's NotFound must stay a NotFound).
+        return (_rebuild, (type(self), self.detail, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[RaylaneError], detail: str, state: dict[str, Any]) -> RaylaneError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, detail)
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(RaylaneError):
     """Missing, or belonging to another organization: the same answer for both."""

@@ -84,3 +84,11 @@ def stack(
     from raylane.core.runtime import ray_temp_dir
 
     shutil.rmtree(ray_temp_dir(services), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ingested(stack: Stack) -> dict[str, Any]:
+    """A tenant whose collection holds the e2e corpus, ingested once per session."""
+    from tests.e2e.corpus import ingest_corpus
+
+    return ingest_corpus(stack)

@@ -51,9 +51,9 @@ def watch(
     return samples
 
 
-def others(samples: list[Counts], kinds: set[str]) -> Counts:
-    """The most nodes seen at once for each workload type not in ``kinds``."""
-    return {kind: max(s[kind] for s in samples) for kind in samples[0] if kind not in kinds}
+def grown(*samples: Counts) -> set[str]:
+    """The workload types that had a node in any of the samples."""
+    return {kind for counts in samples for kind, n in counts.items() if n}
 
 
 def all_zero(counts: Counts) -> bool:
@@ -75,10 +75,11 @@ def test_embeddings_run_scales_only_embeddings_and_back_to_zero(sim: SimulatedCl
     samples += watch(sim, lambda c: c["embeddings"] == 0, DOWN_TIMEOUT_S, "embeddings at zero")
     back_at_zero = time.time()
 
-    assert others(samples, {"embeddings"}) == dict.fromkeys(others(samples, {"embeddings"}), 0)
-    assert samples[0]["training"] == 0
-    # The node went away only once it had been idle for the idle timeout (1 s of reporting slack).
-    assert back_at_zero - run.finished >= IDLE_TIMEOUT_S - 1
+    # Only the embeddings type ever grew: training and the others stayed at zero throughout.
+    assert grown(*samples) == {"embeddings"}
+    # The node went away only once it had been idle for the idle timeout, not when the run ended
+    # (slack for the autoscaler's once-a-second view of node usage).
+    assert back_at_zero - run.finished >= IDLE_TIMEOUT_S - 3
 
 
 def test_concurrent_runs_scale_their_own_types_only(sim: SimulatedCluster) -> None:
@@ -96,15 +97,8 @@ def test_concurrent_runs_scale_their_own_types_only(sim: SimulatedCluster) -> No
         assert sim.job_status(job) == "SUCCEEDED", sim.job_client().get_job_logs(job)[-2000:]
         (run,) = sim.probe_runs(job)
         assert run.kind == kind
-    peak = {kind: max(s[kind] for s in samples) for kind in samples[0]}
-    assert peak["embeddings"] >= 1
-    assert peak["training"] >= 1
-    assert others(samples, {"embeddings", "training"}) == {
-        "api": 0,
-        "copilot-inference": 0,
-        "agent-tests": 0,
-        "workflows": 0,
-    }
+    # Each run grew its own type; api, agent-tests, workflows and copilot-inference stayed at 0.
+    assert grown(*samples) == {"embeddings", "training"}
     watch(sim, all_zero, DOWN_TIMEOUT_S, "both types back at zero")
 
 
@@ -206,10 +200,6 @@ def test_serve_embedder_scales_with_load_within_bounds(sim: SimulatedCluster) ->
             what="Embedder back at min replicas",
         )
         # The replicas asked for the embeddings resource: only that type grew.
-        counts = sim.nodes_by_type()
-        assert counts["embeddings"] >= 1
-        assert {k: v for k, v in counts.items() if k != "embeddings"} == dict.fromkeys(
-            (k for k in counts if k != "embeddings"), 0
-        )
+        assert grown(sim.nodes_by_type()) == {"embeddings"}
     finally:
         serve.shutdown()

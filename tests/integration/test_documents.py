@@ -400,16 +400,43 @@ class TestBadUploadsWriteNothing:
             assert needle in r.json()["detail"], (needle, r.json()["detail"])
         assert snapshot(owner_conn, objects_root, org_a) == before
 
+    @pytest.mark.parametrize(
+        ("route", "payload"),
+        [
+            ("files", [("n" * 600 + ".txt", b"words", "text/plain")]),
+            ("files", [("t.txt", b"words", "text/" + "x" * 150)]),
+            ("text", [{"name": "a\x00b.txt", "text": "words"}]),
+            ("text", [{"name": "m.txt", "text": "words", "metadata": {"lang": "a\x00b"}}]),
+        ],
+        ids=["name-too-long", "mime-too-long", "nul-in-name", "nul-in-metadata"],
+    )
+    async def test_unstorable_fields_are_refused_with_no_trace(
+        self,
+        api: Api,
+        org_a: Tenant,
+        owner_conn: psycopg.Connection,
+        objects_root: Path,
+        collection: dict[str, Any],
+        route: str,
+        payload: list[Any],
+    ) -> None:
+        before = snapshot(owner_conn, objects_root, org_a)
+        if route == "files":
+            r = await upload(api, org_a, collection["id"], payload)
+        else:
+            r = await api.as_(org_a).post(
+                f"/api/v1/collections/{collection['id']}/documents/text",
+                json={"documents": payload},
+            )
+        assert snapshot(owner_conn, objects_root, org_a) == before
+        assert r.status_code == 422, r.text
+
     async def test_a_file_of_exactly_the_limit_is_accepted(
         self, api: Api, org_a: Tenant, collection: dict[str, Any]
     ) -> None:
         r = await upload(api, org_a, collection["id"], [("edge.txt", b"e" * 1000, "text/plain")])
         assert r.status_code == 201, r.text
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the document limit counts re-uploads and replacements as new documents",
-    )
     async def test_reupload_into_a_full_collection_is_still_a_noop(
         self, api: Api, org_a: Tenant, collection: dict[str, Any]
     ) -> None:

@@ -19,6 +19,14 @@ from raylane.serve.errors import STATUS
 
 
 class TestSettings:
+    @pytest.fixture(autouse=True)
+    def _clean_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Session fixtures export RAYLANE_* for Ray workers; settings tests start from nothing.
+        import os
+
+        for key in [k for k in os.environ if k.startswith("RAYLANE_") or k == "RAY_ADDRESS"]:
+            monkeypatch.delenv(key)
+
     def test_development_accepts_the_default_secret(self) -> None:
         assert Settings(env="development").secret_key.get_secret_value() == DEV_SECRET
 
@@ -126,3 +134,31 @@ def test_every_domain_error_has_a_status() -> None:
     classes = errors.RaylaneError.__subclasses__()
     assert classes and all(cls in STATUS for cls in classes), set(classes) - set(STATUS)
     assert len({cls.code for cls in classes}) == len(classes)
+
+
+def test_shipped_sample_docs_match_the_docs_folder() -> None:
+    """The first-start demo ingests Raylane's own docs: the packaged copies must not go stale."""
+    from pathlib import Path
+
+    from raylane.core.bootstrap import sample_documents
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    shipped = sample_documents()
+    assert shipped and all((docs / name).read_bytes() == data for name, data in shipped)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.NotFound("project", "p1"),
+        errors.RateLimited("slow down", retry_after=3.5, limit=10, scope="key"),
+        errors.GuardrailBlocked("blocked"),
+    ],
+)
+def test_domain_errors_survive_pickling(error: errors.RaylaneError) -> None:
+    """Errors cross Ray process boundaries (Serve replicas, actors) by pickle."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and copy.detail == error.detail
+    assert copy.__dict__ == error.__dict__ and str(copy) == str(error)

@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import copy
 import json
+import logging
 import math
 import os
 import re
@@ -60,12 +61,13 @@ PROBE_MARKER = "raylane-probe"
 _NODE_OBJECT_STORE_BYTES = 80 * 2**20
 _HEAD_OBJECT_STORE_BYTES = 200 * 2**20
 _PROBE_LINE = re.compile(
-    rf"^{PROBE_MARKER} kind=(?P<kind>\S+) started=(?P<started>[\d.]+) finished=(?P<finished>[\d.]+)",
+    rf"^{PROBE_MARKER} kind=(?P<kind>\S+) "
+    r"started=(?P<started>[\d.]+) finished=(?P<finished>[\d.]+)",
     re.M,
 )
 
 
-class SimulatedNodeProvider(FakeMultiNodeProvider):  # type: ignore[misc]
+class SimulatedNodeProvider(FakeMultiNodeProvider):
     """Ray's fake multi-node provider, but nodes advertise the ``memory`` of their type.
 
     The stock provider hands every resource of a node type to Ray as a custom resource, and
@@ -102,8 +104,8 @@ class SimulatedNodeProvider(FakeMultiNodeProvider):  # type: ignore[misc]
                 max_worker_port=0,
                 dashboard_port=None,
                 dashboard_agent_listen_port=0,
-                num_cpus=resources.pop("CPU", 0),
-                num_gpus=resources.pop("GPU", 0),
+                num_cpus=int(resources.pop("CPU", 0)),
+                num_gpus=int(resources.pop("GPU", 0)),
                 memory=int(memory) if memory is not None else None,
                 object_store_memory=resources.pop("object_store_memory", None),
                 resources=resources,
@@ -129,7 +131,7 @@ class SimulatedNodeProvider(FakeMultiNodeProvider):  # type: ignore[misc]
                     TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE,
                     **tags,
                 },
-                "node": node,
+                "node": node,  # type: ignore[dict-item]
             }
 
 
@@ -255,7 +257,7 @@ class SimulatedCluster:
         interval: float = 0.25,
         what: str = "condition",
     ) -> T:
-        """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` at the deadline."""
+        """Poll ``predicate`` until it returns something truthy, else ``TimeoutError``."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
@@ -357,7 +359,7 @@ def _stop_processes(marker: str, gcs_port: int, timeout: float = 3.0) -> None:
 @contextlib.contextmanager
 def _process_env(env: dict[str, str]) -> Iterator[None]:
     """Point this process's Ray client at the cluster's token; restore everything after."""
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     keys = {k for k in os.environ if k.startswith("RAY_AUTH")} | {
         k for k in env if k.startswith("RAY_AUTH")
@@ -482,7 +484,7 @@ def simulated_cluster(
                 address=gcs_address,
                 namespace="raylane-sim",
                 log_to_driver=False,
-                logging_level="warning",
+                logging_level=logging.WARNING,
             )
             try:
                 _wait_job_api(sim, startup_timeout)
@@ -516,7 +518,7 @@ def _probe_task(seconds: float) -> tuple[float, float]:
 
 
 def run_probe(kind: str, *, seconds: float, tasks: int = 1) -> list[ProbeRun]:
-    """Run ``tasks`` tasks of ``kind`` with its workload's resources; print and return their times."""
+    """Run ``tasks`` tasks with the resources of ``kind``; print and return their times."""
     import ray
 
     ray.init(log_to_driver=False)

@@ -21,6 +21,11 @@ class CollectionRepository:
     async def get(self, collection_id: uuid.UUID) -> Collection | None:
         return await self._session.get(Collection, collection_id)
 
+    async def lock(self, collection_id: uuid.UUID) -> None:
+        """Row-lock the collection until the transaction ends (serialises its uploads)."""
+        stmt = select(Collection.id).where(Collection.id == collection_id).with_for_update()
+        await self._session.execute(stmt)
+
     async def page(
         self, *, project_id: uuid.UUID, limit: int, cursor: str | None
     ) -> Page[Collection]:

@@ -47,6 +47,17 @@ def _mime(upload: Upload) -> str:
     return upload.mime or mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
 
 
+def _check_fields(upload: Upload) -> None:
+    """What Postgres could not store must be refused up front, before any object is written."""
+    if len(upload.name) > 500 or "\x00" in upload.name:
+        raise InvalidInput(f"{upload.name[:100]!r}: file names are at most 500 characters, no NUL")
+    if upload.mime is not None and len(upload.mime) > 100:
+        raise InvalidInput(f"{upload.name}: content type longer than 100 characters")
+    for key, value in (upload.metadata or {}).items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise InvalidInput(f"{upload.name}: metadata field {key!r} contains a NUL character")
+
+
 def check_metadata(schema: dict[str, str], metadata: dict[str, Any], *, filename: str) -> None:
     """User metadata must use the collection's fields with their declared types."""
     for key, value in metadata.items():
@@ -166,22 +177,38 @@ class DocumentService:
         """
         collection = await CollectionService().get(session, collection_id=collection_id)
         repo = DocumentRepository(session)
-        await self._validate(collection, uploads, existing=await repo.count(collection_id))
+        # Concurrent uploads to one collection queue here, so the document limit holds.
+        await CollectionRepository(session).lock(collection_id)
+        for upload in uploads:
+            _check_fields(upload)
+        new = [u for u in uploads if not await self._known(repo, collection_id, u)]
+        await self._validate(
+            collection, uploads, existing=await repo.count(collection_id), new=len(new)
+        )
         results = []
         for upload in uploads:
             results.append(await self._store_one(session, actor, collection, upload, store))
         return results
 
+    @staticmethod
+    async def _known(repo: DocumentRepository, collection_id: uuid.UUID, upload: Upload) -> bool:
+        """Whether the upload repeats or replaces a stored document (it adds none)."""
+        digest = hashlib.sha256(upload.data).hexdigest()
+        return (
+            await repo.by_hash(collection_id, digest) is not None
+            or await repo.by_name(collection_id, upload.name) is not None
+        )
+
     async def _validate(
-        self, collection: Collection, uploads: list[Upload], *, existing: int
+        self, collection: Collection, uploads: list[Upload], *, existing: int, new: int
     ) -> None:
         names = [u.name for u in uploads]
         if len(set(names)) != len(names):
             raise InvalidInput("two files in one upload have the same name")
-        if existing + len(uploads) > collection.max_documents:
+        if existing + new > collection.max_documents:
             raise InvalidInput(
                 f"collection holds at most {collection.max_documents} documents "
-                f"({existing} stored, {len(uploads)} uploaded)"
+                f"({existing} stored, {new} new in this upload)"
             )
         for upload in uploads:
             if len(upload.data) > collection.max_document_bytes:

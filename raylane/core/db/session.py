@@ -28,6 +28,8 @@ class Database:
     """An async engine plus its sessionmaker; built in a lifespan or constructor, never at import."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        import raylane.core.db.models  # noqa: F401  (every mapper, so foreign keys resolve)
+
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
@@ -84,7 +86,6 @@ async def session_scope(
     *, organization_id: uuid.UUID | None = None, platform: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """The session helper for jobs and actors: one cached engine per process and URL."""
-    import raylane.core.db.models  # noqa: F401  (every mapper, so foreign keys resolve)
     from raylane.core.db.urls import app_url
 
     url = app_url()

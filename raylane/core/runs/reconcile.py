@@ -60,6 +60,10 @@ async def _submit(run: Run, settings: Settings) -> None:
         run.next_attempt_at = datetime.now(UTC) + timedelta(seconds=settings.runs.backoff_s)
         run.error = str(exc)
         return
+    except Exception as exc:  # Ray refused this submission: an attempt spent, then dead-letter
+        run.attempts = attempt
+        _retry_or_dead_letter(run, settings, f"submission refused: {exc}")
+        return
     run.attempts, run.ray_job_id, run.status = attempt, job_id, RunStatus.RUNNING
     run.started_at = run.started_at or datetime.now(UTC)
     run.error = None

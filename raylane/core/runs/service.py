@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core import audit, compute
 from raylane.core.db.paging import Page
+from raylane.core.db.session import conflict_on_duplicate
 from raylane.core.errors import Conflict, NotFound
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import TERMINAL, Run, RunStatus
@@ -54,8 +55,9 @@ class RunService:
             result={},
             created_by=actor.user_id,
         )
-        session.add(run)
-        await session.flush()
+        # Two concurrent requests both pass the check above; the partial unique index settles it.
+        async with conflict_on_duplicate(session, f"an active {kind} run for {target_id}"):
+            session.add(run)
         await audit.record(
             session,
             actor=actor,
