@@ -141,3 +141,38 @@ def job_logs(submission_id: str, settings: Settings | None = None) -> str:
         return str(job_client(settings).get_job_logs(submission_id))
     except RuntimeError as exc:
         return f"(logs unavailable: {exc})"
+
+
+def cluster_resources() -> dict[str, dict[str, float]] | None:
+    """Ray's logical resources ({name: {total, available, used}}), or None when not connected."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    total, free = ray.cluster_resources(), ray.available_resources()
+    return {
+        name: {
+            "total": amount,
+            "available": free.get(name, 0.0),
+            "used": amount - free.get(name, 0.0),
+        }
+        for name, amount in sorted(total.items())
+        if not name.startswith("node:") and name not in ("memory", "object_store_memory")
+    } | {
+        name: {
+            "total": total[name],
+            "available": free.get(name, 0.0),
+            "used": total[name] - free.get(name, 0.0),
+        }
+        for name in ("memory", "object_store_memory")
+        if name in total
+    }
+
+
+def job_dashboard_link(settings: Settings, submission_id: str) -> str:
+    """Where the Ray dashboard shows one job."""
+    base = (
+        settings.ray.dashboard_url
+        or f"http://{settings.ray.dashboard_host}:{settings.ray.dashboard_port}"
+    )
+    return f"{base}/#/jobs/{submission_id}"

@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     database_url: str | None = None
     database_owner_url: str | None = None
+    # A read replica (same application role) for analytics reads: audit listing, observability.
+    database_replica_url: str | None = None
     database_app_role: str = "raylane_app"
     database_pool_size: int = Field(default=10, ge=1)
     redis_url: str | None = None

@@ -80,5 +80,11 @@ class GuardrailBlocked(RaylaneError):
     code = "guardrail_blocked"
 
 
+class WrongRegion(RaylaneError):
+    """The organization's data is pinned to another region than this deployment's."""
+
+    code = "wrong_region"
+
+
 class AuditChainBroken(RaylaneError):
     code = "audit_chain_broken"

@@ -7,7 +7,7 @@ docs/observability.md and in ``raylane.core.cluster.metrics_catalog``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 # Labels stay bounded: ten detectors x three actions x three stages, never a tenant or a text.
 GUARDRAIL_HITS = Counter(
@@ -20,4 +20,11 @@ LLM_TOKENS = Counter(
     "raylane_llm_tokens",
     "LLM tokens by organization and direction (input = prompt, output = completion).",
     ["organization", "direction"],
+)
+
+# Refreshed from Postgres when /metrics is scraped: the runs' truth lives in the database,
+# not in whichever process last touched them.
+RUNS = Gauge("raylane_runs", "Runs in each state, by run kind and status.", ["kind", "status"])
+RUN_QUEUE_DEPTH = Gauge(
+    "raylane_run_queue_depth", "Runs waiting to be submitted to Ray, by run kind.", ["kind"]
 )

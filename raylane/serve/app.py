@@ -22,6 +22,7 @@ from raylane.serve.routes import (
     guardrails,
     health,
     me,
+    observability,
     openai,
     organizations,
     projects,
@@ -43,6 +44,7 @@ ROUTERS = [
     copilot,
     openai,
     guardrails,
+    observability,
 ]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raylane.core.apikeys.service import authenticate
 from raylane.core.cache import Limit
 from raylane.core.db.session import set_tenant
-from raylane.core.errors import InvalidInput, Unauthenticated
+from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
 from raylane.serve.platform import Platform
 
@@ -49,6 +49,11 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
             request_id=request.state.request_id,
             ip=request.client.host if request.client else None,
         )
+        if actor.region and actor.region != settings.region:
+            raise WrongRegion(
+                f"this organization's data is pinned to region {actor.region!r}; this deployment "
+                f"serves {settings.region!r}: use that region's endpoint"
+            )
         request.state.actor = actor
         request.state.organization_id = actor.organization_id
         if settings.rate_limit.enabled:
@@ -62,6 +67,21 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
 
 
 SessionDep = Annotated[AsyncSession, Depends(tenant_session, scope="function")]
+
+
+async def read_session(
+    request: Request, platform: PlatformDep, session: SessionDep
+) -> AsyncIterator[AsyncSession]:
+    """A tenant-scoped session on the read replica (the request's own session without one)."""
+    if platform.read_db is platform.db:
+        yield session
+        return
+    actor: Actor = request.state.actor
+    async with platform.read_db.session(organization_id=actor.organization_id) as replica:
+        yield replica
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(read_session, scope="function")]
 
 
 def current_actor(request: Request, session: SessionDep) -> Actor:

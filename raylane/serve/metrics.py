@@ -22,3 +22,7 @@ HTTP_LATENCY = Histogram(
 RATE_LIMITED = Counter(
     "raylane_rate_limited", "Requests refused by a rate limit or quota.", ["scope"]
 )
+
+# Known label values start at zero, so dashboards and alerts see the series before the first hit.
+for _scope in ("key", "org", "tokens"):
+    RATE_LIMITED.labels(scope=_scope)

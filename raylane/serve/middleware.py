@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from raylane.serve.errors import rate_limit_headers
 from raylane.serve.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from raylane.serve.stats import REQUEST_STATS
 
 
 class _TooLarge(HTTPException):
@@ -111,5 +112,7 @@ class RequestContext:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
             org = str(state.get("organization_id") or "")
+            elapsed = time.perf_counter() - start
             HTTP_REQUESTS.labels(template, method, str(status), org).inc()
-            HTTP_LATENCY.labels(template, method).observe(time.perf_counter() - start)
+            HTTP_LATENCY.labels(template, method).observe(elapsed)
+            REQUEST_STATS.record(org, elapsed, status)

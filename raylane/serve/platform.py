@@ -14,7 +14,7 @@ from raylane.core import compute, embeddings
 from raylane.core.cache import RateLimiter, async_client, redis_url
 from raylane.core.config import Settings
 from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
+from raylane.core.db.urls import app_url, replica_url
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
@@ -47,6 +47,7 @@ class Platform:
     embed: Embed
     quota: TokenQuota
     copilot: Any
+    read_db: Database
 
     @classmethod
     def open(
@@ -54,6 +55,11 @@ class Platform:
     ) -> Platform:
         """``copilot`` is the Serve port under Serve; by default the engine runs in-process."""
         db = Database(app_url(settings), pool_size=settings.database_pool_size)
+        read_db = (
+            Database(replica_url(settings), pool_size=settings.database_pool_size)
+            if settings.database_replica_url
+            else db
+        )
         client = async_client(redis_url(settings))
         embed = embed or local_embedder(settings)
         quota = TokenQuota(client, daily_tokens=settings.quotas.daily_tokens)
@@ -70,10 +76,13 @@ class Platform:
             embed=embed,
             quota=quota,
             copilot=copilot,
+            read_db=read_db,
         )
 
     async def close(self) -> None:
         await self.db.dispose()
+        if self.read_db is not self.db:
+            await self.read_db.dispose()
         await self.redis.aclose()  # type: ignore[attr-defined]
 
     async def health(self, timeout: float = 2.0) -> HealthRead:

@@ -98,6 +98,8 @@ def test_quickstart_notebook_runs_as_a_new_tenant(
         runner.execute(env=env)
     except CellExecutionError as exc:
         pytest.fail(f"the notebook failed:\n{exc}")
+    finally:  # the executed copy, outputs included, for reading after a failure
+        nbformat.write(nb, tmp_path / NOTEBOOK.name)
 
     errors = [o for c in code_cells for o in c.outputs if o.output_type == "error"]
     assert errors == []

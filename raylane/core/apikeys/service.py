@@ -56,6 +56,7 @@ async def authenticate(
         request_id=request_id,
         ip=ip,
         scopes=tuple(row.scopes),
+        region=row.region,
     )
 
 

@@ -62,8 +62,8 @@ _PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ),
     (
         "Runs by kind and status",
-        "ops",
-        [(f"sum by (kind, status) (rate(raylane_runs_total{_RATE}))", "{{kind}} {{status}}")],
+        "short",
+        [("sum by (kind, status) (raylane_runs)", "{{kind}} {{status}}")],
     ),
     (
         "Run queue depth",

@@ -28,6 +28,7 @@ SECURITY_DEFINERS = (
     "raylane_ensure_user(text, text)",
     "raylane_run_tenant(uuid)",
     "raylane_runs_needing_attention(int)",
+    "raylane_run_counts()",
 )
 
 

@@ -34,3 +34,13 @@ def app_url(settings: Settings | None = None) -> str:
         .set(username=settings.database_app_role)
         .render_as_string(hide_password=False)
     )
+
+
+def replica_url(settings: Settings | None = None) -> str:
+    """The read replica for analytics reads, or the primary when none is configured."""
+    settings = settings or get_settings()
+    return (
+        _async(settings.database_replica_url)
+        if settings.database_replica_url
+        else app_url(settings)
+    )

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     RUN_WRITE = "run:write"  # cancel
     COPILOT_USE = "copilot:use"  # chat, conversations, the OpenAI-compatible API
     USAGE_READ = "usage:read"
+    OBSERVABILITY_READ = "observability:read"
     GUARDRAIL_READ = "guardrail:read"  # read policies, test a text against them
     GUARDRAIL_WRITE = "guardrail:write"  # set and clear policies
 
@@ -52,6 +53,7 @@ _VIEWER = {
 }
 _DEVELOPER = _VIEWER | {
     Permission.PROJECT_WRITE,
+    Permission.OBSERVABILITY_READ,
     Permission.COLLECTION_WRITE,
     Permission.RUN_WRITE,
 }
@@ -102,6 +104,7 @@ class Actor:
     request_id: str | None = None
     ip: str | None = None
     scopes: tuple[str, ...] = field(default=())
+    region: str | None = None
 
     def require(self, permission: Permission) -> None:
         if permission not in self.permissions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.db.paging import Page, keyset_page
@@ -64,3 +64,19 @@ class RunRepository:
         return [
             (r.run_id, r.organization_id) for r in await self._session.execute(stmt, {"n": limit})
         ]
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        """(kind, status, runs) over every organization (SECURITY DEFINER; numbers only)."""
+        rows = await self._session.execute(
+            text("SELECT kind, status, runs FROM raylane_run_counts()")
+        )
+        return [(r.kind, r.status, int(r.runs)) for r in rows]
+
+    async def recent(self, *, limit: int) -> list[Run]:
+        stmt = select(Run).order_by(Run.id.desc()).limit(limit)
+        return list(await self._session.scalars(stmt))
+
+    async def by_status(self) -> list[tuple[str, str, int]]:
+        """(kind, status, runs) of the current organization."""
+        stmt = select(Run.kind, Run.status, func.count(Run.id)).group_by(Run.kind, Run.status)
+        return [(k, s, int(n)) for k, s, n in (await self._session.execute(stmt)).all()]

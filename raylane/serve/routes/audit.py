@@ -10,14 +10,14 @@ from raylane.core import audit
 from raylane.core.rbac import Permission
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Page
-from raylane.serve.deps import PageDep, SessionDep, page_of, require
+from raylane.serve.deps import PageDep, ReadSessionDep, SessionDep, page_of, require
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get("/events", dependencies=[require(Permission.AUDIT_READ)])
 async def list_audit_events(
-    session: SessionDep,
+    session: ReadSessionDep,
     page: PageDep,
     action: Annotated[str | None, Query(max_length=100)] = None,
     target_type: Annotated[str | None, Query(max_length=64)] = None,
