@@ -1,4 +1,4 @@
-"""Session-wide real services: one embedded Postgres, one embedded Redis, one app (and one Ray, in e2e).
+"""Session-wide real services: one embedded Postgres, one embedded Redis, one Ray (in e2e).
 
 Tests isolate by tenant (each test makes its own organizations), never by restarting services.
 """
@@ -9,7 +9,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest

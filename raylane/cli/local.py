@@ -1,4 +1,4 @@
-"""Local-runtime commands: ``up``, ``down``, ``status`` and ``db``. They import server code lazily."""
+"""Local-runtime commands: ``up``, ``down``, ``status``, ``db``; they import server code lazily."""
 
 from __future__ import annotations
 

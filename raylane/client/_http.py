@@ -147,9 +147,16 @@ def check_event_stream(response: httpx.Response) -> None:
         )
 
 
-def _connection_error(exc: httpx.TransportError, base_url: str) -> APIConnectionError:
+def _connection_error(
+    exc: httpx.TransportError, base_url: str, *, reading: bool = False
+) -> APIConnectionError:
     if isinstance(exc, httpx.TimeoutException):
         return APIConnectionError(f"request to {base_url} timed out ({type(exc).__name__})")
+    if reading:  # the server answered, then the connection broke mid-body
+        return APIConnectionError(
+            f"the connection to {base_url} broke while reading the answer: "
+            f"{exc or type(exc).__name__}"
+        )
     return APIConnectionError(f"could not reach {base_url}: {exc or type(exc).__name__}")
 
 
@@ -215,6 +222,7 @@ class HttpClient:
             APIConnectionError: the server could not be reached, timed out, or dropped the
                 connection while the body was being read.
         """
+        reading = False
         try:
             with self._client.stream(
                 method,
@@ -226,9 +234,10 @@ class HttpClient:
                 if not response.is_success:
                     response.read()
                 check_event_stream(response)
+                reading = True
                 yield response
         except httpx.TransportError as exc:
-            raise _connection_error(exc, self.base_url) from exc
+            raise _connection_error(exc, self.base_url, reading=reading) from exc
 
     def request(
         self, method: str, path: str, *, params: Params | None = None, json: Any = None
@@ -307,6 +316,7 @@ class AsyncHttpClient:
             APIConnectionError: the server could not be reached, timed out, or dropped the
                 connection while the body was being read.
         """
+        reading = False
         try:
             async with self._client.stream(
                 method,
@@ -318,9 +328,10 @@ class AsyncHttpClient:
                 if not response.is_success:
                     await response.aread()
                 check_event_stream(response)
+                reading = True
                 yield response
         except httpx.TransportError as exc:
-            raise _connection_error(exc, self.base_url) from exc
+            raise _connection_error(exc, self.base_url, reading=reading) from exc
 
     async def request(
         self, method: str, path: str, *, params: Params | None = None, json: Any = None

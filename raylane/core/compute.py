@@ -7,6 +7,7 @@ Jobs are submitted with a fixed entrypoint per workload (``python -m raylane.job
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import sys
 import uuid
@@ -130,10 +131,8 @@ def job_state(submission_id: str, settings: Settings | None = None) -> JobState:
 
 
 def stop_job(submission_id: str, settings: Settings | None = None) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # already finished or gone: nothing to stop
         job_client(settings).stop_job(submission_id)
-    except RuntimeError:
-        pass  # already finished or gone: nothing to stop
 
 
 def job_logs(submission_id: str, settings: Settings | None = None) -> str:

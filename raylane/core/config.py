@@ -36,7 +36,7 @@ class RateLimitSettings(BaseModel):
 class RaySettings(BaseModel):
     """The local Ray head that ``raylane up`` starts; ``RAY_ADDRESS`` points elsewhere instead."""
 
-    # Ray's own variable, read as-is (no RAYLANE_ prefix): an existing cluster replaces the local head.
+    # Ray's own variable, read as-is (no RAYLANE_ prefix): an existing cluster, not a local head.
     address: str | None = Field(default_factory=lambda: os.environ.get("RAY_ADDRESS") or None)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265

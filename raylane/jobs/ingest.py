@@ -171,7 +171,6 @@ async def _write(
     ctx: RunContext, collection: Collection, docs: list[Document], embedded: Any, total: int
 ) -> dict[str, Any]:
     written: dict[str, set[tuple[int, str]]] = defaultdict(set)
-    expected: dict[str, int] = defaultdict(int)
     errors: dict[str, str] = {}
     done = 0
     for batch in embedded.iter_batches(batch_size=WRITE_BATCH, batch_format="numpy"):

@@ -68,7 +68,8 @@ def create_app(
     app = FastAPI(
         title="Raylane",
         version=__version__,
-        description="Multi-tenant AI platform on Ray. Authenticate with `Authorization: Bearer rl_...`.",
+        description="Multi-tenant AI platform on Ray. "
+        "Authenticate with `Authorization: Bearer rl_...`.",
         lifespan=lifespan,
     )
     errors.install(app)

@@ -35,6 +35,7 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     """Deploy (or update in place) the ``raylane`` Serve app; wait until HTTP answers."""
     connect(settings)
     from ray import serve
+    from ray.serve.schema import LoggingConfig
 
     from raylane.serve.deployments import APP_NAME, build_app
 
@@ -42,7 +43,10 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
         http_options={"host": settings.api.host, "port": settings.api.port},
         detached=True,
     )
-    serve.run(build_app(), name=APP_NAME, route_prefix="/", blocking=False)
+    # Per-request access logs cost more than the request itself on a small machine; Raylane's
+    # own metrics and request ids already account for every request.
+    logging = LoggingConfig(enable_access_log=False, log_level="WARNING")
+    serve.run(build_app(), name=APP_NAME, route_prefix="/", blocking=False, logging_config=logging)
     url = api_url(settings)
     wait_http(f"{url}/openapi.json", timeout=timeout)
     from raylane.actors.run_reconciler import ensure_running

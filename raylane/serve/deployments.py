@@ -32,6 +32,10 @@ class ApiIngress:
 
         self._settings = get_settings()
         self._embedder, self._copilot, self._llm = embedder, copilot, llm
+        # Runs need the reconciler wherever the API runs (local head or KubeRay): get-or-create.
+        from raylane.actors.run_reconciler import ensure_running
+
+        ensure_running(self._settings)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
         from raylane.core.llm import model_name

@@ -1,4 +1,4 @@
-"""What a running app holds: settings, database, Redis and the rate limiter; built in the lifespan."""
+"""What a running app holds (settings, database, Redis, limiter, ...); built in the lifespan."""
 
 from __future__ import annotations
 

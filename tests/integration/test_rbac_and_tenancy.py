@@ -144,7 +144,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
 async def test_rbac_matrix(api: Api, org_a: Tenant, role: str) -> None:
-    """Every role × every route: 403 exactly when the policy table withholds the permission."""
+    """Every role x every route: 403 exactly when the policy table withholds the permission."""
     ids = await _fixtures(api, org_a)
     member = await api.member(org_a, role=role) if role != "owner" else org_a
     granted = ROLE_PERMISSIONS[Role(role)]

@@ -146,9 +146,8 @@ class TestAudit:
             )
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app_conn.execute("UPDATE audit_events SET action = 'x'")
-        with app_conn.transaction():
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                app_conn.execute("DELETE FROM audit_events")
+        with app_conn.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app_conn.execute("DELETE FROM audit_events")
 
     async def test_failed_audit_write_fails_the_action(
         self, api: Api, org_a: Tenant, owner_conn: psycopg.Connection

@@ -368,7 +368,15 @@ class TestStream:
             list(client.copilot.stream(PID, "q"))
         assert info.value.code == "invalid_response"
 
-    def test_dropped_connection_is_a_connection_error(self, client: Client) -> None:
+    def test_unreachable_server_is_a_connection_error(self) -> None:
+        def refused(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("connection refused", request=request)
+
+        c = Client(BASE_URL, API_KEY, transport=httpx.MockTransport(refused))
+        with pytest.raises(APIConnectionError, match="could not reach"):
+            list(c.copilot.stream(PID, "q"))
+
+    def test_dropped_connection_is_a_connection_error(self) -> None:
         def broken(_: httpx.Request) -> httpx.Response:
             def pieces() -> Iterator[bytes]:
                 yield sse("conversation", conversation_id=CONV)
@@ -378,7 +386,7 @@ class TestStream:
 
         with Client(BASE_URL, API_KEY, transport=httpx.MockTransport(broken)) as c:
             events = c.copilot.stream(PID, "q")
-            with pytest.raises(APIConnectionError, match="could not reach"):
+            with pytest.raises(APIConnectionError, match="broke while reading the answer"):
                 list(events)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 
@@ -67,7 +68,7 @@ class TestTokens:
 class TestRbac:
     def test_roles_are_nested(self) -> None:
         order = [Role.VIEWER, Role.DEVELOPER, Role.ADMIN, Role.OWNER]
-        for low, high in zip(order, order[1:], strict=False):
+        for low, high in itertools.pairwise(order):
             assert ROLE_PERMISSIONS[low] < ROLE_PERMISSIONS[high]
             assert outranks(high, low) and not outranks(low, high)
 

@@ -114,6 +114,11 @@ class ApiKeyService:
             raise PermissionDenied(
                 f"a {actor.role.value} cannot create keys for a {membership.role}"
             )
+        if actor.scopes and "*" not in actor.scopes:
+            # A scoped key may only mint keys within its own scopes, never wider ones.
+            asked = set(_check_scopes(data.scopes))
+            if "*" in asked or not asked <= set(actor.scopes):
+                raise PermissionDenied("a scoped key cannot create a key with wider scopes")
         days = data.expires_in_days or default_ttl_days
         key, token = await issue(
             session,

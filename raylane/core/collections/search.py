@@ -64,7 +64,8 @@ async def search(
         vector = await embed(collection.embedding_model, query)
     if len(vector) != collection.dimensions:
         raise InvalidInput(
-            f"vector has {len(vector)} dimensions; the collection's model has {collection.dimensions}"
+            f"vector has {len(vector)} dimensions; "
+            f"the collection's model has {collection.dimensions}"
         )
     repo = ChunkRepository(session)
     pool = top_k * 4 if mode == "hybrid" else top_k

@@ -24,7 +24,6 @@ from raylane.core.guardrails.policy import GuardrailPolicy, Stage, evaluate
 from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
 from raylane.core.llm.base import Delta, GenerationParams, Usage
-from raylane.core.metrics import LLM_TOKENS
 from raylane.core.projects.service import project_service
 from raylane.core.quotas.service import TokenQuota, UsageRepository
 from raylane.core.rbac import Actor
@@ -193,12 +192,6 @@ class CopilotEngine:
                 session, actor, conversation, question, "".join(shown), passages, usage
             )
         await self._quota.add(actor.organization_id, usage.total_tokens)
-        LLM_TOKENS.labels(organization=str(actor.organization_id), direction="input").inc(
-            usage.prompt_tokens
-        )
-        LLM_TOKENS.labels(organization=str(actor.organization_id), direction="output").inc(
-            usage.completion_tokens
-        )
         yield {
             "type": "done",
             "finish_reason": reason,

@@ -30,7 +30,7 @@ def running_uri(data_dir: Path, *, user: str = "postgres", database: str = DATAB
 
 
 def start(data_dir: Path) -> str:
-    """Start (or find) the embedded server; create the database and pgvector. Returns the owner URI."""
+    """Start (or find) the embedded server and create the database; returns the owner URI."""
     import pgserver
 
     path = pgdata(data_dir)

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _SET_TENANT = text(
-    "SELECT set_config('raylane.org_id', :org, true), set_config('raylane.platform', :platform, true)"
+    "SELECT set_config('raylane.org_id', :org, true), "
+    "set_config('raylane.platform', :platform, true)"
 )
 
 
 class Database:
-    """An async engine plus its sessionmaker; built in a lifespan or constructor, never at import."""
+    """An async engine and its sessionmaker; built in a lifespan or constructor, not at import."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         import raylane.core.db.models  # noqa: F401  (every mapper, so foreign keys resolve)

@@ -19,7 +19,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class Delta:
-    """A piece of generated text; the last one of a stream carries ``usage`` and ``finish_reason``."""
+    """A piece of generated text; a stream's last one carries ``usage`` and ``finish_reason``."""
 
     text: str
     finish_reason: str | None = None  # "stop" | "length" on the last delta

@@ -55,7 +55,7 @@ class LlamaCppBackend:
             llm = Llama(
                 str(self.model_path), n_ctx=self._context, n_threads=self._threads, verbose=False
             )
-            token = llm._model.token_get_text  # noqa: SLF001  (the template needs the strings)
+            token = llm._model.token_get_text
             self._formatter = Jinja2ChatFormatter(
                 template=llm.metadata["tokenizer.chat_template"],
                 eos_token=token(llm.token_eos()),

@@ -49,7 +49,8 @@ class TokenQuota:
         left = self.daily_tokens - await self.used(organization_id)
         if left <= 0:
             raise RateLimited(
-                f"daily token quota of {self.daily_tokens} tokens is used up; it resets at 00:00 UTC",
+                f"daily token quota of {self.daily_tokens} tokens is used up; "
+                "it resets at 00:00 UTC",
                 retry_after=_seconds_to_midnight(),
                 limit=self.daily_tokens,
                 scope="tokens",

@@ -1,1 +1,1 @@
-"""Runs: every background workload, as a Postgres row with a state machine, executed as a Ray job."""
+"""Runs: each background workload as a Postgres row with a state machine, run as a Ray job."""

@@ -12,6 +12,7 @@ from raylane.core.copilot.engine import ChatRequest, Event
 from raylane.core.copilot.service import conversation_service
 from raylane.core.errors import GuardrailBlocked
 from raylane.core.llm.base import GenerationParams
+from raylane.core.metrics import LLM_TOKENS
 from raylane.core.quotas.service import usage_report
 from raylane.core.rbac import Actor, Permission
 from raylane.schemas.common import Page
@@ -33,13 +34,24 @@ def generation(
     )
 
 
+def count_tokens(actor: Actor, event: Event) -> Event:
+    """Token metrics are kept here, in the API process that serves /metrics."""
+    if event["type"] == "done":
+        org = str(actor.organization_id)
+        LLM_TOKENS.labels(organization=org, direction="input").inc(event["usage"]["prompt_tokens"])
+        LLM_TOKENS.labels(organization=org, direction="output").inc(
+            event["usage"]["completion_tokens"]
+        )
+    return event
+
+
 async def started(
     platform: Platform, actor: Actor, request: ChatRequest
 ) -> tuple[list[Event], AsyncIterator[Event]]:
     """Run the chat until the model has produced something (or refused), so that quota,
     not-found and backend failures still answer with a proper status, not a broken stream."""
     await platform.quota.check(actor.organization_id)
-    events = platform.copilot.chat(actor, request)
+    events = (count_tokens(actor, e) async for e in platform.copilot.chat(actor, request))
     head: list[Event] = []
     async for event in events:
         head.append(event)
