@@ -50,6 +50,8 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
         "RAYLANE_RAY__DASHBOARD_AGENT_PORT": str(free_port()),
         "RAYLANE_RAY__HAPROXY_STATS_PORT": str(free_port()),
         "RAYLANE_RAY__HAPROXY_METRICS_PORT": str(free_port()),
+        "RAYLANE_RAY__FALLBACK_PROXY_PORT": str(free_port()),
+        "RAYLANE_RAY__FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         "HF_HUB_OFFLINE": "1",
     } | overrides
     os.environ.update(env)

@@ -42,8 +42,8 @@ FileInput = str | os.PathLike[str] | tuple[str, bytes] | tuple[str, bytes, str]
 
 RUN_STATUSES: Final = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
 TERMINAL: Final = frozenset({"succeeded", "failed", "cancelled"})
-# Polls that may fail in a row (server restarting, brief network loss) before wait gives up.
-WAIT_RETRIES: Final = 3
+# Polls that may fail in a row (a replica restarting, a brief network loss) before giving up.
+WAIT_RETRIES: Final = 30
 
 
 def document_wire(data: Any) -> Any:

@@ -52,6 +52,9 @@ class RaySettings(BaseModel):
     haproxy: bool = True
     haproxy_stats_port: int = 8404
     haproxy_metrics_port: int = 9101
+    # Serve's fallback proxy (used beside HAProxy); distinct ports let stacks share a machine.
+    fallback_proxy_port: int = 8500
+    fallback_proxy_grpc_port: int = 9500
 
 
 class StorageSettings(BaseModel):

@@ -89,6 +89,8 @@ def ray_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.ray.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.ray.haproxy_metrics_port),
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(settings.ray.fallback_proxy_port),
+            "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(settings.ray.fallback_proxy_grpc_port),
         }
     return env
 

@@ -12,6 +12,8 @@ from raylane.schemas.common import Input, Output
 
 
 class ChatMessage(Input):
+    model_config = ConfigDict(extra="forbid")  # content and stop strings keep their whitespace
+
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=100_000)
 
@@ -19,6 +21,8 @@ class ChatMessage(Input):
 class ChatBody(Input):
     """The last message is the question; earlier ones are history (unless continuing a
     stored conversation, whose own history is used)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     conversation_id: uuid.UUID | None = None

@@ -60,6 +60,8 @@ def stack(
         "RAYLANE_RAY__DASHBOARD_AGENT_PORT": free_port(),
         "RAYLANE_RAY__HAPROXY_STATS_PORT": free_port(),
         "RAYLANE_RAY__HAPROXY_METRICS_PORT": free_port(),
+        "RAYLANE_RAY__FALLBACK_PROXY_PORT": free_port(),
+        "RAYLANE_RAY__FALLBACK_PROXY_GRPC_PORT": free_port(),
     }
     config = tmp_path_factory.mktemp("cli") / "config.toml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RAYLANE_"))}

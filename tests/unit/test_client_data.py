@@ -363,9 +363,11 @@ class TestRuns:
         self, api: FakeApi, client: Client, sleeps: list[float]
     ) -> None:
         api.error("GET", RUN, status=503, code="service_unavailable")
+        from raylane.client._data import WAIT_RETRIES
+
         with pytest.raises(ServiceUnavailable):
             client.runs.wait(RID, poll=0)
-        assert len(api.requests) == 4
+        assert len(api.requests) == WAIT_RETRIES + 1
 
     def test_wait_does_not_retry_not_found(
         self, api: FakeApi, client: Client, sleeps: list[float]
