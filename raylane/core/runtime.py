@@ -74,6 +74,8 @@ def ray_env(settings: Settings) -> dict[str, str]:
         "RAY_AUTH_MODE": "token",
         "HF_HUB_OFFLINE": "1",
         "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+        # Ray lowers its workers' priority (nice 15) by default; Serve replicas answer users.
+        "RAY_worker_niceness": "0",
     }
     if settings.ray.address is None:
         env["RAY_AUTH_TOKEN_PATH"] = str(ray_token(settings))

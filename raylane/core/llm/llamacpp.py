@@ -53,7 +53,11 @@ class LlamaCppBackend:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             llm = Llama(
-                str(self.model_path), n_ctx=self._context, n_threads=self._threads, verbose=False
+                str(self.model_path),
+                n_ctx=self._context,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,  # prompt processing obeys the setting too
+                verbose=False,
             )
             token = llm._model.token_get_text
             self._formatter = Jinja2ChatFormatter(
