@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.core.db.migrations.rls import enable_tenant_rls
+from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0001"
 down_revision = None
@@ -16,24 +16,6 @@ branch_labels = None
 depends_on = None
 
 TENANT_TABLES = ["memberships", "api_keys", "projects", "feature_flags", "audit_events"]
-
-
-def _base() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    ]
-
-
-def _tenant() -> sa.Column:
-    return sa.Column(
-        "organization_id",
-        sa.Uuid,
-        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
 
 
 def upgrade() -> None:
@@ -48,22 +30,21 @@ def upgrade() -> None:
     )
     op.create_table(
         "organizations",
-        *_base(),
+        *base_columns(tenant=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("slug", sa.String(64), nullable=False, unique=True),
         sa.Column("region", sa.String(64), nullable=False),
     )
     op.create_table(
         "users",
-        *_base(),
+        *base_columns(tenant=False),
         sa.Column("email", sa.String(320), nullable=False, unique=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("is_platform_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.create_table(
         "memberships",
-        *_base(),
-        _tenant(),
+        *base_columns(),
         sa.Column(
             "user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
         ),
@@ -73,8 +54,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "api_keys",
-        *_base(),
-        _tenant(),
+        *base_columns(),
         sa.Column(
             "user_id", sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
         ),
@@ -87,16 +67,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "projects",
-        *_base(),
-        _tenant(),
+        *base_columns(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("description", sa.Text),
         sa.UniqueConstraint("organization_id", "name"),
     )
     op.create_table(
         "feature_flags",
-        *_base(),
-        _tenant(),
+        *base_columns(),
         sa.Column("key", sa.String(100), nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("value", pg.JSONB),
@@ -105,8 +83,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_events",
-        *_base(),
-        _tenant(),
+        *base_columns(),
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("actor_type", sa.String(32), nullable=False),
         sa.Column("actor_id", sa.Uuid),

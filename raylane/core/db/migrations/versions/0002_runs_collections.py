@@ -9,7 +9,7 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.core.db.migrations.rls import enable_tenant_rls
+from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0002"
 down_revision = "0001"
@@ -17,25 +17,10 @@ branch_labels = None
 depends_on = None
 
 
-def _base() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column(
-            "organization_id",
-            sa.Uuid,
-            sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
-    ]
-
-
 def upgrade() -> None:
     op.create_table(
         "runs",
-        *_base(),
+        *base_columns(),
         sa.Column("project_id", sa.Uuid, sa.ForeignKey("projects.id", ondelete="SET NULL")),
         sa.Column("kind", sa.String(32), nullable=False, index=True),
         sa.Column("target_id", sa.Uuid),
@@ -54,7 +39,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "collections",
-        *_base(),
+        *base_columns(),
         sa.Column(
             "project_id",
             sa.Uuid,
@@ -75,7 +60,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "documents",
-        *_base(),
+        *base_columns(),
         sa.Column(
             "collection_id",
             sa.Uuid,
@@ -97,7 +82,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "chunks",
-        *_base(),
+        *base_columns(),
         sa.Column(
             "collection_id",
             sa.Uuid,

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.core.db.migrations.rls import enable_tenant_rls
+from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0003"
 down_revision = "0002"
@@ -16,25 +16,10 @@ branch_labels = None
 depends_on = None
 
 
-def _base() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-        sa.Column(
-            "organization_id",
-            sa.Uuid,
-            sa.ForeignKey("organizations.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
-    ]
-
-
 def upgrade() -> None:
     op.create_table(
         "conversations",
-        *_base(),
+        *base_columns(),
         sa.Column(
             "project_id",
             sa.Uuid,
@@ -47,7 +32,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "messages",
-        *_base(),
+        *base_columns(),
         sa.Column(
             "conversation_id",
             sa.Uuid,
@@ -63,7 +48,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "guardrail_policies",
-        *_base(),
+        *base_columns(),
         sa.Column("project_id", sa.Uuid, sa.ForeignKey("projects.id", ondelete="CASCADE")),
         sa.Column("policy", pg.JSONB, nullable=False, server_default="{}"),
     )
@@ -74,7 +59,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "usage_daily",
-        *_base(),
+        *base_columns(),
         sa.Column("day", sa.Date, nullable=False),
         sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("input_tokens", sa.BigInteger, nullable=False, server_default="0"),
