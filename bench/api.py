@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import Load, free_port, platform_env, wrk  # noqa: E402
+from bench._harness import Load, free_port, platform_env, wrk
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ from raylane.jobs._base import RunContext, main
 
 log = logging.getLogger("raylane.jobs.ingest")
 WRITE_BATCH = 256
+# Parse/chunk tasks per run: each new worker process pays the tokenizer import (~2 s), so a
+# few long tasks beat many short ones on a small cluster.
+PARSE_BLOCKS = 4
 
 
 @lru_cache(maxsize=2)
@@ -134,7 +137,7 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
         for d in docs
     ]
     chunks = (
-        ray.data.from_items(items, override_num_blocks=min(len(items), 32))
+        ray.data.from_items(items, override_num_blocks=min(len(items), PARSE_BLOCKS))
         .flat_map(
             parse_and_chunk,
             fn_kwargs={
