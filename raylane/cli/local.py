@@ -38,7 +38,7 @@ def up() -> None:
         migrate.upgrade(settings)
     console.print(f"[green]✓[/] schema at {migrate.current_revision(settings)}")
     with console.status("Starting Ray"):
-        runtime.start_ray(settings, resources=_head_resources())
+        runtime.start_ray(settings)
     console.print(f"[green]✓[/] Ray at {runtime.gcs_address(settings)}")
     with console.status("Deploying the Serve app (first start takes a minute)"):
         url = deploy(settings)
@@ -58,14 +58,6 @@ def up() -> None:
             "\n[bold]Bootstrap admin API key[/] (shown once; saved to your 'local' CLI profile):"
         )
         typer.echo(token)
-
-
-def _head_resources() -> dict[str, float] | None:
-    try:
-        from raylane.core.cluster.workloads import head_resources
-    except ImportError:  # the workload catalogue is optional for a bare local head
-        return None
-    return head_resources()
 
 
 def _save_profile(url: str, token: str) -> None:

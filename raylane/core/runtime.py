@@ -120,7 +120,14 @@ def ray_running(settings: Settings) -> bool:
 
 
 def start_ray(settings: Settings, *, resources: dict[str, float] | None = None) -> str:
-    """Start a local Ray head (token auth, dashboard on 127.0.0.1) unless one answers already."""
+    """Start a local Ray head (token auth, dashboard on 127.0.0.1) unless one answers already.
+
+    The head declares every workload's custom resource (``configs/workloads.yaml``) unless
+    ``resources`` says otherwise, so Serve replicas and jobs can be placed on it.
+    """
+    from raylane.core.cluster.workloads import head_resources
+
+    resources = head_resources() if resources is None else resources
     address = gcs_address(settings)
     if settings.ray.address is not None or ray_running(settings):
         return address
