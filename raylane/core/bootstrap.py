@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, pool, select, text
+from sqlalchemy import create_engine, pool, text
 
 from raylane.core.config import Settings
 from raylane.core.db.session import Database
 from raylane.core.db.urls import app_url, owner_url
-from raylane.core.tenancy.models import Organization
+from raylane.core.tenancy.repository import OrganizationRepository
 from raylane.core.tenancy.service import provision
 from raylane.schemas.tenancy import OrganizationCreate
 
@@ -29,9 +29,7 @@ async def ensure_platform_admin(
     db = Database(app_url(settings), pool_size=1)
     try:
         async with db.session(platform=True) as session:
-            existing = await session.scalar(
-                select(Organization.id).where(Organization.slug == slug)
-            )
+            existing = await OrganizationRepository(session).by_slug(slug)
             if existing is not None:
                 return None
             data = OrganizationCreate(

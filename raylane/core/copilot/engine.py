@@ -25,7 +25,8 @@ from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
 from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.projects.service import project_service
-from raylane.core.quotas.service import TokenQuota, UsageRepository
+from raylane.core.quotas.repository import UsageRepository
+from raylane.core.quotas.service import TokenQuota
 from raylane.core.rbac import Actor
 
 Embed = Callable[[str, str], Awaitable[list[float]]]

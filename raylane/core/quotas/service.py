@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 import redis.asyncio as aioredis
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.errors import RateLimited, ServiceUnavailable
 from raylane.core.quotas.models import UsageDaily
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
+from raylane.core.quotas.repository import UsageRepository, today
 
 
 def _seconds_to_midnight() -> float:
@@ -33,7 +28,7 @@ class TokenQuota:
         self._client, self.daily_tokens = client, daily_tokens
 
     def _key(self, organization_id: uuid.UUID) -> str:
-        return f"quota:tokens:{organization_id}:{_today().isoformat()}"
+        return f"quota:tokens:{organization_id}:{today().isoformat()}"
 
     async def used(self, organization_id: uuid.UUID) -> int:
         try:
@@ -64,38 +59,6 @@ class TokenQuota:
                 await pipe.incrby(key, tokens).expire(key, 2 * 86400).execute()
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable("quota store unavailable (Redis unreachable)") from exc
-
-
-class UsageRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(
-        self, organization_id: uuid.UUID, *, input_tokens: int, output_tokens: int
-    ) -> None:
-        day = _today()
-        stmt = insert(UsageDaily).values(
-            id=uuid.uuid4(),
-            organization_id=organization_id,
-            day=day,
-            requests=1,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["organization_id", "day"],
-            set_={
-                "requests": UsageDaily.requests + 1,
-                "input_tokens": UsageDaily.input_tokens + input_tokens,
-                "output_tokens": UsageDaily.output_tokens + output_tokens,
-            },
-        )
-        await self._session.execute(stmt)
-
-    async def recent(self, *, days: int) -> list[UsageDaily]:
-        since = _today() - timedelta(days=days - 1)
-        stmt = select(UsageDaily).where(UsageDaily.day >= since).order_by(UsageDaily.day.desc())
-        return list(await self._session.scalars(stmt))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ class OrganizationRepository:
     async def get(self, organization_id: uuid.UUID) -> Organization | None:
         return await self._session.get(Organization, organization_id)
 
+    async def by_slug(self, slug: str) -> Organization | None:
+        stmt = select(Organization).where(Organization.slug == slug)
+        return (await self._session.scalars(stmt)).first()
+
     async def page(self, *, limit: int, cursor: str | None) -> Page[Organization]:
         stmt = select(Organization)
         return await keyset_page(self._session, stmt, Organization.id, limit=limit, cursor=cursor)
