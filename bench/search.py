@@ -103,13 +103,6 @@ def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray
     return top, np.take_along_axis(sims, top, axis=1)
 
 
-def libpq(url: str) -> str:
-    """A SQLAlchemy URL as a plain libpq connection string."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def bulk_insert(
     vectors: np.ndarray,
     *,
@@ -129,11 +122,11 @@ def bulk_insert(
     from pgvector.psycopg import register_vector
     from psycopg.types.json import Jsonb
 
-    from raylane.core.db.urls import owner_url
+    from raylane.core.db.urls import libpq_url, owner_url
 
     ids = [uuid.UUID(int=(1 << 122) | i) for i in range(len(vectors))]  # deterministic
     document_id = uuid.uuid4()
-    conninfo = libpq(owner_url())
+    conninfo = libpq_url(owner_url())
     tenant_sql = "SELECT set_config('raylane.org_id', %s, true)"
     with psycopg.connect(conninfo) as conn, conn.transaction():
         conn.execute(tenant_sql, (str(organization_id),))
@@ -236,9 +229,9 @@ def sql_runner(
     with the query vector (its text form, as the repository sends it) in place of the probe's."""
     import psycopg
 
-    from raylane.core.db.urls import app_url
+    from raylane.core.db.urls import app_url, libpq_url
 
-    conn = psycopg.connect(libpq(app_url()))
+    conn = psycopg.connect(libpq_url(app_url()))
     tenant_sql = (
         "SELECT set_config('raylane.org_id', %s, true), set_config('raylane.platform', '', true)"
     )

@@ -1,14 +1,37 @@
-"""The FastAPI app on real embedded Postgres and Redis, driven in-process over ASGI."""
+"""The FastAPI app on real embedded Postgres and Redis, driven in-process over ASGI.
+
+No reconciler runs here, so the runs these tests create stay ``queued``; the e2e stack, which
+starts after this package on the same database, must not find them and submit them to Ray.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
+from raylane.core.db.urls import libpq_url, owner_url
 from tests.factories import Api, Tenant, bootstrap_platform
+
+
+@pytest.fixture(scope="module")
+def owner_conn(services):  # type: ignore[no-untyped-def]
+    """The schema owner: sees every tenant's rows, so counts do not depend on the API."""
+    with psycopg.connect(libpq_url(owner_url(services)), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="package", autouse=True)
+def no_runs_left_for_a_reconciler(services: Any) -> Iterator[None]:
+    yield
+    with psycopg.connect(libpq_url(owner_url(services)), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = now() "
+            "WHERE status IN ('queued', 'running', 'cancelling')"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -17,23 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from raylane.core.db.urls import owner_url
 from tests.factories import Api, Tenant
 
 DIMS = 384  # the default model's width (all-MiniLM-L6-v2)
-
-
-def _pg(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def owner_conn(services):  # type: ignore[no-untyped-def]
-    """The schema owner: sees every tenant's rows, so counts do not depend on the API."""
-    with psycopg.connect(_pg(owner_url(services)), autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture(scope="module")

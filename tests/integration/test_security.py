@@ -6,25 +6,14 @@ import uuid
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from raylane.core.db.urls import app_url, owner_url
+from raylane.core.db.urls import app_url, libpq_url
 from tests.factories import Api, Tenant
-
-
-def _pg(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def owner_conn(services):  # type: ignore[no-untyped-def]
-    with psycopg.connect(_pg(owner_url(services)), autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture(scope="module")
 def app_conn(services):  # type: ignore[no-untyped-def]
-    with psycopg.connect(_pg(app_url(services)), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(app_url(services)), autocommit=True) as conn:
         yield conn
 
 

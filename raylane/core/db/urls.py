@@ -36,6 +36,11 @@ def app_url(settings: Settings | None = None) -> str:
     )
 
 
+def libpq_url(url: str) -> str:
+    """One of these URLs as a plain libpq connection string (psycopg or psql, no SQLAlchemy)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def replica_url(settings: Settings | None = None) -> str:
     """The read replica for analytics reads, or the primary when none is configured."""
     settings = settings or get_settings()
