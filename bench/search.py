@@ -188,7 +188,7 @@ def repository_sql(
     from sqlalchemy import event
 
     from raylane.core.collections.repository import ChunkRepository
-    from raylane.core.db.session import Database
+    from raylane.core.db.session import HNSW_EF_SEARCH, Database
     from raylane.core.db.urls import app_url
 
     captured: dict[bool, list[tuple[str, dict[str, Any]]]] = {}
@@ -210,7 +210,7 @@ def repository_sql(
                         vector=probe,
                         top_k=10,
                         filters={},
-                        ef_search=100,  # what raylane.core.collections.search uses for top_k <= 100
+                        ef_search=HNSW_EF_SEARCH,  # what search uses for top_k <= 100
                         exact=exact,
                     )
                 finally:
@@ -229,9 +229,11 @@ def sql_runner(
     with the query vector (its text form, as the repository sends it) in place of the probe's."""
     import psycopg
 
+    from raylane.core.db.session import apply_session_settings
     from raylane.core.db.urls import app_url, libpq_url
 
     conn = psycopg.connect(libpq_url(app_url()))
+    apply_session_settings(conn)  # as the app's engine does for each new connection
     tenant_sql = (
         "SELECT set_config('raylane.org_id', %s, true), set_config('raylane.platform', '', true)"
     )

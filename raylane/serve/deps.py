@@ -17,8 +17,11 @@ from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
 from raylane.serve.platform import Platform
 
+# Dependencies that do not block are ``async def``: FastAPI runs a plain ``def`` dependency in a
+# worker thread, a hop that costs more than these functions themselves.
 
-def get_platform(request: Request) -> Platform:
+
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -84,7 +87,7 @@ async def read_session(
 ReadSessionDep = Annotated[AsyncSession, Depends(read_session, scope="function")]
 
 
-def current_actor(request: Request, session: SessionDep) -> Actor:
+async def current_actor(request: Request, session: SessionDep) -> Actor:
     actor: Actor = request.state.actor
     return actor
 
@@ -98,7 +101,7 @@ def require(permission: Permission) -> Any:
     The returned object carries ``.permission`` so tests can read every route's requirement.
     """
 
-    def check(actor: ActorDep) -> None:
+    async def check(actor: ActorDep) -> None:
         actor.require(permission)
 
     check.permission = permission  # type: ignore[attr-defined]
@@ -111,7 +114,7 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     platform: PlatformDep,
     limit: Annotated[int | None, Query(ge=1, description="page size (capped)")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.models import Chunk, Collection, Document
 from raylane.core.db.paging import Page, keyset_page
+from raylane.core.db.session import HNSW_EF_SEARCH
 
 
 class CollectionRepository:
@@ -142,7 +143,8 @@ class ChunkRepository:
         where = "collection_id = :cid AND dimensions = :dims"
         if filters:
             where += " AND metadata @> CAST(:filters AS jsonb)"
-        await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+        if ef_search != HNSW_EF_SEARCH:  # every connection starts at HNSW_EF_SEARCH
+            await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
         sql = text(
             f"""
             WITH hits AS (

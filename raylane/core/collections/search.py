@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.repository import ChunkRepository
 from raylane.core.collections.service import collection_service
+from raylane.core.db.session import HNSW_EF_SEARCH
 from raylane.core.errors import InvalidInput
 
 Embed = Callable[[str, str], Awaitable[list[float]]]  # (model name, text) -> unit vector
@@ -50,7 +51,7 @@ async def search(
     filters: dict[str, Any],
     mode: str,
     embed: Embed,
-    ef_search: int = 100,
+    ef_search: int = HNSW_EF_SEARCH,
 ) -> list[dict[str, Any]]:
     """Best chunks of one collection of the caller's organization.
 
