@@ -21,6 +21,9 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=200, ge=1)
+    # Seconds an API process may reuse a key it authenticated; changes to keys, roles and
+    # members reach every process at once regardless (see core/apikeys/gate.py). 0: no cache.
+    auth_cache_s: float = Field(default=30.0, ge=0)
 
 
 class RateLimitSettings(BaseModel):

@@ -10,8 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.apikeys.service import authenticate
-from raylane.core.cache import Limit
 from raylane.core.db.session import set_tenant
 from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
@@ -43,12 +41,11 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
     Commits when the route returns (before the response is sent), rolls back on any error.
     """
     token = _bearer(request)
-    settings = platform.settings
+    settings, gate = platform.settings, platform.gate
     async with platform.db.session() as session:
-        actor = await authenticate(
+        actor, admission = await gate.admit(
             session,
             token,
-            secret=settings.secret_key.get_secret_value(),
             request_id=request.state.request_id,
             ip=request.client.host if request.client else None,
         )
@@ -59,14 +56,11 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
             )
         request.state.actor = actor
         request.state.organization_id = actor.organization_id
-        if settings.rate_limit.enabled:
-            rl = settings.rate_limit
-            request.state.admission = await platform.limiter.admit(
-                Limit(f"key:{actor.api_key_id}", rl.key_per_minute, rl.key_burst),
-                Limit(f"org:{actor.organization_id}", rl.org_per_minute, rl.org_burst),
-            )
+        request.state.admission = admission
         await set_tenant(session, actor.organization_id, platform=actor.is_platform_admin)
         yield session
+        await gate.before_commit(session)
+    await gate.after_commit(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(tenant_session, scope="function")]

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import text
 
 from raylane.core import compute, embeddings
-from raylane.core.cache import RateLimiter, async_client, redis_url
+from raylane.core.apikeys.gate import RequestGate
+from raylane.core.cache import async_client, redis_url
 from raylane.core.config import Settings
 from raylane.core.db.session import Database
 from raylane.core.db.urls import app_url, replica_url
@@ -42,7 +43,7 @@ class Platform:
     settings: Settings
     db: Database
     redis: object
-    limiter: RateLimiter
+    gate: RequestGate
     store: ObjectStore
     embed: Embed
     quota: TokenQuota
@@ -71,7 +72,7 @@ class Platform:
             settings=settings,
             db=db,
             redis=client,
-            limiter=RateLimiter(client),
+            gate=RequestGate(client, settings),
             store=store_from_settings(settings),
             embed=embed,
             quota=quota,

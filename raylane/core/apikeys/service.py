@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,76 @@ from raylane.core.tenancy.repository import MembershipRepository
 from raylane.schemas.apikeys import ApiKeyCreate
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What authentication knows of a key whose secret checked out: safe to cache briefly,
+    because every use re-checks revocation, expiry and membership (``actor_for``)."""
+
+    key_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    role: str
+    membership_active: bool
+    is_platform_admin: bool
+    region: str | None
+
+
+async def find_key(session: AsyncSession, token: str, *, secret: str) -> KeyRecord:
+    """The key ``token`` names, if its secret matches (whatever its state).
+
+    Raises:
+        Unauthenticated: malformed or unknown token, or a wrong secret.
+    """
+    prefix = tokens.parse_prefix(token)
+    row = await ApiKeyRepository(session).lookup(prefix) if prefix else None
+    if row is None or not tokens.matches(token, row.secret_hash, secret):
+        raise Unauthenticated("invalid API key")
+    return KeyRecord(
+        key_id=row.key_id,
+        organization_id=row.organization_id,
+        user_id=row.user_id,
+        scopes=tuple(row.scopes),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        role=row.role,
+        membership_active=row.membership_active,
+        is_platform_admin=row.is_platform_admin,
+        region=row.region,
+    )
+
+
+def actor_for(record: KeyRecord, *, request_id: str | None = None, ip: str | None = None) -> Actor:
+    """The caller a key stands for now; the tenant comes from the key and nothing else.
+
+    Raises:
+        Unauthenticated: the key is revoked or expired, or its membership inactive.
+    """
+    if record.revoked_at is not None:
+        raise Unauthenticated("API key revoked")
+    if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+        raise Unauthenticated("API key expired")
+    if not record.membership_active:
+        raise Unauthenticated("membership inactive")
+    role = Role(record.role)
+    return Actor(
+        organization_id=record.organization_id,
+        user_id=record.user_id,
+        role=role,
+        permissions=effective_permissions(
+            role, list(record.scopes), platform_admin=record.is_platform_admin
+        ),
+        api_key_id=record.key_id,
+        is_platform_admin=record.is_platform_admin,
+        request_id=request_id,
+        ip=ip,
+        scopes=record.scopes,
+        region=record.region,
+    )
+
+
 async def authenticate(
     session: AsyncSession,
     token: str,
@@ -27,37 +98,13 @@ async def authenticate(
     request_id: str | None = None,
     ip: str | None = None,
 ) -> Actor:
-    """Resolve a bearer token to an Actor; the tenant comes from the key and nothing else.
+    """Resolve a bearer token to an Actor, from the database (the API caches: see gate.py).
 
     Raises:
         Unauthenticated: malformed, unknown, revoked or expired key, or an inactive membership.
     """
-    prefix = tokens.parse_prefix(token)
-    row = await ApiKeyRepository(session).lookup(prefix) if prefix else None
-    if row is None or not tokens.matches(token, row.secret_hash, secret):
-        raise Unauthenticated("invalid API key")
-    now = datetime.now(UTC)
-    if row.revoked_at is not None:
-        raise Unauthenticated("API key revoked")
-    if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("API key expired")
-    if not row.membership_active:
-        raise Unauthenticated("membership inactive")
-    role = Role(row.role)
-    return Actor(
-        organization_id=row.organization_id,
-        user_id=row.user_id,
-        role=role,
-        permissions=effective_permissions(
-            role, list(row.scopes), platform_admin=row.is_platform_admin
-        ),
-        api_key_id=row.key_id,
-        is_platform_admin=row.is_platform_admin,
-        request_id=request_id,
-        ip=ip,
-        scopes=tuple(row.scopes),
-        region=row.region,
-    )
+    record = await find_key(session, token, secret=secret)
+    return actor_for(record, request_id=request_id, ip=ip)
 
 
 def _check_scopes(scopes: list[str]) -> list[str]:

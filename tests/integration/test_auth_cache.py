@@ -1,0 +1,111 @@
+"""The per-process API key cache: it spares the key lookup, and never outlives a change.
+
+A second app instance (its own Platform, so its own cache) stands for another API replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from raylane.core.apikeys.gate import EPOCH_KEY
+from raylane.core.errors import ServiceUnavailable
+from raylane.serve.app import create_app
+from tests.factories import Api, Tenant
+
+
+@pytest.fixture
+async def replica(services: Any) -> AsyncIterator[Api]:
+    application = create_app(services)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica.test") as http:
+            yield Api(http)
+
+
+@pytest.fixture
+def lookups(app: Any) -> Iterator[list[str]]:
+    """Key lookups the main app sends to the database, as they happen."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "raylane_api_key_lookup" in statement:
+            seen.append(statement)
+
+    engine = app.state.platform.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+async def _new_key(api: Api, tenant: Tenant) -> dict[str, Any]:
+    r = await api.as_(tenant).post("/api/v1/api-keys", json={"name": "cached"})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_a_cached_key_spares_the_lookup(
+    api: Api, org_a: Tenant, lookups: list[str], app: Any
+) -> None:
+    key = (await _new_key(api, org_a))["secret"]
+    lookups.clear()
+    for _ in range(3):
+        assert (await api.as_(key).get("/api/v1/me")).status_code == 200
+    assert len(lookups) == 1
+    # Redis losing the epoch (a restart without persistence) only costs lookups.
+    await app.state.platform.redis.delete(EPOCH_KEY)
+    for _ in range(3):
+        assert (await api.as_(key).get("/api/v1/me")).status_code == 200
+    assert len(lookups) == 2
+
+
+async def test_changes_reach_another_replica_on_the_next_request(
+    api: Api, replica: Api, org_a: Tenant
+) -> None:
+    dev = await api.member(org_a, role="developer")
+    for name, side in (("p", api), ("q", replica)):  # both replicas have the key cached
+        assert (
+            await side.as_(dev).post("/api/v1/projects", json={"name": name})
+        ).status_code == 201
+
+    r = await api.as_(org_a).patch(f"/api/v1/users/{dev.owner_id}", json={"role": "viewer"})
+    assert r.status_code == 200, r.text
+    assert (await replica.as_(dev).post("/api/v1/projects", json={"name": "r"})).status_code == 403
+    assert (await replica.as_(dev).get("/api/v1/projects")).status_code == 200
+
+    r = await api.as_(org_a).patch(f"/api/v1/users/{dev.owner_id}", json={"is_active": False})
+    assert r.status_code == 200, r.text
+    r = await replica.as_(dev).get("/api/v1/projects")
+    assert r.status_code == 401 and "inactive" in r.json()["detail"]
+
+
+async def test_revocation_reaches_another_replica_on_the_next_request(
+    api: Api, replica: Api, org_a: Tenant
+) -> None:
+    key = await _new_key(api, org_a)
+    assert (await replica.as_(key["secret"]).get("/api/v1/me")).status_code == 200
+    assert (await api.as_(org_a).delete(f"/api/v1/api-keys/{key['id']}")).status_code == 200
+    r = await replica.as_(key["secret"]).get("/api/v1/me")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+async def test_a_change_that_cannot_reach_the_caches_is_rolled_back(
+    api: Api, org_a: Tenant, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await _new_key(api, org_a)
+    assert (await api.as_(key["secret"]).get("/api/v1/me")).status_code == 200
+
+    async def unreachable() -> None:
+        raise ServiceUnavailable("auth cache unavailable (Redis unreachable)")
+
+    monkeypatch.setattr(app.state.platform.gate, "invalidate", unreachable)
+    r = await api.as_(org_a).delete(f"/api/v1/api-keys/{key['id']}")
+    assert r.status_code == 503
+    monkeypatch.undo()
+    listed = (await api.as_(org_a).get("/api/v1/api-keys")).json()["items"]
+    assert [k["revoked_at"] for k in listed if k["id"] == key["id"]] == [None]
+    assert (await api.as_(key["secret"]).get("/api/v1/me")).status_code == 200
