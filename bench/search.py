@@ -206,7 +206,6 @@ def repository_sql(
                 try:
                     await ChunkRepository(session).nearest(
                         collection_id=collection_id,
-                        dimensions=DIMS,
                         vector=probe,
                         top_k=10,
                         filters={},
@@ -228,11 +227,12 @@ def sql_runner(
     """A one-connection runner: per query, one transaction with the tenant set, then ``statements``
     with the query vector (its text form, as the repository sends it) in place of the probe's."""
     import psycopg
+    from psycopg.rows import dict_row
 
     from raylane.core.db.session import apply_session_settings
     from raylane.core.db.urls import app_url, libpq_url
 
-    conn = psycopg.connect(libpq_url(app_url()))
+    conn = psycopg.connect(libpq_url(app_url()), row_factory=dict_row)
     apply_session_settings(conn)  # as the app's engine does for each new connection
     tenant_sql = (
         "SELECT set_config('raylane.org_id', %s, true), set_config('raylane.platform', '', true)"
@@ -246,7 +246,7 @@ def sql_runner(
             for sql, p in setup:
                 conn.execute(sql, p or None)
             rows = conn.execute(query_sql, params | {"q": q}).fetchall()
-        return [r[0] for r in rows]
+        return [r["id"] for r in rows if r["id"] is not None]
 
     return run, conn.close
 

@@ -125,34 +125,38 @@ class ChunkRepository:
         self,
         *,
         collection_id: uuid.UUID,
-        dimensions: int,
         vector: list[float],
         top_k: int,
         filters: dict[str, Any],
         ef_search: int,
         exact: bool = False,
-    ) -> list[Any]:
-        """Top-k chunks by cosine distance. ``exact`` bypasses the HNSW index.
+    ) -> tuple[int | None, list[Any]]:
+        """The collection's dimensions (None: not visible to the tenant) and its top-k chunks by
+        cosine distance, in one statement. ``exact`` bypasses the HNSW index.
 
-        The HNSW index filters after it scans, so a small collection in a big table can come
-        back short; the caller then asks again with ``exact``.
+        Chunks are searched only when the collection's width is the vector's. The HNSW index
+        filters after it scans, so a small collection in a big table can come back short; the
+        caller then asks again with ``exact``.
         """
-        dims = int(dimensions)  # part of the SQL text (must match the index expression)
+        dims = len(vector)  # part of the SQL text (must match the index expression)
         distance = f"embedding::vector({dims}) <=> CAST(:q AS vector({dims}))"
         order = f"({distance}) + 0" if exact else distance
-        where = "collection_id = :cid AND dimensions = :dims"
+        where = "collection_id = c.id AND dimensions = :dims AND c.dimensions = :dims"
         if filters:
             where += " AND metadata @> CAST(:filters AS jsonb)"
         if ef_search != HNSW_EF_SEARCH:  # every connection starts at HNSW_EF_SEARCH
             await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
         sql = text(
             f"""
-            WITH hits AS (
+            SELECT c.dimensions AS collection_dimensions, h.*, d.name AS document_name
+            FROM collections c
+            LEFT JOIN LATERAL (
                 SELECT id, document_id, chunk_index, text, metadata, {distance} AS distance
                 FROM chunks WHERE {where} ORDER BY {order} LIMIT :k
-            )
-            SELECT hits.*, d.name AS document_name
-            FROM hits JOIN documents d ON d.id = hits.document_id ORDER BY hits.distance
+            ) h ON true
+            LEFT JOIN documents d ON d.id = h.document_id
+            WHERE c.id = :cid
+            ORDER BY h.distance
             """
         )
         params: dict[str, Any] = {"q": str(vector), "cid": collection_id, "dims": dims, "k": top_k}
@@ -160,7 +164,10 @@ class ChunkRepository:
             import json
 
             params["filters"] = json.dumps(filters)
-        return list((await self._session.execute(sql, params)).mappings())
+        rows = list((await self._session.execute(sql, params)).mappings())
+        if not rows:
+            return None, []
+        return rows[0]["collection_dimensions"], [r for r in rows if r["id"] is not None]
 
     async def full_text(
         self, *, collection_id: uuid.UUID, query: str, limit: int, filters: dict[str, Any]

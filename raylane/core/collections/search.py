@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raylane.core.collections.repository import ChunkRepository
 from raylane.core.collections.service import collection_service
 from raylane.core.db.session import HNSW_EF_SEARCH
-from raylane.core.errors import InvalidInput
+from raylane.core.errors import InvalidInput, NotFound
 
 Embed = Callable[[str, str], Awaitable[list[float]]]  # (model name, text) -> unit vector
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
@@ -59,29 +59,33 @@ async def search(
         NotFound: the collection is not the caller's (same as a missing one).
         InvalidInput: a vector of the wrong width.
     """
-    collection = await collection_service.get(session, collection_id=collection_id)
-    if vector is None:
+    if vector is None:  # a text query: the collection's model embeds it
         assert query is not None
+        collection = await collection_service.get(session, collection_id=collection_id)
         vector = await embed(collection.embedding_model, query)
-    if len(vector) != collection.dimensions:
-        raise InvalidInput(
-            f"vector has {len(vector)} dimensions; "
-            f"the collection's model has {collection.dimensions}"
-        )
     repo = ChunkRepository(session)
     pool = top_k * 4 if mode == "hybrid" else top_k
-    args = dict(
-        collection_id=collection_id,
-        dimensions=collection.dimensions,
-        vector=vector,
-        top_k=pool,
-        filters=filters,
-        ef_search=max(ef_search, pool),
-    )
-    dense = await repo.nearest(**args)
+
+    async def nearest(exact: bool) -> tuple[int | None, list[Any]]:
+        return await repo.nearest(
+            collection_id=collection_id,
+            vector=vector,
+            top_k=pool,
+            filters=filters,
+            ef_search=max(ef_search, pool),
+            exact=exact,
+        )
+
+    dimensions, dense = await nearest(exact=False)  # the collection is checked in the same query
+    if dimensions is None:
+        raise NotFound("collection", collection_id)
+    if len(vector) != dimensions:
+        raise InvalidInput(
+            f"vector has {len(vector)} dimensions; the collection's model has {dimensions}"
+        )
     if len(dense) < pool:
         # The index filters after scanning: come back exact when it returned too few.
-        dense = await repo.nearest(**args, exact=True)
+        _, dense = await nearest(exact=True)
     if mode != "hybrid":
         return [_hit(r, 1.0 - float(r["distance"])) for r in dense[:top_k]]
     assert query is not None
