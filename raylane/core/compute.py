@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shlex
 import sys
 import uuid
@@ -90,9 +91,20 @@ def submit_job(
         raise ServiceUnavailable(f"Ray Job API unreachable: {exc}") from exc
     except RuntimeError as exc:
         # A submission whose acknowledgement was lost is retried with the same id: it exists.
-        if "already exists" not in str(exc):
-            raise
+        if "already exists" in str(exc):
+            return submission_id
+        if _transient(str(exc)):
+            raise ServiceUnavailable(f"Ray Job API not ready: {exc}") from exc
+        raise
     return submission_id
+
+
+def _transient(message: str) -> bool:
+    """A Job API refusal that says "not now" (a head still starting its agent, a gateway) rather
+    than "not this job": the client reports both as ``Request failed with status code N``."""
+    match = re.search(r"status code (\d{3})", message)
+    status = int(match.group(1)) if match else 0
+    return status in (502, 503, 504) or (status >= 500 and "try again later" in message)
 
 
 def _submit(

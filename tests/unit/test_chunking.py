@@ -13,6 +13,7 @@ import pytest
 
 from raylane.core.documents.chunking import (
     Chunk,
+    FastTokenizer,
     chunk_text,
     content_hash,
     default_model_dir,
@@ -104,8 +105,26 @@ class TestHelpers:
         assert (path / "tokenizer.json").is_file() and (path / "config.json").is_file()
 
     def test_loads_offline_fast_tokenizer(self, tokenizer: Any) -> None:
-        assert tokenizer.is_fast
+        assert isinstance(tokenizer, FastTokenizer)
         assert tokenizer.encode("hello world", add_special_tokens=False) == [7592, 2088]
+
+    def test_fast_tokenizer_matches_transformers(self, tokenizer: Any) -> None:
+        """Same ids, offsets and chunks as transformers' tokenizer for the model (whose file
+        also configures 128-token truncation and padding, which chunking must not get)."""
+        from transformers import AutoTokenizer
+
+        reference = AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True)
+        text = ("Zürich's Ünïcode — naïve café. 東京は晴れ。 Ok?\n\n" * 40) + "tail words"
+        ours = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        theirs = reference(text, return_offsets_mapping=True, add_special_tokens=False)
+        assert len(ours["input_ids"]) > 128
+        assert ours["input_ids"] == theirs["input_ids"]
+        assert [tuple(o) for o in ours["offset_mapping"]] == [
+            tuple(o) for o in theirs["offset_mapping"]
+        ]
+        assert chunk_text(text, tokenizer=tokenizer, max_tokens=50, overlap=10) == chunk_text(
+            text, tokenizer=reference, max_tokens=50, overlap=10
+        )
 
     def test_load_tokenizer_missing_dir(self, tmp_path: Path) -> None:
         with pytest.raises(FileNotFoundError):

@@ -359,3 +359,42 @@ class TestEntrypoint:
     def test_every_job_kind_has_its_module(self, kind: str) -> None:
         assert importlib.util.find_spec(f"raylane.jobs.{kind}") is not None
         assert kind in {k.value for k in RunKind}
+
+
+class _RefusingJobClient:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def submit_job(self, **_: object) -> str:
+        raise RuntimeError(self.message)
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome"),
+    [
+        (
+            "Request failed with status code 500: No available agent to submit job, "
+            "please try again later..",
+            "unavailable",
+        ),
+        ("Request failed with status code 503: Service Unavailable.", "unavailable"),
+        ("Request failed with status code 500: runtime_env setup failed.", "refused"),
+        ("Request failed with status code 400: bad entrypoint.", "refused"),
+        ("Job with submission_id raylane-ingest-x-1 already exists.", "accepted"),
+    ],
+)
+def test_job_api_refusals_are_told_apart(
+    monkeypatch: pytest.MonkeyPatch, message: str, outcome: str
+) -> None:
+    """ "Not now" costs a run no attempt; "not this job" does; a lost acknowledgement is fine."""
+    monkeypatch.setattr(compute, "job_client", lambda settings=None: _RefusingJobClient(message))
+    submit = dict(kind="ingest", run_id=uuid.uuid4(), attempt=1, organization_id=uuid.uuid4())
+    if outcome == "accepted":
+        assert compute.submit_job(**submit, settings=Settings(env="development")).startswith("raylane-")
+    elif outcome == "unavailable":
+        with pytest.raises(ServiceUnavailable):
+            compute.submit_job(**submit, settings=Settings(env="development"))
+    else:
+        with pytest.raises(RuntimeError) as raised:
+            compute.submit_job(**submit, settings=Settings(env="development"))
+        assert not isinstance(raised.value, ServiceUnavailable)

@@ -69,9 +69,12 @@ def default_model_dir() -> Path:
 
 
 def load_tokenizer(model_dir: str | Path | None = None) -> Any:
-    """Load a Hugging Face tokenizer from a local directory, never from the network.
+    """Load a model's tokenizer from a local directory, never from the network.
 
-    Loading takes a while and the result is reusable, so callers should keep it.
+    A directory with ``tokenizer.json`` (every fast tokenizer has one) is read by the
+    ``tokenizers`` library alone, in milliseconds and without importing transformers, which
+    matters in short-lived ingest workers; others go through transformers' AutoTokenizer.
+    Either way the result is reusable, so callers should keep it.
 
     Args:
         model_dir: the model directory; the bundled MiniLM model when omitted.
@@ -79,15 +82,46 @@ def load_tokenizer(model_dir: str | Path | None = None) -> Any:
     Raises:
         FileNotFoundError: the directory does not exist.
     """
+    path = Path(model_dir) if model_dir is not None else default_model_dir()
+    if not path.is_dir():
+        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
+    if (path / "tokenizer.json").is_file():
+        return FastTokenizer(path / "tokenizer.json")
     # Runs before transformers is first imported in most processes, which is when the hub
     # library reads this; local_files_only covers processes that imported it earlier.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
 
-    path = Path(model_dir) if model_dir is not None else default_model_dir()
-    if not path.is_dir():
-        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+class FastTokenizer:
+    """A ``tokenizers.Tokenizer`` answering the two calls chunking makes, as a Hugging Face fast
+    tokenizer does: no truncation or padding (a model's file may configure both)."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids)
+
+    def __call__(
+        self,
+        text: str,
+        *,
+        return_offsets_mapping: bool = False,
+        add_special_tokens: bool = True,
+        verbose: bool = True,
+    ) -> dict[str, list[Any]]:
+        encoding = self._tokenizer.encode(text, add_special_tokens=add_special_tokens)
+        out: dict[str, list[Any]] = {"input_ids": list(encoding.ids)}
+        if return_offsets_mapping:
+            out["offset_mapping"] = list(encoding.offsets)
+        return out
 
 
 def chunk_text(
