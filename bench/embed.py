@@ -2,8 +2,10 @@
 
 A seeded synthetic corpus of English-like documents is sized so that chunking it with the
 collection's settings gives about ``--chunks`` chunks (the exact count is printed). Both sides use
-the same model, chunks, batch size and torch threads (``--threads``, given to the platform as
-``RAYLANE_EMBEDDINGS__THREADS``):
+the same model, chunks, batch size and CPU threads (``--threads`` torch threads in the baseline
+process; on the platform as many embedding actors of one thread each, its default on one
+machine, or ``--actors`` actors sharing them, through ``RAYLANE_EMBEDDINGS__THREADS`` and
+``RAYLANE_EMBEDDINGS__INGEST_ACTORS``):
 
 * ``baseline``: this process re-chunks the corpus exactly as the job does (same parser,
   ``chunk_text``, tokenizer and settings) and times ``SentenceTransformer.encode`` over the chunk
@@ -12,9 +14,11 @@ the same model, chunks, batch size and torch threads (``--threads``, given to th
   change in the host's load during the run (a shared machine) weighs on both sides alike.
 * ``platform``: a local Ray head and the Serve app (so the RunReconciler runs) are started (not
   timed), a tenant, project and collection are created and the documents uploaded with the SDK;
-  then timed from ``POST /collections/{id}/ingest`` until the run reads ``succeeded`` (job
-  submission, driver start, Ray Data, model load in the embedding actor, pgvector writes and
-  progress updates included). The run's own ``finished_at - started_at`` is printed as well.
+  then timed from ``POST /collections/{id}/ingest`` until the run reads ``succeeded`` (polled
+  every 0.5 s; job submission, driver start, Ray Data, model load in each embedding actor,
+  pgvector writes and progress updates included). The run's own ``finished_at - started_at`` is
+  printed as well. The platform batches chunks of similar length together (its pipeline sorts
+  them by token count); the baseline encodes them in document order, as a plain loop would.
 
 The Serve Embedder replica takes no part in ingest: it embeds search queries only, and loads its
 model on the first one, so during the run it sits idle and is left deployed.
@@ -22,7 +26,7 @@ model on the first one, so during the run it sits idle and is left deployed.
 Last line: ``embed_ratio=<platform chunks/s from the request / baseline chunks/s>``; the line
 before it, ``job_ratio``, uses the run's own duration instead. Goal >= 0.8.
 
-    .venv/bin/python bench/embed.py [--chunks 2000] [--threads 2]
+    .venv/bin/python bench/embed.py [--chunks 2000] [--threads 2] [--actors N]
 """
 
 from __future__ import annotations
@@ -254,13 +258,26 @@ def wait_serve_app(timeout: float = 300) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on each side")
+    parser.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        help="platform: embedding actors sharing --threads (default: one per thread, the"
+        " platform's own default on one machine)",
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--logs", action="store_true", help="print the job's log to stderr")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the run")
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
-    overrides = {"RAYLANE_EMBEDDINGS__THREADS": str(args.threads)}
+    args.actors = args.actors or args.threads
+    if args.threads % args.actors:
+        parser.error("--threads must be a multiple of --actors")
+    overrides = {
+        "RAYLANE_EMBEDDINGS__THREADS": str(args.threads // args.actors),
+        "RAYLANE_EMBEDDINGS__INGEST_ACTORS": str(args.actors),
+    }
     with platform_env(**overrides) as bench:
         from raylane.client import Client, RunFailed
         from raylane.core import embeddings, runtime
@@ -308,7 +325,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 run = client.collections.ingest(collection.id)
                 try:
-                    run = client.runs.wait(run.id, timeout=args.timeout, poll=0.2)
+                    run = client.runs.wait(run.id, timeout=args.timeout, poll=0.5)
                 except (RunFailed, TimeoutError):
                     print(client.runs.logs(run.id).logs[-5000:], file=sys.stderr)
                     raise
@@ -336,7 +353,8 @@ def main() -> None:
         f" seed {args.seed}"
     )
     print(
-        f"model {model}, batch size {batch_size}, torch threads {args.threads};"
+        f"model {model}, batch size {batch_size}, torch threads {args.threads} (platform:"
+        f" {args.actors} actor(s) x {args.threads // args.actors});"
         f" host load average {load_start:.1f} at start, {load_before:.1f} before the run,"
         f" {os.getloadavg()[0]:.1f} at the end"
     )

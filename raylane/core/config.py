@@ -92,8 +92,10 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     # Torch threads per embedding actor (default: the CPUs the embeddings workload reserves).
     threads: int | None = None
-    # Embedding actors per ingest run (each loads the model once).
-    ingest_actors: int = Field(default=1, ge=1)
+    # Embedding actors per ingest run (each loads the model once). Default: one per ``threads``
+    # CPUs of the machine the job's driver runs on (right for one machine; set it on a cluster),
+    # never more than the run has batches.
+    ingest_actors: int | None = Field(default=None, ge=1)
 
 
 class LLMSettings(BaseModel):

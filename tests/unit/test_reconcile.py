@@ -390,7 +390,9 @@ def test_job_api_refusals_are_told_apart(
     monkeypatch.setattr(compute, "job_client", lambda settings=None: _RefusingJobClient(message))
     submit = dict(kind="ingest", run_id=uuid.uuid4(), attempt=1, organization_id=uuid.uuid4())
     if outcome == "accepted":
-        assert compute.submit_job(**submit, settings=Settings(env="development")).startswith("raylane-")
+        assert compute.submit_job(**submit, settings=Settings(env="development")).startswith(
+            "raylane-"
+        )
     elif outcome == "unavailable":
         with pytest.raises(ServiceUnavailable):
             compute.submit_job(**submit, settings=Settings(env="development"))

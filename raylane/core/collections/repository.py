@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,12 @@ class DocumentRepository:
 
     async def get(self, document_id: uuid.UUID) -> Document | None:
         return await self._session.get(Document, document_id)
+
+    async def get_many(self, document_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Document]:
+        if not document_ids:
+            return {}
+        stmt = select(Document).where(Document.id.in_(list(document_ids)))
+        return {d.id: d for d in await self._session.scalars(stmt)}
 
     async def by_hash(self, collection_id: uuid.UUID, content_hash: str) -> Document | None:
         stmt = select(Document).where(
@@ -105,16 +111,31 @@ class ChunkRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def prune(
-        self, document_id: uuid.UUID, *, keep: Sequence[tuple[int, str]], model: str
+        self, keep: Mapping[uuid.UUID, Sequence[tuple[int, str]]], *, model: str
     ) -> int:
-        """Delete the document's chunks that are not in ``keep`` ((index, hash) under ``model``)."""
-        stmt = delete(Chunk).where(Chunk.document_id == document_id)
-        if keep:
-            pairs = func.row(Chunk.chunk_index, Chunk.content_hash)
-            stmt = stmt.where(
-                (Chunk.model != model) | pairs.not_in([func.row(i, h) for i, h in keep])
-            )
-        result = await self._session.execute(stmt)
+        """For each document in ``keep``, delete its chunks but those listed ((index, hash) under
+        ``model``), in one statement whatever the number of documents."""
+        if not keep:
+            return 0
+        kept = [(d, i, h) for d, pairs in keep.items() for i, h in pairs]
+        stmt = text(
+            """
+            DELETE FROM chunks c
+            WHERE c.document_id = ANY(CAST(:docs AS uuid[]))
+              AND NOT (c.model = :model AND EXISTS (
+                  SELECT 1 FROM unnest(CAST(:kd AS uuid[]), CAST(:ki AS int[]),
+                                       CAST(:kh AS text[])) AS k(d, i, h)
+                  WHERE k.d = c.document_id AND k.i = c.chunk_index AND k.h = c.content_hash))
+            """
+        )
+        params = {
+            "docs": list(keep),
+            "model": model,
+            "kd": [d for d, _, _ in kept],
+            "ki": [i for _, i, _ in kept],
+            "kh": [h for _, _, h in kept],
+        }
+        result = await self._session.execute(stmt, params)
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def count(self, *, collection_id: uuid.UUID) -> int:
