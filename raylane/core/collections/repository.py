@@ -185,7 +185,8 @@ class ChunkRepository:
             import json
 
             params["filters"] = json.dumps(filters)
-        rows = list((await self._session.execute(sql, params)).mappings())
+        connection = await self._session.connection()  # Core: the hot path needs no ORM
+        rows = list((await connection.execute(sql, params)).mappings())
         if not rows:
             return None, []
         return rows[0]["collection_dimensions"], [r for r in rows if r["id"] is not None]

@@ -73,7 +73,8 @@ async def set_tenant(
     session: AsyncSession, organization_id: uuid.UUID | None, *, platform: bool = False
 ) -> None:
     """Scope the current transaction to one organization (and platform-admin reach, if given)."""
-    await session.execute(
+    connection = await session.connection()  # Core, not the ORM: this runs on every request
+    await connection.execute(
         _SET_TENANT,
         {
             "org": str(organization_id) if organization_id else "",
