@@ -93,8 +93,8 @@ class EmbeddingSettings(BaseModel):
     # Torch threads per embedding actor (default: the CPUs the embeddings workload reserves).
     threads: int | None = None
     # Embedding actors per ingest run (each loads the model once). Default: one per ``threads``
-    # CPUs of the machine the job's driver runs on (right for one machine; set it on a cluster),
-    # never more than the run has batches.
+    # CPUs of the machine the job's driver runs on, no more than the cluster can hold at once
+    # (right for one machine; set it on a cluster). Never more than the run has batches.
     ingest_actors: int | None = Field(default=None, ge=1)
 
 

@@ -191,7 +191,7 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
     # A block goes to one actor whole: blocks of one batch spread the work evenly over the pool.
     by_length = chunks.repartition(target_num_rows_per_block=settings.embeddings.batch_size)
     threads = settings.embeddings.threads or int(resources["num_cpus"])
-    actors = settings.embeddings.ingest_actors or max(1, (os.cpu_count() or 1) // threads)
+    actors = settings.embeddings.ingest_actors or _default_pool(threads, resources)
     actors = min(actors, -(-total // settings.embeddings.batch_size) or 1)
     embedded = by_length.map_batches(
         Embedder,
@@ -210,6 +210,19 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
         max_task_retries=-1,
     )
     return await _write(ctx, collection, docs, embedded, total)
+
+
+def _default_pool(threads: int, options: dict[str, Any]) -> int:
+    """One actor per ``threads`` CPUs of this machine, but no more than the cluster can hold at
+    once: a fixed-size pool waits for every actor, so an unschedulable one would stall the run."""
+    import ray
+
+    total = ray.cluster_resources()
+    need = {"CPU": options["num_cpus"], **options["resources"]}
+    if "memory" in options:
+        need["memory"] = options["memory"]
+    fits = min((int(total.get(name, 0) // amount) for name, amount in need.items() if amount))
+    return max(1, min((os.cpu_count() or 1) // threads, fits))
 
 
 async def _write(
