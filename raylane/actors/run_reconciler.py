@@ -14,7 +14,7 @@ NAME = "raylane-run-reconciler"
 log = logging.getLogger(__name__)
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=4)
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=4)  # type: ignore[call-overload]  # stubs lack actor options
 class RunReconciler:
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -174,14 +174,14 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
     chunks = (
         ray.data.from_items(items, override_num_blocks=-(-len(items) // DOCS_PER_PARSE_TASK))
         .map_batches(
-            parse_documents,
+            partial(
+                parse_documents,
+                model_dir=model_dir,
+                max_tokens=collection.chunk_max_tokens,
+                overlap=collection.chunk_overlap,
+            ),
             batch_size=None,  # a whole block: its chunks are sorted together
             batch_format="numpy",
-            fn_kwargs={
-                "model_dir": model_dir,
-                "max_tokens": collection.chunk_max_tokens,
-                "overlap": collection.chunk_overlap,
-            },
             num_cpus=0.5,
         )
         .materialize()

@@ -4,10 +4,10 @@ the API uses to reach it. Outside Serve, ``LocalCopilot`` runs the same engine i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from ray import serve
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from raylane.core.cache import async_client, redis_url
 from raylane.core.config import Settings, get_settings
@@ -51,7 +51,8 @@ class Copilot:
         async def generate(
             messages: list[dict[str, str]], params: GenerationParams
         ) -> AsyncIterator[Delta]:
-            async for d in llm.options(stream=True).generate.remote(messages, params):
+            stream = llm.options(stream=True).generate.remote(messages, params)
+            async for d in cast(DeploymentResponseGenerator[Any], stream):
                 yield _delta(d)
 
         self._engine = CopilotEngine(self._db, embed=embed, generate=generate, quota=quota)
@@ -69,7 +70,8 @@ class ServeCopilot:
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
         try:
-            async for event in self._copilot.options(stream=True).chat.remote(actor, request):
+            stream = self._copilot.options(stream=True).chat.remote(actor, request)
+            async for event in cast(DeploymentResponseGenerator[Event], stream):
                 yield event
         except Exception as exc:  # wrapped replica errors become our domain errors
             raise _unwrap(exc) from exc

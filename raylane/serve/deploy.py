@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -27,7 +28,7 @@ def connect(settings: Settings) -> None:
             address=gcs_address(settings),
             namespace=settings.ray.namespace,
             log_to_driver=False,
-            logging_level="WARNING",
+            logging_level=logging.WARNING,
         )
 
 

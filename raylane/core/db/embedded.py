@@ -47,7 +47,7 @@ def start(data_dir: Path) -> str:
 
 def stop(data_dir: Path) -> bool:
     """Stop the embedded server if it runs. Returns whether one was stopped."""
-    from pgserver import pg_ctl
+    from pgserver import pg_ctl  # type: ignore[attr-defined]  # generated when pgserver loads
 
     if running_uri(data_dir) is None:
         return False

@@ -56,7 +56,9 @@ class TokenQuota:
         key = self._key(organization_id)
         try:
             async with self._client.pipeline(transaction=True) as pipe:
-                await pipe.incrby(key, tokens).expire(key, 2 * 86400).execute()
+                pipe.incrby(key, tokens)  # queued: a pipeline command returns the pipeline
+                pipe.expire(key, 2 * 86400)
+                await pipe.execute()
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable("quota store unavailable (Redis unreachable)") from exc
 
