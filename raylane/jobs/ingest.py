@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -172,7 +173,7 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
         for d in docs
     ]
     chunks = (
-        ray.data.from_items(items, override_num_blocks=-(-len(items) // DOCS_PER_PARSE_TASK))
+        ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / DOCS_PER_PARSE_TASK))
         .map_batches(
             partial(
                 parse_documents,
@@ -192,7 +193,7 @@ async def ingest(ctx: RunContext) -> dict[str, Any]:
     by_length = chunks.repartition(target_num_rows_per_block=settings.embeddings.batch_size)
     threads = settings.embeddings.threads or int(resources["num_cpus"])
     actors = settings.embeddings.ingest_actors or _default_pool(threads, resources)
-    actors = min(actors, -(-total // settings.embeddings.batch_size) or 1)
+    actors = min(actors, max(1, math.ceil(total / settings.embeddings.batch_size)))
     embedded = by_length.map_batches(
         Embedder,
         fn_constructor_kwargs={

@@ -89,20 +89,24 @@ class RequestGate:
         """
         digest = hashlib.sha256(token.encode()).digest()  # the cache never holds a token
         cached = self._fresh(digest)
-        if cached is not None:
-            record, epoch = cached
-            admission, current = await self._limit(record, read_epoch=True)
-            if current != epoch:  # read before the lookup below: it may tag the new entry
-                current = current or await self._epoch()
-                record = await find_key(session, token, secret=self._secret)
-                self._store(digest, record, current)
-            return actor_for(record, request_id=request_id, ip=ip), admission
-        first_epoch = await self._epoch()
+        if cached is None:
+            record = await self._lookup(session, token, digest, await self._epoch())
+            actor = actor_for(record, request_id=request_id, ip=ip)  # 401 before any limit
+            admission, _ = await self._limit(record)
+            return actor, admission
+        record, epoch = cached
+        admission, current = await self._limit(record, read_epoch=True)
+        if current != epoch:  # read before the lookup: it may tag the new entry
+            record = await self._lookup(session, token, digest, current or await self._epoch())
+        return actor_for(record, request_id=request_id, ip=ip), admission
+
+    async def _lookup(
+        self, session: AsyncSession, token: str, digest: bytes, epoch: bytes | None
+    ) -> KeyRecord:
+        """The key from the database, cached under ``epoch`` (read before this lookup)."""
         record = await find_key(session, token, secret=self._secret)
-        self._store(digest, record, first_epoch)
-        actor = actor_for(record, request_id=request_id, ip=ip)
-        admission, _ = await self._limit(record)
-        return actor, admission
+        self._store(digest, record, epoch)
+        return record
 
     async def before_commit(self, session: AsyncSession) -> None:
         """Before the request's commit: if it changed auth rows, every cache must re-read."""

@@ -1,4 +1,4 @@
-"""API key use cases: authenticate a bearer token, create, list, revoke."""
+"""API key use cases: resolve a bearer token, create, list, revoke (the API caches: gate.py)."""
 
 from __future__ import annotations
 
@@ -88,23 +88,6 @@ def actor_for(record: KeyRecord, *, request_id: str | None = None, ip: str | Non
         scopes=record.scopes,
         region=record.region,
     )
-
-
-async def authenticate(
-    session: AsyncSession,
-    token: str,
-    *,
-    secret: str,
-    request_id: str | None = None,
-    ip: str | None = None,
-) -> Actor:
-    """Resolve a bearer token to an Actor, from the database (the API caches: see gate.py).
-
-    Raises:
-        Unauthenticated: malformed, unknown, revoked or expired key, or an inactive membership.
-    """
-    record = await find_key(session, token, secret=secret)
-    return actor_for(record, request_id=request_id, ip=ip)
 
 
 def _check_scopes(scopes: list[str]) -> list[str]:
