@@ -713,3 +713,87 @@ class TestSearch:
             f"/api/v1/collections/{col['id']}/search", json={"vector": [0.1] * DIMS}
         )
         assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+class TestChunkRepository:
+    """The repository's bulk statements, on the real database."""
+
+    @staticmethod
+    def _chunk(
+        conn: psycopg.Connection, document: dict[str, Any], tenant: Tenant, index: int, **row: Any
+    ) -> None:
+        conn.execute(
+            "INSERT INTO chunks (id, organization_id, collection_id, document_id, chunk_index, "
+            "content_hash, model, text, token_count, dimensions, embedding) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'words', 1, %s, %s)",
+            (
+                uuid.uuid4(),
+                tenant.organization_id,
+                document["collection_id"],
+                document["id"],
+                index,
+                row.get("content_hash", f"h{index}"),
+                row.get("model", "all-MiniLM-L6-v2"),
+                DIMS,
+                str([0.01] * DIMS),
+            ),
+        )
+
+    async def test_prune_keeps_exactly_what_each_listed_document_wrote(
+        self, api: Api, org_a: Tenant, owner_conn: psycopg.Connection, services: Any
+    ) -> None:
+        from raylane.core.collections.repository import ChunkRepository
+        from raylane.core.db.session import Database
+        from raylane.core.db.urls import app_url
+
+        col = await new_collection(api, org_a)
+        files = [(f"{n}.txt", f"text {n}".encode(), "text/plain") for n in ("a", "b", "c")]
+        a, b, c = (d["document"] for d in (await upload(api, org_a, col["id"], files)).json())
+        for index in range(3):
+            self._chunk(owner_conn, a, org_a, index)  # a keeps 0 and 2 (1 is stale)
+            self._chunk(owner_conn, b, org_a, index)  # b keeps nothing
+            self._chunk(owner_conn, c, org_a, index)  # c is not listed: untouched
+        self._chunk(owner_conn, a, org_a, 0, content_hash="old")  # same index, old text
+        self._chunk(owner_conn, a, org_a, 2, model="other-model")  # another model's vector
+
+        db = Database(app_url(services), pool_size=1)
+        try:
+            async with db.session(organization_id=uuid.UUID(org_a.organization_id)) as session:
+                deleted = await ChunkRepository(session).prune(
+                    {uuid.UUID(a["id"]): [(0, "h0"), (2, "h2")], uuid.UUID(b["id"]): []},
+                    model="all-MiniLM-L6-v2",
+                )
+        finally:
+            await db.dispose()
+
+        def left(document: dict[str, Any]) -> list[tuple[int, str, str]]:
+            return [
+                tuple(r)
+                for r in owner_conn.execute(
+                    "SELECT chunk_index, content_hash, model FROM chunks WHERE document_id = %s "
+                    "ORDER BY 1, 2, 3",
+                    (document["id"],),
+                )
+            ]
+
+        assert deleted == 6
+        assert left(a) == [(0, "h0", "all-MiniLM-L6-v2"), (2, "h2", "all-MiniLM-L6-v2")]
+        assert left(b) == []
+        assert len(left(c)) == 3
+
+    async def test_every_connection_starts_with_the_search_settings(self, services: Any) -> None:
+        from sqlalchemy import text
+
+        from raylane.core.db.session import HNSW_EF_SEARCH, Database
+        from raylane.core.db.urls import app_url
+
+        db = Database(app_url(services), pool_size=1)
+        try:
+            for _ in range(2):  # a rolled-back transaction must not take the setting with it
+                async with db.session() as session:
+                    value = (await session.execute(text("SHOW hnsw.ef_search"))).scalar()
+                    assert value == str(HNSW_EF_SEARCH)
+                    await session.execute(text("SET LOCAL hnsw.ef_search = 7"))
+                    await session.rollback()
+        finally:
+            await db.dispose()
