@@ -4,8 +4,8 @@ N synthetic 384-d unit vectors (a seeded mixture of Gaussian clusters with a pow
 spectrum, like sentence embeddings) are bulk-loaded into one collection's chunks, the HNSW index
 being maintained as rows arrive. Held-out queries from the same mixture are then answered:
 
-* ``sql``: the statements ``ChunkRepository.nearest`` runs (captured from it, so they are the
-  same text), on one app-role connection with the tenant set, so row-level security applies;
+* ``sql``: the statement ``ChunkRepository.nearest`` runs (built by the same function, so it is
+  the same text), on one app-role connection with the tenant set, so row-level security applies;
 * ``api``: ``POST /api/v1/collections/{id}/search`` with a vector, one keep-alive client, the
   app under plain uvicorn;
 * ``exact``: the repository's exact (index-bypassing) statement, for context.
@@ -19,7 +19,6 @@ Last line: ``search_recall=<API recall@10>``. Goals: recall@10 >= 0.95 and API Q
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -179,53 +178,25 @@ def bulk_insert(
 
 
 def repository_sql(
-    organization_id: uuid.UUID, collection_id: uuid.UUID, probe: list[float]
-) -> dict[bool, list[tuple[str, dict[str, Any]]]]:
-    """The statements ``ChunkRepository.nearest`` sends (HNSW and exact), as the driver gets them.
+    collection_id: uuid.UUID, probe: list[float]
+) -> dict[bool, tuple[str, dict[str, Any]]]:
+    """The statement ``ChunkRepository.nearest`` sends (HNSW and exact), from the same function
+    the repository builds it with, so the bench runs exactly the app's SQL."""
+    from raylane.core.collections.repository import nearest_statement
 
-    Captured from the repository itself, so the bench runs exactly the app's SQL.
-    """
-    from sqlalchemy import event
-
-    from raylane.core.collections.repository import ChunkRepository
-    from raylane.core.db.session import HNSW_EF_SEARCH, Database
-    from raylane.core.db.urls import app_url
-
-    captured: dict[bool, list[tuple[str, dict[str, Any]]]] = {}
-
-    async def capture() -> None:
-        db = Database(app_url(), pool_size=1)
-        for exact in (False, True):
-            async with db.session(organization_id=organization_id) as session:
-                sent: list[tuple[str, dict[str, Any]]] = []
-
-                def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-                    sent.append((statement, dict(params or {})))  # noqa: B023
-
-                event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-                try:
-                    await ChunkRepository(session).nearest(
-                        collection_id=collection_id,
-                        vector=probe,
-                        top_k=10,
-                        filters={},
-                        ef_search=HNSW_EF_SEARCH,  # what search uses for top_k <= 100
-                        exact=exact,
-                    )
-                finally:
-                    event.remove(db.engine.sync_engine, "before_cursor_execute", record)
-                captured[exact] = sent
-        await db.dispose()
-
-    asyncio.run(capture())
-    return captured
+    return {
+        exact: nearest_statement(
+            collection_id=collection_id, vector=probe, top_k=10, filters={}, exact=exact
+        )
+        for exact in (False, True)
+    }
 
 
 def sql_runner(
-    organization_id: uuid.UUID, statements: list[tuple[str, dict[str, Any]]]
-) -> tuple[Callable[[str], list[uuid.UUID]], Callable[[], None]]:
-    """A one-connection runner: per query, one transaction with the tenant set, then ``statements``
-    with the query vector (its text form, as the repository sends it) in place of the probe's."""
+    organization_id: uuid.UUID, statement: tuple[str, dict[str, Any]]
+) -> tuple[Callable[[np.ndarray], list[uuid.UUID]], Callable[[], None]]:
+    """A one-connection runner: per query, one transaction with the tenant set, then the
+    statement with the query vector (a numpy array, sent in binary as the app sends its own)."""
     import psycopg
     from psycopg.rows import dict_row
 
@@ -238,13 +209,11 @@ def sql_runner(
         "SELECT set_config('raylane.org_id', %s, true), set_config('raylane.platform', '', true)"
     )
     org = str(organization_id)
-    *setup, (query_sql, params) = statements
+    query_sql, params = statement
 
-    def run(q: str) -> list[uuid.UUID]:
+    def run(q: np.ndarray) -> list[uuid.UUID]:
         with conn.transaction():
             conn.execute(tenant_sql, (org,))
-            for sql, p in setup:
-                conn.execute(sql, p or None)
             rows = conn.execute(query_sql, params | {"q": q}).fetchall()
         return [r["id"] for r in rows if r["id"] is not None]
 
@@ -296,7 +265,6 @@ def main() -> None:
     data, queries = allv[: args.vectors], allv[args.vectors :]
     truth, truth_sims = exact_top(data, queries, k)
     gen_s = time.perf_counter() - t0
-    q_text = [str(q.tolist()) for q in queries]  # the repository sends str(list[float])
     q_json = [json.dumps({"vector": q.tolist(), "top_k": k}).encode() for q in queries]
 
     with platform_env() as bench, uvicorn_app(bench.env) as url:
@@ -317,7 +285,7 @@ def main() -> None:
             streams=args.streams,
         )
         index = {row_id: i for i, row_id in enumerate(ids)}
-        statements = repository_sql(org_id, collection.id, queries[0].tolist())
+        statements = repository_sql(collection.id, queries[0].tolist())
         hnsw_run, hnsw_close = sql_runner(org_id, statements[False])
         exact_run, exact_close = sql_runner(org_id, statements[True])
         http = httpx.Client(
@@ -339,13 +307,13 @@ def main() -> None:
 
         try:
             for i in range(min(args.warmup, args.queries)):
-                hnsw_run(q_text[i])
+                hnsw_run(queries[i])
                 api(q_json[i])
             results = {
-                "sql": measure(hnsw_run, q_text),
+                "sql": measure(hnsw_run, queries),
                 "api": measure(api, q_json),
-                "exact": measure(exact_run, q_text[: args.exact_queries]),
-                "api-get": measure(api_get, q_text),
+                "exact": measure(exact_run, queries[: args.exact_queries]),
+                "api-get": measure(api_get, queries),
             }
         finally:
             http.close()

@@ -6,13 +6,52 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pgvector import Vector
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.models import Chunk, Collection, Document
 from raylane.core.db.paging import Page, keyset_page
-from raylane.core.db.session import HNSW_EF_SEARCH
+from raylane.core.db.session import HNSW_EF_SEARCH, driver_connection
+
+
+def nearest_statement(
+    *,
+    collection_id: uuid.UUID,
+    vector: list[float],
+    top_k: int,
+    filters: dict[str, Any],
+    exact: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The nearest-chunks statement (psycopg placeholders) and its parameters.
+
+    The collection row is joined, so row-level security and the width check come with the
+    search. The vector travels in binary (pgvector's adapters, registered on every connection).
+    """
+    dims = len(vector)  # part of the SQL text (must match the index expression)
+    distance = f"embedding::vector({dims}) <=> CAST(%(q)s AS vector({dims}))"
+    order = f"({distance}) + 0" if exact else distance
+    where = "collection_id = c.id AND dimensions = %(dims)s AND c.dimensions = %(dims)s"
+    if filters:
+        where += " AND metadata @> CAST(%(filters)s AS jsonb)"
+    sql = f"""
+        SELECT c.dimensions AS collection_dimensions, h.*, d.name AS document_name
+        FROM collections c
+        LEFT JOIN LATERAL (
+            SELECT id, document_id, chunk_index, text, metadata, {distance} AS distance
+            FROM chunks WHERE {where} ORDER BY {order} LIMIT %(k)s
+        ) h ON true
+        LEFT JOIN documents d ON d.id = h.document_id
+        WHERE c.id = %(cid)s
+        ORDER BY h.distance
+        """
+    params: dict[str, Any] = {"q": Vector(vector), "cid": collection_id, "dims": dims, "k": top_k}
+    if filters:
+        params["filters"] = Jsonb(filters)
+    return sql, params
 
 
 class CollectionRepository:
@@ -151,42 +190,22 @@ class ChunkRepository:
         filters: dict[str, Any],
         ef_search: int,
         exact: bool = False,
-    ) -> tuple[int | None, list[Any]]:
+    ) -> tuple[int | None, list[dict[str, Any]]]:
         """The collection's dimensions (None: not visible to the tenant) and its top-k chunks by
         cosine distance, in one statement. ``exact`` bypasses the HNSW index.
 
         Chunks are searched only when the collection's width is the vector's. The HNSW index
         filters after it scans, so a small collection in a big table can come back short; the
-        caller then asks again with ``exact``.
+        caller then asks again with ``exact``. Runs on the driver: this is the search hot path.
         """
-        dims = len(vector)  # part of the SQL text (must match the index expression)
-        distance = f"embedding::vector({dims}) <=> CAST(:q AS vector({dims}))"
-        order = f"({distance}) + 0" if exact else distance
-        where = "collection_id = c.id AND dimensions = :dims AND c.dimensions = :dims"
-        if filters:
-            where += " AND metadata @> CAST(:filters AS jsonb)"
+        driver = await driver_connection(self._session)
         if ef_search != HNSW_EF_SEARCH:  # every connection starts at HNSW_EF_SEARCH
-            await self._session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
-        sql = text(
-            f"""
-            SELECT c.dimensions AS collection_dimensions, h.*, d.name AS document_name
-            FROM collections c
-            LEFT JOIN LATERAL (
-                SELECT id, document_id, chunk_index, text, metadata, {distance} AS distance
-                FROM chunks WHERE {where} ORDER BY {order} LIMIT :k
-            ) h ON true
-            LEFT JOIN documents d ON d.id = h.document_id
-            WHERE c.id = :cid
-            ORDER BY h.distance
-            """
+            await driver.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        sql, params = nearest_statement(
+            collection_id=collection_id, vector=vector, top_k=top_k, filters=filters, exact=exact
         )
-        params: dict[str, Any] = {"q": str(vector), "cid": collection_id, "dims": dims, "k": top_k}
-        if filters:
-            import json
-
-            params["filters"] = json.dumps(filters)
-        connection = await self._session.connection()  # Core: the hot path needs no ORM
-        rows = list((await connection.execute(sql, params)).mappings())
+        cursor = driver.cursor(row_factory=dict_row)
+        rows = await (await cursor.execute(sql, params)).fetchall()
         if not rows:
             return None, []
         return rows[0]["collection_dimensions"], [r for r in rows if r["id"] is not None]
