@@ -9,8 +9,9 @@ from raylane.core.rbac import Permission
 from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.common import Page
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"], route_class=Route)
 
 
 @router.post("", status_code=201, dependencies=[require(Permission.APIKEY_SELF)])

@@ -11,8 +11,9 @@ from raylane.core.rbac import Permission
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Page
 from raylane.serve.deps import PageDep, ReadSessionDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=Route)
 
 
 @router.get("/events", dependencies=[require(Permission.AUDIT_READ)])

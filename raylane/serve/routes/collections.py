@@ -25,8 +25,9 @@ from raylane.schemas.collections import (
 from raylane.schemas.common import Page
 from raylane.schemas.runs import RunRead
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1", tags=["collections"])
+router = APIRouter(prefix="/api/v1", tags=["collections"], route_class=Route)
 
 
 @router.post(

@@ -19,8 +19,9 @@ from raylane.schemas.common import Page
 from raylane.schemas.copilot import ChatAnswer, ChatBody, ConversationRead, UsageRead
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
 from raylane.serve.platform import Platform
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1", tags=["copilot"])
+router = APIRouter(prefix="/api/v1", tags=["copilot"], route_class=Route)
 STARTED = {"token", "done", "blocked"}
 
 

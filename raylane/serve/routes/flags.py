@@ -9,8 +9,9 @@ from raylane.core.rbac import Permission
 from raylane.schemas.common import Page
 from raylane.schemas.flags import FLAG_KEY, FeatureFlagRead, FeatureFlagUpsert
 from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/feature-flags", tags=["feature flags"])
+router = APIRouter(prefix="/api/v1/feature-flags", tags=["feature flags"], route_class=Route)
 FlagKey = Annotated[str, Path(pattern=FLAG_KEY)]
 
 

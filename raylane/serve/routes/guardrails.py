@@ -32,8 +32,9 @@ from raylane.schemas.guardrails import (
     ResolvedPolicy,
 )
 from raylane.serve.deps import ActorDep, SessionDep, require
+from raylane.serve.routing import Route
 
-router = APIRouter(tags=["guardrails"])
+router = APIRouter(tags=["guardrails"], route_class=Route)
 
 READ = [require(Permission.GUARDRAIL_READ)]
 WRITE = [require(Permission.GUARDRAIL_WRITE)]

@@ -10,8 +10,9 @@ from raylane.core.metrics import RUN_QUEUE_DEPTH, RUNS
 from raylane.core.runs.repository import RunRepository
 from raylane.schemas.health import HealthRead
 from raylane.serve.deps import PlatformDep
+from raylane.serve.routing import Route
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=Route)
 
 
 @router.get("/api/health", response_model=HealthRead, responses={503: {"model": HealthRead}})

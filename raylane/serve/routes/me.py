@@ -5,8 +5,9 @@ from fastapi import APIRouter
 from raylane.core.tenancy.service import member_service, organization_service
 from raylane.schemas.tenancy import MeRead, OrganizationRead
 from raylane.serve.deps import ActorDep, SessionDep
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1", tags=["identity"])
+router = APIRouter(prefix="/api/v1", tags=["identity"], route_class=Route)
 
 
 @router.get("/me")

@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from raylane.core import observability
 from raylane.core.rbac import Permission
 from raylane.serve.deps import ActorDep, PlatformDep, ReadSessionDep, require
+from raylane.serve.routing import Route
 from raylane.serve.stats import REQUEST_STATS
 
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=Route)
 
 
 @router.get("/observability", dependencies=[require(Permission.OBSERVABILITY_READ)])

@@ -23,8 +23,9 @@ from raylane.core.rbac import Permission
 from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list
 from raylane.serve.deps import ActorDep, PlatformDep, SessionDep, require
 from raylane.serve.routes.copilot import collect, generation, started
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=Route)
 COPILOT_PREFIX = "copilot/"
 
 

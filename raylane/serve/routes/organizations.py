@@ -14,8 +14,9 @@ from raylane.schemas.tenancy import (
     OrganizationUpdate,
 )
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])
+router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"], route_class=Route)
 
 
 @router.post("", status_code=201, dependencies=[require(Permission.ORG_CREATE)])

@@ -9,8 +9,9 @@ from raylane.core.rbac import Permission
 from raylane.schemas.common import Page
 from raylane.schemas.projects import ProjectCreate, ProjectRead, ProjectUpdate
 from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=Route)
 
 
 @router.get("", dependencies=[require(Permission.PROJECT_READ)])

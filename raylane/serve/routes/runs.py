@@ -10,8 +10,9 @@ from raylane.core.runs.service import run_service
 from raylane.schemas.common import Page
 from raylane.schemas.runs import RunLogs, RunRead
 from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=Route)
 
 
 @router.get("", dependencies=[require(Permission.RUN_READ)])

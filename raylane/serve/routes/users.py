@@ -9,8 +9,9 @@ from raylane.core.tenancy.service import member_service
 from raylane.schemas.common import Page
 from raylane.schemas.tenancy import UserCreate, UserRead, UserUpdate
 from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
+from raylane.serve.routing import Route
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=Route)
 
 
 @router.get("", dependencies=[require(Permission.USER_READ)])
