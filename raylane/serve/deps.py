@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.db.session import set_tenant
 from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
 from raylane.serve.platform import Platform
@@ -36,7 +35,8 @@ def _bearer(request: Request) -> str:
 
 
 async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterator[AsyncSession]:
-    """Authenticate, rate-limit, and open the request's one transaction scoped to the tenant.
+    """Authenticate, rate-limit, and open the request's one transaction scoped to the tenant
+    (the gate scopes it).
 
     Commits when the route returns (before the response is sent), rolls back on any error.
     """
@@ -57,7 +57,6 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
         request.state.actor = actor
         request.state.organization_id = actor.organization_id
         request.state.admission = admission
-        await set_tenant(session, actor.organization_id, platform=actor.is_platform_admin)
         yield session
         await gate.before_commit(session)
     await gate.after_commit(session)

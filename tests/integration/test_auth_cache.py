@@ -109,3 +109,23 @@ async def test_a_change_that_cannot_reach_the_caches_is_rolled_back(
     listed = (await api.as_(org_a).get("/api/v1/api-keys")).json()["items"]
     assert [k["revoked_at"] for k in listed if k["id"] == key["id"]] == [None]
     assert (await api.as_(key["secret"]).get("/api/v1/me")).status_code == 200
+
+
+async def test_a_stale_entry_is_rescoped_when_platform_reach_changed(
+    api: Api, org_a: Tenant, org_b: Tenant, app: Any, owner_conn: Any
+) -> None:
+    # On a hit the transaction is scoped from the cached entry while Redis answers; when the
+    # entry turns out stale, the fresh one's reach must win.
+    key = (await _new_key(api, org_a))["secret"]
+    other = f"/api/v1/organizations/{org_b.organization_id}"
+    assert (await api.as_(key).get(other)).status_code == 404  # cached, scoped to org_a
+    promote = "UPDATE users SET is_platform_admin = %s WHERE id = %s"
+    owner_conn.execute(promote, (True, org_a.owner_id))
+    try:
+        # The epoch replaced elsewhere (another replica's commit): this process's entry stays,
+        # stale, and is found on the next request.
+        await app.state.platform.redis.set(EPOCH_KEY, "replaced-elsewhere")
+        assert (await api.as_(key).get(other)).status_code == 200
+    finally:
+        owner_conn.execute(promote, (False, org_a.owner_id))
+        await app.state.platform.gate.invalidate()

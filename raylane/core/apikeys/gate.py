@@ -1,8 +1,10 @@
-"""Admitting one API request: who is calling (the API key, cached per process) and whether they
-may (the rate limits), in as few round trips as possible.
+"""Admitting one API request: who is calling (the API key, cached per process), whether they
+may (the rate limits), and the request's transaction scoped to their organization, in as few
+round trips as possible.
 
-* Cache hit: one Redis round trip (the rate-limit script also returns the auth epoch), no SQL.
-* Miss: the epoch from Redis, the key lookup in the request's transaction, then the limits.
+* Cache hit: one Redis round trip (the rate-limit script also returns the auth epoch), no lookup;
+  the transaction is scoped to the cached key's organization while that script runs.
+* Miss: the epoch from Redis, the key lookup in the request's transaction, the limits, the scope.
 
 The epoch is a random token in Redis. Every change to what authentication reads (API keys,
 memberships, users, organizations) replaces it twice: before its transaction commits (a failure
@@ -16,6 +18,7 @@ replacement. Expiry and revocation are checked on every use (``actor_for``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -34,6 +37,7 @@ from raylane.core.apikeys.models import ApiKey
 from raylane.core.apikeys.service import KeyRecord, actor_for, find_key
 from raylane.core.cache import Admission, Limit, RateLimiter
 from raylane.core.config import Settings
+from raylane.core.db.session import set_tenant
 from raylane.core.errors import ServiceUnavailable
 from raylane.core.rbac import Actor
 from raylane.core.tenancy.models import Membership, Organization, User
@@ -61,6 +65,10 @@ def _flag_bulk_changes(state: ORMExecuteState) -> None:
         state.session.info[AUTH_CHANGED] = True
 
 
+async def _scope(session: AsyncSession, record: KeyRecord) -> None:
+    await set_tenant(session, record.organization_id, platform=record.is_platform_admin)
+
+
 class RequestGate:
     """Per-process: the key cache, the rate limits, and the epoch that keeps the cache honest."""
 
@@ -80,7 +88,8 @@ class RequestGate:
         request_id: str | None = None,
         ip: str | None = None,
     ) -> tuple[Actor, Admission | None]:
-        """The caller behind ``token``, admitted by the rate limits.
+        """The caller behind ``token``, admitted by the rate limits, with ``session``'s
+        transaction scoped to the caller's organization.
 
         Raises:
             Unauthenticated: unknown, revoked or expired key, or an inactive membership.
@@ -93,11 +102,21 @@ class RequestGate:
             record = await self._lookup(session, token, digest, await self._epoch())
             actor = actor_for(record, request_id=request_id, ip=ip)  # 401 before any limit
             admission, _ = await self._limit(record)
+            await _scope(session, record)
             return actor, admission
         record, epoch = cached
-        admission, current = await self._limit(record, read_epoch=True)
+        # Scoping a transaction reads nothing, and an error below rolls it back: the database's
+        # round trips need not wait for Redis's.
+        scoping = asyncio.ensure_future(_scope(session, record))
+        try:
+            admission, current = await self._limit(record, read_epoch=True)
+        finally:
+            await scoping  # before anything else uses the session
         if current != epoch:  # read before the lookup: it may tag the new entry
-            record = await self._lookup(session, token, digest, current or await self._epoch())
+            fresh = await self._lookup(session, token, digest, current or await self._epoch())
+            if fresh.is_platform_admin != record.is_platform_admin:  # a key keeps its org
+                await _scope(session, fresh)
+            record = fresh
         return actor_for(record, request_id=request_id, ip=ip), admission
 
     async def _lookup(
