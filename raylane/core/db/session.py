@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
@@ -101,8 +101,9 @@ async def driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
     costs ~0.15 ms a statement, as much as a local round trip. Same pool, same transaction.
     """
     connection = await session.connection()
-    driver: AsyncConnection[Any] = (await connection.get_raw_connection()).driver_connection
-    return driver
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection always has one
+    return cast("AsyncConnection[Any]", driver)
 
 
 async def set_tenant(
