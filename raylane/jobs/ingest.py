@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import time
 import uuid
 from collections import defaultdict
 from functools import lru_cache, partial
@@ -264,10 +263,7 @@ async def _write(
         done += len(batch["document_id"])
         await ctx.progress(chunks_done=done)
     log.info("wrote %d chunks of %d documents", done, len(written))
-    started = time.perf_counter()
-    result = await _finalize(ctx, collection, docs, written, errors, total)
-    log.info("documents settled in %.2f s", time.perf_counter() - started)
-    return result
+    return await _finalize(ctx, collection, docs, written, errors, total)
 
 
 async def _finalize(

@@ -113,10 +113,8 @@ class RequestGate:
         finally:
             await scoping  # before anything else uses the session
         if current != epoch:  # read before the lookup: it may tag the new entry
-            fresh = await self._lookup(session, token, digest, current or await self._epoch())
-            if fresh.is_platform_admin != record.is_platform_admin:  # a key keeps its org
-                await _scope(session, fresh)
-            record = fresh
+            record = await self._lookup(session, token, digest, current or await self._epoch())
+            await _scope(session, record)  # from the rows as they are now (rare: one round trip)
         return actor_for(record, request_id=request_id, ip=ip), admission
 
     async def _lookup(
