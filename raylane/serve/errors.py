@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -98,7 +99,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.RaylaneError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    # Lost connections and refused connects are outages, not bugs: 503 so clients retry.
+    # Lost connections and refused connects are outages, not bugs: 503 so clients retry. The
+    # statements run on the driver (the tenant scope, the search) raise the driver's own error.
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(Exception, _unhandled)
