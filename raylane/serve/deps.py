@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
+from raylane.serve.middleware import client_address
 from raylane.serve.platform import Platform
 
 # Dependencies that do not block are ``async def``: FastAPI runs a plain ``def`` dependency in a
@@ -47,7 +48,7 @@ async def tenant_session(request: Request, platform: PlatformDep) -> AsyncIterat
             session,
             token,
             request_id=request.state.request_id,
-            ip=request.client.host if request.client else None,
+            ip=client_address(request.scope, settings.api.trusted_proxies),
         )
         if actor.region and actor.region != settings.region:
             raise WrongRegion(
@@ -86,6 +87,21 @@ async def current_actor(request: Request, session: SessionDep) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def released_actor(request: Request, platform: PlatformDep, session: SessionDep) -> Actor:
+    """The caller, for routes that wait on slow work (a model's answer): the request's
+    transaction (authentication, rate limits) commits here and its connection goes back to the
+    pool, so a waiting route holds none; such a route opens short transactions of its own and
+    must not use the request's session after this."""
+    await platform.gate.before_commit(session)
+    await session.commit()
+    await session.close()
+    actor: Actor = request.state.actor
+    return actor
+
+
+ReleasedActorDep = Annotated[Actor, Depends(released_actor)]
 
 
 def require(permission: Permission) -> Any:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
+import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException
@@ -74,6 +78,56 @@ class BodyLimit:
                 await _send_error(send, 413, "payload_too_large", detail)
 
 
+# What a client may choose as its request id: it is echoed in a header and stored in audit rows,
+# so printable ASCII without separators, as long as the column. Anything else gets a fresh id.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,64}")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def request_id_from(raw: bytes | None) -> str:
+    """The caller's ``X-Request-ID`` if it is a plain token (truncated to 64), else a new one."""
+    if raw and _REQUEST_ID.fullmatch(raw[:64]):
+        return raw[:64].decode("ascii")
+    return uuid.uuid4().hex
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return any(address in net or (mapped is not None and mapped in net) for net in proxies)
+
+
+def client_address(scope: Scope, proxies: Sequence[Network]) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy.
+
+    Behind trusted proxies, ``X-Forwarded-For`` is walked right to left (each proxy appends the
+    address it saw) past every trusted hop; the first untrusted one is the client. Entries left
+    of it were written by the client and are ignored, so an untrusted peer cannot spoof one.
+    """
+    client = scope.get("client")
+    peer = client[0] if client else None
+    if peer is None or (nearest := _address(peer)) is None or not _trusted(nearest, proxies):
+        return peer
+    forwarded = b",".join(v for k, v in scope.get("headers", []) if k == b"x-forwarded-for")
+    for hop in reversed(forwarded.decode("latin-1").split(",")):
+        address = _address(hop)
+        if address is None:  # a trusted proxy wrote nothing usable: stop at what it was
+            break
+        nearest = address
+        if not _trusted(address, proxies):
+            break
+    return str(nearest)
+
+
 class RequestContext:
     """Request id (``X-Request-ID``, echoed), RateLimit-* headers, and request metrics."""
 
@@ -84,7 +138,7 @@ class RequestContext:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers", []))
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        request_id = request_id_from(headers.get(b"x-request-id"))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         start = time.perf_counter()
