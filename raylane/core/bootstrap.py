@@ -1,4 +1,8 @@
-"""First start: the platform organization and its administrator, whose key is shown once."""
+"""First start: the platform organization and its owner, whose key is shown once.
+
+Platform powers come with keys of the platform organization (its owners and admins), never
+with an email address: ``ADMIN_EMAIL`` names the owner identity *inside* that organization only.
+"""
 
 from __future__ import annotations
 
@@ -44,17 +48,19 @@ async def ensure_platform_admin(
             )
     finally:
         await db.dispose()
-    _grant_platform_admin(settings, user_id)
+    _mark_platform_organization(settings, org.id)
     return org.id, user_id, token
 
 
-def _grant_platform_admin(settings: Settings, user_id: uuid.UUID) -> None:
-    # The application role cannot touch this flag (column-level grants); only the owner can.
+def _mark_platform_organization(settings: Settings, organization_id: uuid.UUID) -> None:
+    # The application role may not create a platform organization (the insert policy refuses
+    # is_platform) nor change the flag (column grants): only the owner role sets it, once.
     engine = create_engine(owner_url(settings), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
             conn.execute(
-                text("UPDATE users SET is_platform_admin = true WHERE id = :id"), {"id": user_id}
+                text("UPDATE organizations SET is_platform = true WHERE id = :id"),
+                {"id": organization_id},
             )
     finally:
         engine.dispose()

@@ -119,13 +119,13 @@ async def test_a_stale_entry_is_rescoped_when_platform_reach_changed(
     key = (await _new_key(api, org_a))["secret"]
     other = f"/api/v1/organizations/{org_b.organization_id}"
     assert (await api.as_(key).get(other)).status_code == 404  # cached, scoped to org_a
-    promote = "UPDATE users SET is_platform_admin = %s WHERE id = %s"
-    owner_conn.execute(promote, (True, org_a.owner_id))
+    promote = "UPDATE organizations SET is_platform = %s WHERE id = %s"
+    owner_conn.execute(promote, (True, org_a.organization_id))
     try:
         # The epoch replaced elsewhere (another replica's commit): this process's entry stays,
         # stale, and is found on the next request.
         await app.state.platform.redis.set(EPOCH_KEY, "replaced-elsewhere")
         assert (await api.as_(key).get(other)).status_code == 200
     finally:
-        owner_conn.execute(promote, (False, org_a.owner_id))
+        owner_conn.execute(promote, (False, org_a.organization_id))
         await app.state.platform.gate.invalidate()

@@ -15,7 +15,14 @@ from raylane.core.apikeys.repository import ApiKeyRepository
 from raylane.core.config import get_settings
 from raylane.core.db.paging import Page
 from raylane.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from raylane.core.rbac import Actor, Permission, Role, effective_permissions, outranks
+from raylane.core.rbac import (
+    Actor,
+    Permission,
+    Role,
+    effective_permissions,
+    has_platform_reach,
+    outranks,
+)
 from raylane.core.tenancy.repository import MembershipRepository
 from raylane.schemas.apikeys import ApiKeyCreate
 
@@ -56,7 +63,7 @@ async def find_key(session: AsyncSession, token: str, *, secret: str) -> KeyReco
         revoked_at=row.revoked_at,
         role=row.role,
         membership_active=row.membership_active,
-        is_platform_admin=row.is_platform_admin,
+        is_platform_admin=has_platform_reach(Role(row.role), platform_org=row.platform_org),
         region=row.region,
     )
 

@@ -18,16 +18,16 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Privileges the application role gets beyond plain read/write. Audit rows are append-only;
-# users are created only through raylane_ensure_user().
+# Privileges the application role gets beyond plain read/write. Audit rows are append-only.
 APPEND_ONLY = ("audit_events",)
-# users: no INSERT/DELETE, and UPDATE only of the display name (never is_platform_admin).
-USERS_UPDATABLE = "name, updated_at"
+# Columns the application role may UPDATE (row-level security picks the rows): a user's email
+# and organization are fixed, and so is an organization's slug and platform flag.
+UPDATABLE_COLUMNS = {"users": "name, updated_at", "organizations": "name, updated_at"}
 SECURITY_DEFINERS = (
     "raylane_api_key_lookup(text)",
-    "raylane_ensure_user(text, text)",
     "raylane_run_tenant(uuid)",
-    "raylane_runs_needing_attention(int)",
+    "raylane_runs_to_submit(int, int)",
+    "raylane_runs_to_follow(uuid, int)",
     "raylane_run_counts()",
 )
 
@@ -103,8 +103,12 @@ def grant_app_role(conn: Connection, role: str) -> None:
     conn.execute(text(f"REVOKE ALL ON alembic_version FROM {q}"))
     for table in APPEND_ONLY:
         conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {q}"))
-    conn.execute(text(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON users FROM {q}"))
-    conn.execute(text(f"GRANT UPDATE ({USERS_UPDATABLE}) ON users TO {q}"))
+    conn.execute(text(f"REVOKE DELETE, TRUNCATE ON users, organizations FROM {q}"))
+    for table, columns in UPDATABLE_COLUMNS.items():
+        conn.execute(text(f"REVOKE UPDATE ON {table} FROM {q}"))
+        conn.execute(text(f"GRANT UPDATE ({columns}) ON {table} TO {q}"))
     for fn in SECURITY_DEFINERS:
+        if conn.execute(text("SELECT to_regprocedure(:fn)"), {"fn": fn}).scalar() is None:
+            continue  # not at this revision yet (an upgrade to an older revision)
         conn.execute(text(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC"))
         conn.execute(text(f"GRANT EXECUTE ON FUNCTION {fn} TO {q}"))

@@ -74,6 +74,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(_OWNER),
 }
 PLATFORM_PERMISSIONS = frozenset({Permission.ORG_CREATE})
+PLATFORM_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def has_platform_reach(role: Role, *, platform_org: bool) -> bool:
+    """Platform powers belong to the platform organization's owners and admins, and to no one
+    else: a user row carries no such flag, so no other organization can confer them."""
+    return platform_org and role in PLATFORM_ROLES
 
 
 def effective_permissions(

@@ -16,16 +16,20 @@ class Organization(Entity):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     region: Mapped[str] = mapped_column(String(64), default="local")
+    # Keys of this organization's owners and admins carry platform powers. Set only by the
+    # owner role at first start (the application role may not create such an organization).
+    is_platform: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class User(Entity):
-    """A person. Visible to an organization only through a membership there (row-level security)."""
+class User(TenantScoped, Entity):
+    """A person's identity in one organization (the same email elsewhere is another identity)."""
 
     __tablename__ = "users"
 
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
-    is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
 
 
 class Membership(TenantScoped, Entity):

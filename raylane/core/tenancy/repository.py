@@ -6,10 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.db.paging import Page, keyset_page
+from raylane.core.ids import uuid7
 from raylane.core.tenancy.models import Membership, Organization, User
 
 
@@ -45,10 +47,23 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def ensure(self, email: str, name: str) -> uuid.UUID:
-        """The id of the user with this email, creating the user if new (SECURITY DEFINER)."""
-        stmt = text("SELECT raylane_ensure_user(:email, :name)")
-        return (await self._session.execute(stmt, {"email": email, "name": name})).scalar_one()
+    async def ensure(self, organization_id: uuid.UUID, email: str, name: str) -> uuid.UUID:
+        """The id of this organization's identity for ``email``, created if new.
+
+        Only the current organization's rows are visible (row-level security), so an identity
+        of another organization is never found, adopted or revealed.
+        """
+        stmt = (
+            insert(User)
+            .values(id=uuid7(), organization_id=organization_id, email=email.lower(), name=name)
+            .on_conflict_do_nothing(index_elements=["organization_id", "email"])
+            .returning(User.id)
+        )
+        created = (await self._session.execute(stmt)).scalar_one_or_none()
+        if created is not None:
+            return created
+        found = select(User.id).where(User.email == email.lower())
+        return (await self._session.execute(found)).scalar_one()
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         return await self._session.get(User, user_id)

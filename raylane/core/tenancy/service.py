@@ -41,7 +41,7 @@ async def provision(
     async with conflict_on_duplicate(session, f"organization slug {data.slug!r}"):
         session.add(org)
     async with acting_as(session, org.id):
-        owner_id = await UserRepository(session).ensure(data.owner_email, data.owner_name)
+        owner_id = await UserRepository(session).ensure(org.id, data.owner_email, data.owner_name)
         session.add(Membership(organization_id=org.id, user_id=owner_id, role=Role.OWNER.value))
         await session.flush()
         key, token = await apikeys.issue(
@@ -132,14 +132,19 @@ class MemberService:
         return await MembershipRepository(session).page(limit=limit, cursor=cursor)
 
     async def create(self, session: AsyncSession, *, actor: Actor, data: UserCreate) -> Member:
-        """Add a person (new or existing elsewhere) to the caller's organization with a role.
+        """Add a person to the caller's organization with a role.
+
+        The person gets an identity of this organization only: an account with the same email
+        in another organization is neither found nor touched nor revealed.
 
         Raises:
             PermissionDenied: granting a role above the caller's own.
             Conflict: the person is already a member.
         """
         self._may_grant(actor, Role(data.role))
-        user_id = await UserRepository(session).ensure(str(data.email), data.name)
+        user_id = await UserRepository(session).ensure(
+            actor.organization_id, str(data.email), data.name
+        )
         if await MembershipRepository(session).get_by_user(user_id) is not None:
             raise Conflict(f"{data.email} is already a member")
         session.add(
