@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "raylane-development-secret-change-me"
+
+
+def _loopback() -> list[IPvAnyNetwork]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class ApiSettings(BaseModel):
@@ -24,6 +29,9 @@ class ApiSettings(BaseModel):
     # Seconds an API process may reuse a key it authenticated; changes to keys, roles and
     # members reach every process at once regardless (see core/apikeys/gate.py). 0: no cache.
     auth_cache_s: float = Field(default=30.0, ge=0)
+    # Peers whose X-Forwarded-For is believed (CIDRs). Serve's proxy runs on the same machine,
+    # so loopback only; add a load balancer's range when one sits in front.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=_loopback)
 
 
 class RateLimitSettings(BaseModel):
