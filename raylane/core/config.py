@@ -86,6 +86,12 @@ class DocumentSettings(BaseModel):
     chunk_max_tokens: int = Field(default=200, ge=16, le=512)
     chunk_overlap: int = Field(default=40, ge=0)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Each uploaded file is parsed in a child process with these bounds (see
+    # core/documents/sandbox.py): past them the upload is refused (422 or 413), never a stall.
+    parse_timeout_s: float = Field(default=45.0, gt=0)
+    parse_cpu_s: int = Field(default=30, ge=1)
+    parse_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    max_pdf_pages: int = Field(default=2000, ge=1)
 
 
 class EmbeddingSettings(BaseModel):

@@ -29,7 +29,7 @@ from raylane.core.collections.repository import ChunkRepository, DocumentReposit
 from raylane.core.config import get_settings
 from raylane.core.db.session import session_scope
 from raylane.core.documents.chunking import chunk_text, content_hash, load_tokenizer
-from raylane.core.documents.parsing import parse
+from raylane.core.documents.sandbox import ParseLimits, parse_isolated
 from raylane.core.errors import RaylaneError
 from raylane.core.storage import store_from_settings
 from raylane.jobs._base import RunContext, main
@@ -51,8 +51,15 @@ def parse_and_chunk(
     """One document in, its chunks out (or one row carrying the error)."""
     base = {"document_id": row["document_id"], "metadata": row["metadata"]}
     try:
-        data = store_from_settings(get_settings()).get(row["object_key"])
-        docs = parse(data, filename=row["name"], mime=row["mime"])
+        settings = get_settings()
+        data = store_from_settings(settings).get(row["object_key"])
+        # A child process without this worker's credentials, bounded in CPU, memory and time.
+        docs = parse_isolated(
+            data,
+            filename=row["name"],
+            mime=row["mime"],
+            limits=ParseLimits.from_settings(settings),
+        )
         text = "\n\n".join(d.text for d in docs)
         chunks = chunk_text(
             text, tokenizer=_tokenizer(model_dir), max_tokens=max_tokens, overlap=overlap

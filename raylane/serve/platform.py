@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,13 +15,39 @@ from raylane.core import compute, embeddings
 from raylane.core.apikeys.gate import RequestGate
 from raylane.core.cache import async_client, redis_url
 from raylane.core.config import Settings
-from raylane.core.db.session import Database
+from raylane.core.db.session import Database, check_role
 from raylane.core.db.urls import app_url, replica_url
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
 
 Embed = Callable[[str, str], Awaitable[list[float]]]
+
+log = logging.getLogger(__name__)
+
+
+def check_database_roles(settings: Settings) -> None:
+    """Refuse to start when the application or replica role escapes row-level security.
+
+    Every pooled connection checks its role again when it opens (``apply_session_settings``),
+    so a database that is down now is checked when it comes back; only a privileged role stops
+    start-up here.
+
+    Raises:
+        UnsafeDatabaseRole: a role is superuser or BYPASSRLS.
+    """
+    import psycopg
+
+    urls = {"application": app_url(settings)}
+    if settings.database_replica_url:
+        urls["replica"] = replica_url(settings)
+    for what, url in urls.items():
+        try:
+            check_role(url)
+        except psycopg.OperationalError as exc:
+            log.warning(
+                "%s database unreachable at start-up; role checked on connect: %s", what, exc
+            )
 
 
 def local_embedder(settings: Settings) -> Embed:
@@ -54,7 +81,12 @@ class Platform:
     def open(
         cls, settings: Settings, *, embed: Embed | None = None, copilot: Any = None
     ) -> Platform:
-        """``copilot`` is the Serve port under Serve; by default the engine runs in-process."""
+        """``copilot`` is the Serve port under Serve; by default the engine runs in-process.
+
+        Raises:
+            UnsafeDatabaseRole: the application or replica role is superuser or BYPASSRLS.
+        """
+        check_database_roles(settings)
         db = Database(app_url(settings), pool_size=settings.database_pool_size)
         read_db = (
             Database(replica_url(settings), pool_size=settings.database_pool_size)

@@ -289,9 +289,94 @@ def test_internal_ray_ports_are_never_exposed(stack: tuple[str, list[dict[str, A
     backends = [
         p["backend"]["service"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]
     ]
-    assert backends == [
-        {"name": service["serveService"]["metadata"]["name"], "port": {"number": 8000}}
+    assert backends and all(
+        b == {"name": service["serveService"]["metadata"]["name"], "port": {"number": 8000}}
+        for b in backends
+    )
+
+
+def _routed(ingress: dict[str, Any], path: str) -> bool:
+    """Whether the Ingress sends ``path`` to a backend (Kubernetes' Prefix/Exact semantics)."""
+    for rule in ingress["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            if p["pathType"] == "Exact" and path == p["path"]:
+                return True
+            prefix = p["path"].rstrip("/")
+            if p["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/")):
+                return True
+    return False
+
+
+def test_ingress_routes_only_the_public_api(stack: tuple[str, list[dict[str, Any]]]) -> None:
+    ingress = one(stack[1], "Ingress")
+    assert "defaultBackend" not in ingress["spec"]
+    for internal in ["/", "/metrics", "/api/health", "/healthz", "/-/routes", "/api"]:
+        assert not _routed(ingress, internal), internal
+    for public in ["/api/v1/projects", "/v1/chat/completions", "/docs", "/openapi.json"]:
+        assert _routed(ingress, public), public
+    for rule in ingress["spec"]["rules"]:
+        assert all(p["pathType"] in {"Prefix", "Exact"} for p in rule["http"]["paths"])
+
+
+def test_worker_groups_reach_only_listed_destinations(
+    stack: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, manifests = stack
+    values = values_of(name)
+    release = {"app.kubernetes.io/instance": values.name}
+    egress = [
+        m
+        for m in manifests
+        if m["kind"] == "NetworkPolicy" and "Egress" in m["spec"]["policyTypes"]
     ]
+    # Every worker group's pods, the ingest (embeddings) group first among them, are selected.
+    for cluster in cluster_specs(manifests):
+        for group in cluster["workerGroupSpecs"]:
+            pod = group["template"]["metadata"]["labels"]
+            selecting = [
+                p for p in egress if p["spec"]["podSelector"]["matchLabels"].items() <= pod.items()
+            ]
+            assert selecting, group["groupName"]
+    allowed = {json.dumps({"podSelector": {"matchLabels": release}}, sort_keys=True)}
+    e = values.egress
+    for peer in [e.dns, *e.postgres, *e.redis, *e.storage, *e.llm]:
+        if peer.cidr:
+            allowed.add(json.dumps({"ipBlock": {"cidr": peer.cidr}}, sort_keys=True))
+        else:
+            ns = {"kubernetes.io/metadata.name": peer.namespace or values.namespace}
+            allowed.add(
+                json.dumps(
+                    {
+                        "namespaceSelector": {"matchLabels": ns},
+                        "podSelector": {"matchLabels": peer.pod_labels},
+                    },
+                    sort_keys=True,
+                )
+            )
+    for policy in egress:
+        for rule in policy["spec"]["egress"]:
+            assert rule.get("to"), "a rule without `to` allows every destination"
+            for peer in rule["to"]:
+                assert json.dumps(peer, sort_keys=True) in allowed, peer
+                assert peer.get("ipBlock", {}).get("cidr") not in {"0.0.0.0/0", "::/0"}
+            if rule["to"] != [{"podSelector": {"matchLabels": release}}]:
+                assert rule["ports"], "outside the release, only named ports"
+    dns = [
+        r
+        for p in egress
+        for r in p["spec"]["egress"]
+        if {"port": 53, "protocol": "UDP"} in r.get("ports", [])
+    ]
+    assert dns
+
+
+def test_values_refuse_unlisted_storage_and_open_egress() -> None:
+    with pytest.raises(ValueError, match=r"egress\.storage"):
+        Values.model_validate({"ingress": {"host": "h"}, "storage": {"url": "s3://b/p"}})
+    with pytest.raises(ValueError, match="whole internet"):
+        Values.model_validate(
+            {"ingress": {"host": "h"}, "egress": {"llm": [{"cidr": "0.0.0.0/0", "ports": [443]}]}}
+        )
 
 
 def test_network_policies_keep_ray_ports_inside_the_release(
@@ -301,9 +386,9 @@ def test_network_policies_keep_ray_ports_inside_the_release(
     values = values_of(name)
     release = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": values.name}}}
     policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
-    assert any(p["spec"]["ingress"] == [] for p in policies)  # default deny
+    assert any(p["spec"].get("ingress") == [] for p in policies)  # default deny
     for policy in policies:
-        for rule in policy["spec"]["ingress"]:
+        for rule in policy["spec"].get("ingress", []):
             if rule["from"] == [release]:
                 continue  # pods of this release may reach every port
             ports = {p["port"] for p in rule["ports"]}  # outsiders always get an explicit list
@@ -317,7 +402,7 @@ def test_network_policies_keep_ray_ports_inside_the_release(
     ingress_rules = [
         rule
         for p in policies
-        for rule in p["spec"]["ingress"]
+        for rule in p["spec"].get("ingress", [])
         if rule["from"][0].get("namespaceSelector", {}).get("matchLabels")
         == {"kubernetes.io/metadata.name": values.ingress.controller_namespace}
     ]

@@ -265,3 +265,130 @@ class TestHostileInput:
         data = b"<html><![bogus[ x ]]><![#- p'p!#a?#/<p>kept</p><![if !lists]>also<![endif]>"
         [doc] = parse(data, filename="odd.html")
         assert "kept" in doc.text and "also" in doc.text
+
+
+# --- untrusted bytes parse in a bounded child process ------------------------------------------
+
+
+def slow_pdf(pages: int = 3, ops_per_page: int = 300_000) -> bytes:
+    """A ~10 KB PDF whose text extraction takes seconds a page: long compressed content streams
+    of tiny text operators, each page under pypdf's own per-stream token budget."""
+    import zlib
+
+    n = pages
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids ["
+        + " ".join(f"{4 + 2 * i} 0 R" for i in range(n)).encode()
+        + f"] /Count {n} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i in range(n):
+        content = zlib.compress(b"BT /F1 12 Tf " + b"(x%d) Tj " % i * ops_per_page + b"ET", 9)
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R"
+            " /Resources << /Font << /F1 3 0 R >> >> >>".encode()
+        )
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
+            + content
+            + b"\nendstream"
+        )
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+SECRETS = {
+    "RAYLANE_DATABASE_URL": "postgresql://raylane_app:hunter2@db/raylane",
+    "RAYLANE_DATABASE_OWNER_URL": "postgresql://owner:hunter2@db/raylane",
+    "RAYLANE_SECRET_KEY": "k" * 40,
+    "RAYLANE_REDIS_URL": "redis://:hunter2@redis:6379/0",
+    "RAYLANE_STORAGE__SECRET_ACCESS_KEY": "hunter2",
+    "RAY_AUTH_TOKEN": "ray-token",
+    "RAY_ADDRESS": "ray://head:10001",
+    "AWS_SECRET_ACCESS_KEY": "hunter2",
+    "PYTHONPATH": "/somewhere/else",
+}
+
+
+class TestSandbox:
+    def test_child_environment_is_an_allow_list(self) -> None:
+        from raylane.core.documents.sandbox import child_env
+
+        env = child_env({**SECRETS, "PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C"})
+        assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C"}
+
+    def test_real_child_holds_no_secret_and_runs_under_rlimits(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from raylane.core.documents.sandbox import ParseLimits, run_child
+
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(name, value)
+        limits = ParseLimits(cpu_s=7, memory_bytes=512 * 2**20, wall_s=30)
+        code, out = run_child({"op": "describe"}, b"", limits)
+        assert code == 0, out
+        seen = json.loads(out)
+        assert not set(seen["env"]) & set(SECRETS)
+        assert not [v for v in seen["env"].values() if "hunter2" in v or "ray-token" in v]
+        assert seen["limits"] == {
+            "RLIMIT_CPU": 7,
+            "RLIMIT_AS": 512 * 2**20,
+            "RLIMIT_FSIZE": 0,
+            "RLIMIT_CORE": 0,
+        }
+        assert seen["fds"] == [0, 1, 2, 3]  # stdio, and the one listing /proc/self/fd
+
+    def test_isolated_parse_matches_in_process_parse(self) -> None:
+        from raylane.core.documents.sandbox import parse_isolated
+
+        data = make_pdf(["Hello PDF world (page one)", "", "Third page text"], title="My Doc")
+        assert parse_isolated(data, filename="doc.pdf") == parse(data, filename="doc.pdf")
+        lines = b'{"text": "a", "id": 1}\n{"text": "b", "id": 2}\n'
+        assert parse_isolated(lines, filename="r.jsonl") == parse(lines, filename="r.jsonl")
+
+    def test_refusals_keep_their_kind_and_message(self) -> None:
+        from raylane.core.documents.sandbox import ParseLimits, parse_isolated
+        from raylane.core.errors import PayloadTooLarge
+
+        with pytest.raises(InvalidInput, match=r"scan\.pdf.*no extractable text"):
+            parse_isolated(make_pdf([""]), filename="scan.pdf")
+        with pytest.raises(PayloadTooLarge, match=r"3 pages, more than the limit of 2"):
+            parse_isolated(
+                make_pdf(["a", "b", "c"]), filename="big.pdf", limits=ParseLimits(max_pdf_pages=2)
+            )
+
+    def test_slow_pdf_is_killed_at_the_deadline(self) -> None:
+        import time
+
+        from raylane.core.documents.sandbox import ParseLimits, parse_isolated
+
+        start = time.monotonic()
+        with pytest.raises(InvalidInput, match=r"slow\.pdf.*took too long to parse"):
+            parse_isolated(slow_pdf(), filename="slow.pdf", limits=ParseLimits(wall_s=2))
+        assert time.monotonic() - start < 10  # in process: ~25 s on this machine
+
+    def test_cpu_limit_stops_a_parse_the_wall_clock_would_allow(self) -> None:
+        from raylane.core.documents.sandbox import ParseLimits, parse_isolated
+
+        with pytest.raises(InvalidInput, match="took too long"):
+            parse_isolated(slow_pdf(), filename="slow.pdf", limits=ParseLimits(cpu_s=1, wall_s=60))
+
+    def test_memory_hungry_file_is_413(self) -> None:
+        from raylane.core.documents.sandbox import ParseLimits, parse_isolated
+        from raylane.core.errors import PayloadTooLarge
+
+        text = b"word " * (12 * 2**20)  # 60 MiB of text; decoding and tidying copy it
+        with pytest.raises(PayloadTooLarge, match="MiB to parse"):
+            parse_isolated(text, filename="big.txt", limits=ParseLimits(memory_bytes=96 * 2**20))

@@ -1,29 +1,40 @@
 """The network edge of a stack: Ingress, NetworkPolicies and the Prometheus PodMonitor.
 
-Only the Serve HTTP port is reachable from outside the release (through the ingress
-controller); Ray's dashboard, GCS and client ports stay inside it.
+Only the public API paths of the Serve HTTP port are reachable from outside the release
+(through the ingress controller); ``/metrics`` and ``/api/health`` (organization ids, token
+counts, dependency errors) and Ray's dashboard, GCS and client ports stay inside it.
 """
 
 from __future__ import annotations
 
 from raylane.core.cluster import pods
 from raylane.core.cluster.pods import Manifest, meta, release_selector
-from raylane.core.cluster.values import Values
+from raylane.core.cluster.values import EgressPeer, Values
+
+# Worker groups whose Serve replicas call an OpenAI-compatible LLM endpoint (egress.llm).
+LLM_WORKLOADS = ("copilot-inference", "gpu")
+
+
+# What the ingress routes, and nothing else: an allow-list, so a new internal endpoint is
+# private until someone adds it here. Prefix matches whole path segments ("/v1" is not "/v1x").
+PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
+    ("/api/v1", "Prefix"),  # the REST API
+    ("/v1", "Prefix"),  # the OpenAI-compatible API
+    ("/console", "Prefix"),  # the web console
+    ("/docs", "Prefix"),  # API reference (Swagger UI) and its OpenAPI document
+    ("/openapi.json", "Exact"),
+)
 
 
 def ingress(values: Values) -> Manifest:
-    """HTTP from the ingress controller to the Serve port: the only public path."""
+    """HTTP from the ingress controller to the Serve port, for the public API paths only."""
     backend = {
         "service": {"name": pods.serve_service_name(values), "port": {"number": pods.SERVE_PORT}}
     }
+    paths = [{"path": p, "pathType": kind, "backend": backend} for p, kind in PUBLIC_PATHS]
     spec: Manifest = {
         "ingressClassName": values.ingress.class_name,
-        "rules": [
-            {
-                "host": values.ingress.host,
-                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-            }
-        ],
+        "rules": [{"host": values.ingress.host, "http": {"paths": paths}}],
     }
     if values.ingress.tls_secret:
         spec["tls"] = [{"hosts": [values.ingress.host], "secretName": values.ingress.tls_secret}]
@@ -103,6 +114,7 @@ def network_policies(values: Values) -> list[Manifest]:
             ],
         ),
     ]
+    policies += egress_policies(values)
     if values.monitoring.pod_monitor:
         policies.append(
             _policy(
@@ -115,6 +127,62 @@ def network_policies(values: Values) -> list[Manifest]:
                         "ports": _tcp(pods.METRICS_PORT, pods.SERVE_PORT),
                     }
                 ],
+            )
+        )
+    return policies
+
+
+def _peer(values: Values, peer: EgressPeer) -> Manifest:
+    if peer.cidr is not None:
+        return {"ipBlock": {"cidr": peer.cidr}}
+    return _from_namespace(peer.namespace or values.namespace, peer.pod_labels)
+
+
+def _egress_policy(
+    values: Values, name: str, pod_selector: dict[str, str], rules: list[Manifest]
+) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(values, f"{values.name}-{name}", "network-policy"),
+        "spec": {
+            "podSelector": {"matchLabels": pod_selector},
+            "policyTypes": ["Egress"],
+            "egress": rules,
+        },
+    }
+
+
+def egress_policies(values: Values) -> list[Manifest]:
+    """Worker pods (they parse tenants' untrusted files) reach only what Raylane needs.
+
+    Allowed: the Ray pods of this release (head and other workers: GCS, object transfers),
+    DNS, Postgres, Redis and object storage as the values say; the copilot groups may also
+    reach the configured LLM endpoint. Anything else, the internet included, is refused.
+    """
+    workers = {**release_selector(values), "app.kubernetes.io/component": "ray-worker"}
+    egress = values.egress
+    rules: list[Manifest] = [
+        {"to": [{"podSelector": {"matchLabels": release_selector(values)}}]},
+        {
+            "to": [_peer(values, egress.dns)],
+            "ports": [
+                {"protocol": proto, "port": port}
+                for port in egress.dns.ports
+                for proto in ("UDP", "TCP")
+            ],
+        },
+    ]
+    for peer in [*egress.postgres, *egress.redis, *egress.storage]:
+        rules.append({"to": [_peer(values, peer)], "ports": _tcp(*peer.ports)})
+    policies = [_egress_policy(values, "workers-egress", workers, rules)]
+    for workload in LLM_WORKLOADS if egress.llm else ():
+        policies.append(
+            _egress_policy(
+                values,
+                f"{workload}-egress-llm",
+                {**workers, "raylane.io/workload": workload},
+                [{"to": [_peer(values, p)], "ports": _tcp(*p.ports)} for p in egress.llm],
             )
         )
     return policies

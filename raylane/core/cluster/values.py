@@ -104,6 +104,52 @@ class MonitoringValues(_Strict):
     interval: str = "30s"
 
 
+class EgressPeer(_Strict):
+    """Somewhere worker pods may open connections to: pods (by labels) or an address range."""
+
+    namespace: str | None = None  # pods in this namespace; None: the release's own namespace
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    cidr: str | None = None  # instead of pods: an address range (a managed database, S3 endpoint)
+    ports: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EgressPeer:
+        if self.cidr is not None and (self.namespace or self.pod_labels):
+            raise ValueError("an egress peer is either a cidr or pods, not both")
+        if self.cidr is None and not self.pod_labels:
+            raise ValueError("an egress peer needs pod_labels or a cidr")
+        if self.cidr in {"0.0.0.0/0", "::/0"}:
+            raise ValueError("an egress peer may not be the whole internet")
+        return self
+
+
+class EgressValues(_Strict):
+    """Where worker pods may connect besides the Ray pods of the release; nothing else.
+
+    Workers parse tenants' untrusted files: a parser exploit must not reach anything beyond
+    the services Raylane itself needs. The defaults match the Secret template's hosts
+    (``postgres`` and ``redis`` Services in the release namespace).
+    """
+
+    postgres: list[EgressPeer] = Field(
+        default_factory=lambda: [
+            EgressPeer(pod_labels={"app.kubernetes.io/name": "postgres"}, ports=[5432])
+        ]
+    )
+    redis: list[EgressPeer] = Field(
+        default_factory=lambda: [
+            EgressPeer(pod_labels={"app.kubernetes.io/name": "redis"}, ports=[6379])
+        ]
+    )
+    # Required when storage.url is set: S3 or MinIO is somewhere only the operator knows.
+    storage: list[EgressPeer] = Field(default_factory=list)
+    dns: EgressPeer = EgressPeer(
+        namespace="kube-system", pod_labels={"k8s-app": "kube-dns"}, ports=[53]
+    )
+    # An OpenAI-compatible LLM endpoint: reachable from the copilot-inference (and GPU) groups only.
+    llm: list[EgressPeer] = Field(default_factory=list)
+
+
 class RayJobValues(_Strict):
     """The suspended RayJob template in the stack; ``raylane cluster rayjob`` renders real ones."""
 
@@ -133,6 +179,7 @@ class Values(_Strict):
     storage: StorageValues = StorageValues()
     ingress: IngressValues
     monitoring: MonitoringValues = MonitoringValues()
+    egress: EgressValues = EgressValues()
     operator_namespace: str = "kuberay-system"
     operator_pod_labels: dict[str, str] = Field(
         default_factory=lambda: {"app.kubernetes.io/name": "kuberay-operator"}
@@ -169,6 +216,15 @@ class Values(_Strict):
             low, high = o.min_replicas, o.max_replicas
             if low is not None and high is not None and low > high:
                 raise ValueError(f"workers.{where}: min_replicas > max_replicas")
+        return self
+
+    @model_validator(mode="after")
+    def _storage_reachable(self) -> Values:
+        if self.storage.url and not self.egress.storage:
+            raise ValueError(
+                "egress.storage: say where object storage is (pods or a cidr, with ports): "
+                "worker pods may reach nothing that is not listed"
+            )
         return self
 
     @property

@@ -18,7 +18,7 @@ from raylane.core.collections.repository import CollectionRepository, DocumentRe
 from raylane.core.config import Settings
 from raylane.core.db.paging import Page
 from raylane.core.db.session import conflict_on_duplicate
-from raylane.core.documents.parsing import parse
+from raylane.core.documents.sandbox import ParseLimits, parse_isolated
 from raylane.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
@@ -45,6 +45,28 @@ class Upload:
 
 def _mime(upload: Upload) -> str:
     return upload.mime or mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
+
+
+async def _check_parses(
+    collection: Collection, uploads: list[Upload], limits: ParseLimits | None
+) -> None:
+    """Parse every file now, so a bad one is refused with its name, not found by the ingest job.
+
+    Files over the collection's size limit are left to ``_validate`` (413) unparsed.
+    """
+    if limits is None:
+        from raylane.core.config import get_settings
+
+        limits = ParseLimits.from_settings(get_settings())
+    for upload in uploads:
+        if len(upload.data) <= collection.max_document_bytes:
+            await asyncio.to_thread(
+                parse_isolated, upload.data, filename=upload.name, mime=upload.mime, limits=limits
+            )
+
+
+def _object_key(collection: Collection, digest: str) -> str:
+    return f"{collection.organization_id}/{collection.id}/{digest}"
 
 
 def _check_fields(upload: Upload) -> None:
@@ -163,6 +185,7 @@ class DocumentService:
         collection_id: uuid.UUID,
         uploads: list[Upload],
         store: ObjectStore,
+        limits: ParseLimits | None = None,
     ) -> list[tuple[Document, bool]]:
         """Store files in a collection. Every file is checked before any is written.
 
@@ -177,6 +200,9 @@ class DocumentService:
         """
         collection = await CollectionService().get(session, collection_id=collection_id)
         repo = DocumentRepository(session)
+        # Parse before taking the lock, each file in a bounded child process: a slow or hostile
+        # file costs its own request a 4xx and holds up no other upload to the collection.
+        await _check_parses(collection, uploads, limits)
         # Concurrent uploads to one collection queue here, so the document limit holds.
         await CollectionRepository(session).lock(collection_id)
         for upload in uploads:
@@ -217,8 +243,6 @@ class DocumentService:
                     f"of {collection.max_document_bytes} bytes"
                 )
             check_metadata(collection.metadata_schema, upload.metadata or {}, filename=upload.name)
-            # Parse now so a bad file is refused with its name, not discovered by the ingest job.
-            await asyncio.to_thread(parse, upload.data, filename=upload.name, mime=upload.mime)
 
     async def _store_one(
         self,

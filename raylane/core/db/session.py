@@ -29,6 +29,45 @@ if TYPE_CHECKING:
 HNSW_EF_SEARCH = 100
 SESSION_SETTINGS = {"hnsw.ef_search": str(HNSW_EF_SEARCH)}
 
+# Row-level security is the tenant boundary; a superuser or BYPASSRLS role skips it silently.
+# Role attributes are not inherited through membership, so current_user's own flags decide.
+_ROLE_FLAGS = (
+    "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+)
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The application (or replica) connects as a role that row-level security does not bind."""
+
+
+def refuse_privileged_role(role: str, superuser: bool, bypassrls: bool) -> None:
+    """Raise ``UnsafeDatabaseRole`` when ``role`` is superuser or BYPASSRLS.
+
+    There is no override: serving requests as such a role turns every tenant boundary off.
+    """
+    flags = [name for name, on in (("SUPERUSER", superuser), ("BYPASSRLS", bypassrls)) if on]
+    if flags:
+        raise UnsafeDatabaseRole(
+            f"refusing to serve: the database role {role!r} is {' and '.join(flags)}, so "
+            "row-level security would not isolate tenants. Point RAYLANE_DATABASE_URL (and "
+            "RAYLANE_DATABASE_REPLICA_URL) at the application role (NOSUPERUSER NOBYPASSRLS, "
+            "created by `raylane db upgrade`); the owner role belongs in "
+            "RAYLANE_DATABASE_OWNER_URL only."
+        )
+
+
+def check_role(url: str) -> None:
+    """Connect once to ``url`` and refuse a superuser or BYPASSRLS role (start-up check)."""
+    import psycopg
+
+    from raylane.core.db.urls import libpq_url
+
+    with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
+        row = conn.execute(_ROLE_FLAGS).fetchone()
+    assert row is not None  # current_user always has a pg_roles row
+    refuse_privileged_role(*row)
+
+
 _SET_TENANT = (
     "SELECT set_config('raylane.org_id', %(org)s, true), "
     "set_config('raylane.platform', %(platform)s, true)"
@@ -73,8 +112,9 @@ class Database:
 
 
 def apply_session_settings(dbapi_connection: Any, _record: Any = None) -> None:
-    """Give a new connection SESSION_SETTINGS and pgvector's adapters (a connect hook; usable on
-    plain psycopg too). With the adapters, a ``pgvector.Vector`` parameter travels in binary:
+    """Refuse a superuser or BYPASSRLS role, then give a new connection SESSION_SETTINGS and
+    pgvector's adapters (a connect hook; usable on plain psycopg too). With the adapters, a
+    ``pgvector.Vector`` parameter travels in binary:
     formatting 384 floats as text cost ~0.2 ms a query."""
     from pgvector.psycopg.vector import register_vector_info
     from psycopg.types import TypeInfo
@@ -82,7 +122,12 @@ def apply_session_settings(dbapi_connection: Any, _record: Any = None) -> None:
     cursor = dbapi_connection.cursor()
     for name, value in SESSION_SETTINGS.items():
         cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+    # Every application connection (API, replica, jobs, actors) checks its own role once, when
+    # it is opened: a pooled connection lives for many transactions, so this costs nothing.
+    cursor.execute(_ROLE_FLAGS)
+    row = cursor.fetchone()
     cursor.close()
+    refuse_privileged_role(*(row.values() if isinstance(row, dict) else row))  # any row factory
     if hasattr(dbapi_connection, "run_async"):  # SQLAlchemy's adapter of an async connection
         info = dbapi_connection.run_async(lambda conn: TypeInfo.fetch(conn, "vector"))
         driver = dbapi_connection.driver_connection

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from raylane.core.errors import InvalidInput
+from raylane.core.errors import InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,12 @@ def parse(
     filename: str,
     mime: str | None = None,
     text_field: str | None = None,
+    max_pdf_pages: int | None = None,
 ) -> list[ParsedDoc]:
     """Parse one uploaded file into documents (one, or one per record for JSON Lines).
+
+    This parses in the calling process, with no time or memory bound: untrusted uploads go
+    through ``raylane.core.documents.sandbox.parse_isolated``, which runs this in a child.
 
     Args:
         data: the file's bytes.
@@ -124,6 +128,7 @@ def parse(
         mime: the declared content type, if any.
         text_field: for JSON Lines, the field holding the text (default ``text``, then
             ``content``).
+        max_pdf_pages: refuse PDFs with more pages (checked before any page is read).
 
     Returns:
         The parsed documents, never empty.
@@ -131,12 +136,13 @@ def parse(
     Raises:
         InvalidInput: the file is empty, binary, not UTF-8/UTF-16 text, an unreadable PDF or
             one without extractable text, or JSON Lines that is malformed or has no records.
+        PayloadTooLarge: a PDF has more than ``max_pdf_pages`` pages.
     """
     if not data:
         raise _invalid(filename, "file is empty")
     fmt = detect_format(data, filename=filename, mime=mime)
     if fmt == "pdf":
-        return [_parse_pdf(data, filename)]
+        return [_parse_pdf(data, filename, max_pages=max_pdf_pages)]
     text = _decode(data, filename)
     if fmt == "jsonl":
         return _parse_jsonl(text, filename, text_field)
@@ -356,17 +362,23 @@ def _parse_html(text: str, filename: str) -> ParsedDoc:
 # --- PDF ----------------------------------------------------------------------------------------
 
 
-def _parse_pdf(data: bytes, filename: str) -> ParsedDoc:
+def _parse_pdf(data: bytes, filename: str, *, max_pages: int | None = None) -> ParsedDoc:
     from pypdf import PdfReader  # imported lazily: only PDF uploads pay for it
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise _invalid(filename, "PDF is password-protected")
+        count = len(reader.pages)  # from the page tree, before any page's content is read
+        if max_pages is not None and count > max_pages:
+            raise PayloadTooLarge(
+                f"{filename!r}: PDF has {count} pages, more than the limit of {max_pages}",
+                filename=filename,
+            )
         pages = list(reader.pages)
         info = reader.metadata
         raw_title = info.title if info is not None else None
-    except InvalidInput:
+    except (InvalidInput, PayloadTooLarge, MemoryError):  # the sandbox reports memory as 413
         raise
     except Exception as exc:  # pypdf signals malformed files with many exception types
         raise _invalid(filename, f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
@@ -377,6 +389,8 @@ def _parse_pdf(data: bytes, filename: str) -> ParsedDoc:
     for number, page in enumerate(pages, start=1):
         try:
             raw = page.extract_text() or ""
+        except MemoryError:
+            raise
         except Exception as exc:  # one broken page should not sink the others
             logger.warning("pdf page %d unreadable: %s", number, exc, extra={"file": filename})
             continue

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from raylane.core.collections import search as search_uc
 from raylane.core.collections.service import Upload, collection_service, document_service
+from raylane.core.documents.sandbox import ParseLimits
 from raylane.core.errors import InvalidInput
 from raylane.core.rbac import Permission
 from raylane.core.runs.models import RunKind
@@ -151,7 +152,12 @@ async def _store(
     session: Any, actor: Any, platform: Any, collection_id: uuid.UUID, uploads: list[Upload]
 ) -> list[DocumentUploaded]:
     results = await document_service.upload(
-        session, actor=actor, collection_id=collection_id, uploads=uploads, store=platform.store
+        session,
+        actor=actor,
+        collection_id=collection_id,
+        uploads=uploads,
+        store=platform.store,
+        limits=ParseLimits.from_settings(platform.settings),
     )
     return [
         DocumentUploaded(document=DocumentRead.model_validate(d), created=c) for d, c in results
