@@ -3,6 +3,7 @@ the API uses to reach it. Outside Serve, ``LocalCopilot`` runs the same engine i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -19,6 +20,8 @@ from raylane.core.llm import Delta, GenerationParams, LLMBackend, Usage, backend
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.rbac import Actor
 
+log = logging.getLogger(__name__)
+
 
 def _delta(d: dict[str, Any]) -> Delta:
     usage = Usage(**d["usage"]) if d.get("usage") else None
@@ -32,7 +35,9 @@ def _unwrap(exc: BaseException) -> BaseException:
         return cause
     if isinstance(exc, RaylaneError):
         return exc
-    return ServiceUnavailable(f"copilot unavailable: {type(exc).__name__}: {exc}"[:500])
+    # The replica's own error text can name hosts, models or an upstream's reply: logs only.
+    log.error("copilot replica failed", exc_info=exc)
+    return ServiceUnavailable("copilot unavailable")
 
 
 @serve.deployment(name="Copilot")
