@@ -89,10 +89,25 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "service_unavailable", "database unavailable", {"Retry-After": "5"})
 
 
+def internal_error_body(request_id: str | None) -> dict[str, Any]:
+    """What a client sees of a failure we did not foresee: no exception text (it can carry
+    connection strings, bucket names, upstream bodies), only the id to find it in the logs."""
+    return {"error": "internal_error", "detail": "internal error", "request_id": request_id}
+
+
+def stream_error(exc: Exception, request_id: str | None) -> dict[str, Any]:
+    """The in-band error event of a stream whose headers are already sent: a domain error keeps
+    its own code and message; anything else is logged and reported like ``_unhandled``."""
+    if isinstance(exc, errors.RaylaneError):
+        return {"error": exc.code, "detail": exc.detail}
+    log.error("unhandled error in a stream", exc_info=exc, extra={"request_id": request_id})
+    return internal_error_body(request_id)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
-    log.exception("unhandled error", extra={"request_id": request_id})
-    return error_response(500, "internal_error", f"internal error (request {request_id})")
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    return JSONResponse(internal_error_body(request_id), status_code=500)
 
 
 def install(app: FastAPI) -> None:

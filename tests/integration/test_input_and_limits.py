@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from raylane.core import cache
 from raylane.core.cache import Limit, RateLimiter
@@ -76,6 +80,123 @@ class TestBadInput:
         assert (await api.as_(org_a).get("/api/v1/projects?limit=0")).status_code == 422
         r = await api.as_(org_a).get("/api/v1/nowhere")
         assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+async def _collection(api: Api, tenant: Tenant) -> str:
+    owner = api.as_(tenant)
+    project = await owner.post("/api/v1/projects", json={"name": f"p-{secrets.token_hex(4)}"})
+    r = await owner.post(f"/api/v1/projects/{project.json()['id']}/collections", json={"name": "c"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+class TestJsonLimits:
+    """What the standard parser would accept or choke on, refused as a 422 in the usual shape."""
+
+    async def test_nan_and_infinity_are_not_json(self, api: Api, org_a: Tenant) -> None:
+        collection = await _collection(api, org_a)
+        before = await _counts(api, org_a)
+        for constant in (b"NaN", b"Infinity", b"-Infinity"):
+            vector = b"[" + b", ".join([constant] + [b"0.1"] * 383) + b"]"
+            r = await api.as_(org_a).post(
+                f"/api/v1/collections/{collection}/search",
+                content=b'{"top_k": 1, "vector": ' + vector + b"}",
+                headers={"Content-Type": "application/json"},
+            )
+            assert r.status_code == 422, (constant, r.text)
+            assert r.json()["error"] == "validation_error"
+            r = await api.as_(org_a).post(
+                "/api/v1/projects",
+                content=b'{"name": "nan", "description": ' + constant + b"}",
+                headers={"Content-Type": "application/json"},
+            )
+            assert r.status_code == 422 and r.json()["error"] == "validation_error"
+        assert await _counts(api, org_a) == before
+
+    async def test_deeply_nested_bodies_are_422(self, api: Api, org_a: Tenant) -> None:
+        before = await _counts(api, org_a)
+        for body in (b'{"name": "deep", "description": ' + DEEP + b"}", DEEP):
+            r = await api.as_(org_a).post(
+                "/api/v1/projects", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert r.status_code == 422, r.text
+            assert set(r.json()) >= {"error", "detail"}
+        # The same through the other way in: UTF-16 goes to the standard parser.
+        r = await api.as_(org_a).post(
+            "/api/v1/projects",
+            content=DEEP.decode().encode("utf-16"),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert await _counts(api, org_a) == before
+
+    async def test_deeply_nested_json_lines_and_metadata_are_422(
+        self, api: Api, org_a: Tenant
+    ) -> None:
+        collection = await _collection(api, org_a)
+        url = f"/api/v1/collections/{collection}/documents"
+        line = b'{"text": "hello", "extra": ' + DEEP + b"}\n"
+        r = await api.as_(org_a).post(
+            url, files=[("files", ("deep.jsonl", line, "application/x-ndjson"))]
+        )
+        assert r.status_code == 422, r.text
+        assert set(r.json()) >= {"error", "detail"} and r.json()["error"] == "validation_error"
+        for metadata in (DEEP.decode(), '{"score": NaN}'):
+            r = await api.as_(org_a).post(
+                url,
+                files=[("files", ("a.txt", b"some text", "text/plain"))],
+                data={"metadata": metadata},
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["error"] == "validation_error"
+        listed = await api.as_(org_a).get(f"/api/v1/collections/{collection}/documents")
+        assert listed.json()["items"] == []
+
+
+SECRET = "postgresql://raylane:hunter2@db.internal:5432"
+
+
+class TestNoExceptionText:
+    """An unforeseen failure answers without its exception's text (it can name hosts, buckets,
+    credentials), with the request id that finds it in the logs."""
+
+    async def test_an_unexpected_error_in_a_dependency_is_a_bare_500(
+        self, api: Api, org_a: Tenant, app: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def broken(*_: Any, **__: Any) -> Any:
+            raise RuntimeError(f"could not connect to {SECRET}")
+
+        monkeypatch.setattr(app.state.platform.gate, "admit", broken)
+        r = await api.as_(org_a).get("/api/v1/projects", headers={"X-Request-ID": "trace-500"})
+        assert r.status_code == 500
+        assert SECRET not in r.text and "hunter2" not in r.text
+        assert r.json() == {
+            "error": "internal_error",
+            "detail": "internal error",
+            "request_id": "trace-500",
+        }
+
+    async def test_an_unexpected_error_mid_stream_is_reported_without_its_text(
+        self, api: Api, org_a: Tenant, app: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def failing(actor: Any, request: Any) -> AsyncIterator[dict[str, Any]]:
+            yield {"type": "token", "text": "Hi"}
+            raise RuntimeError(f"upstream said: {SECRET}")
+
+        monkeypatch.setattr(app.state.platform.copilot, "chat", failing)
+        project = await api.as_(org_a).post("/api/v1/projects", json={"name": "streamed"})
+        r = await api.as_(org_a).post(
+            f"/api/v1/projects/{project.json()['id']}/copilot/chat",
+            json={"messages": [{"role": "user", "content": "hi"}], "stream": True},
+            headers={"X-Request-ID": "trace-sse"},
+        )
+        assert r.status_code == 200
+        assert "event: error" in r.text and "hunter2" not in r.text
+        error = json.loads(r.text.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
+        assert error["error"] == "internal_error" and error["request_id"] == "trace-sse"
 
 
 class TestPagination:

@@ -435,6 +435,8 @@ def _parse_jsonl(text: str, filename: str, text_field: str | None) -> list[Parse
             record = json.loads(line, parse_constant=_reject_constant)
         except ValueError as exc:
             raise _invalid(filename, f"line {lineno}: invalid JSON ({exc})") from exc
+        except RecursionError as exc:  # the parser recurses once per level: refuse, don't crash
+            raise _invalid(filename, f"line {lineno}: JSON nested too deeply") from exc
         if not isinstance(record, dict):
             raise _invalid(filename, f"line {lineno}: expected a JSON object")
         name = next((c for c in candidates if c in record), None)

@@ -26,7 +26,7 @@ from raylane.schemas.collections import (
 from raylane.schemas.common import Page
 from raylane.schemas.runs import RunRead
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
-from raylane.serve.routing import Route
+from raylane.serve.routing import Route, parse_json
 
 router = APIRouter(prefix="/api/v1", tags=["collections"], route_class=Route)
 
@@ -88,7 +88,7 @@ def _metadata_for(raw: str | None, names: list[str]) -> dict[str, dict[str, Any]
     if not raw:
         return {}
     try:
-        value = json.loads(raw)
+        value = parse_json(raw)  # strict: no NaN, no nesting past the limit
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"metadata is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
