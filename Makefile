@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint down bench clean
+.PHONY: run test install lint down bench clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,18 @@ $(BIN)/python:
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 # torch first: the CPU build on disk; an unpinned torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q llama-cpp-python==0.3.36
-	$(BIN)/pip install -q -e '.[dev]'
+# constraints.txt pins every other dependency, so two installs get the same versions.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -c constraints.txt llama-cpp-python==0.3.36
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# Re-pin after a dependency change in pyproject.toml: install, then freeze what resolved.
+constraints: install
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --exclude-editable \
+	  | grep -viE '^(torch|llama[-_]cpp[-_]python|raylane)=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 install: $(STAMP)
 
