@@ -137,6 +137,18 @@ class QuotaSettings(BaseModel):
     daily_tokens: int = Field(default=2_000_000, ge=0)
 
 
+class CopilotSettings(BaseModel):
+    """Chats in flight (the copilot and ``/v1``): a cap per organization, counted in Redis.
+
+    A slot is a lease renewed while its chat runs, so a crashed process frees its slots when
+    their leases lapse instead of holding them for good.
+    """
+
+    max_concurrent_per_org: int = Field(default=8, ge=0)  # 0: no cap
+    slot_lease_s: float = Field(default=60.0, ge=1)
+    busy_retry_after_s: float = Field(default=2.0, gt=0)
+
+
 class RunSettings(BaseModel):
     """Background runs: retries with exponential backoff, then dead-lettering."""
 
@@ -177,6 +189,7 @@ class Settings(BaseSettings):
     runs: RunSettings = Field(default_factory=RunSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    copilot: CopilotSettings = Field(default_factory=CopilotSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -4,7 +4,7 @@ the API uses to reach it. Outside Serve, ``LocalCopilot`` runs the same engine i
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 from ray import serve
@@ -63,6 +63,8 @@ class Copilot:
         self._engine = CopilotEngine(self._db, embed=embed, generate=generate, quota=quota)
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+        # Cancelled by the API when its client leaves: the engine's generator is closed there
+        # and charges what was generated.
         async for event in self._engine.chat(actor, request):
             yield event
 
@@ -74,12 +76,21 @@ class ServeCopilot:
         self._copilot, self._llm, self.model_name = copilot, llm, model_name
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+        stream = cast(
+            DeploymentResponseGenerator[Event],
+            self._copilot.options(stream=True).chat.remote(actor, request),
+        )
+        finished = False
         try:
-            stream = self._copilot.options(stream=True).chat.remote(actor, request)
-            async for event in cast(DeploymentResponseGenerator[Event], stream):
+            async for event in stream:
                 yield event
+            finished = True
         except Exception as exc:  # wrapped replica errors become our domain errors
+            finished = True
             raise _unwrap(exc) from exc
+        finally:
+            if not finished:  # the client left: cancel the replica's chat (it settles the charge)
+                stream.cancel()
 
 
 class LocalCopilot:
@@ -97,6 +108,6 @@ class LocalCopilot:
         self.model_name = self._backend.model_name
         self._engine = CopilotEngine(db, embed=embed, generate=self._backend.stream, quota=quota)
 
-    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
-        async for event in self._engine.chat(actor, request):
-            yield event
+    def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        # The engine's own generator: closing it (a client gone) settles the charge at once.
+        return self._engine.chat(actor, request)

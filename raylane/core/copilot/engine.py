@@ -1,15 +1,20 @@
 """The copilot's one use case: guarded, cited, streamed answers.
 
-input guardrails → retrieval over the project's collections (tenant-scoped) → context guardrails
-→ prompt → LLM stream with streaming-safe output redaction → stored turn, usage and quota.
-The engine gets its embedder and LLM as callables, so the same code runs in the Copilot Serve
-deployment (handles) and in-process (plain uvicorn, notebooks).
+input guardrails on every turn the client sent → retrieval over the project's collections
+(tenant-scoped) → context guardrails → prompt → token reservation → LLM stream with
+streaming-safe output redaction → stored turn, usage, and the reservation settled.
+
+No database connection is held while the model runs: the checks and retrieval, the new
+conversation, and the final writes are each a short transaction of their own. The engine gets its
+embedder and LLM as callables, so the same code runs in the Copilot Serve deployment (handles)
+and in-process (plain uvicorn, notebooks).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,20 +24,35 @@ from raylane.core.copilot import prompt
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.copilot.repository import ConversationRepository
 from raylane.core.db.session import Database
-from raylane.core.errors import NotFound
-from raylane.core.guardrails.policy import GuardrailPolicy, Stage, evaluate
+from raylane.core.errors import InvalidInput, NotFound
+from raylane.core.guardrails.policy import (
+    GuardrailPolicy,
+    GuardrailResult,
+    Stage,
+    approx_token_count,
+    evaluate,
+    evaluate_turns,
+)
 from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
 from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.projects.service import project_service
 from raylane.core.quotas.repository import UsageRepository
-from raylane.core.quotas.service import TokenQuota
+from raylane.core.quotas.service import Reservation, TokenQuota
+from raylane.core.quotas.slots import run_to_completion
 from raylane.core.rbac import Actor
+
+log = logging.getLogger("raylane.copilot")
 
 Embed = Callable[[str, str], Awaitable[list[float]]]
 Generate = Callable[[list[dict[str, str]], GenerationParams], AsyncIterator[Delta]]
 Event = dict[str, Any]
 HISTORY_TURNS = 10
+# The role a client's turn takes in the prompt. A client's system (or developer) turn becomes a
+# user turn after the platform's system prompt: it is the client's text, and must never carry
+# the platform prompt's authority. Other roles (tool, function) have no meaning here.
+CLIENT_ROLES = {"user": "user", "assistant": "assistant", "system": "user", "developer": "user"}
+MESSAGE_OVERHEAD_TOKENS = 4  # the chat template's markers around each message (an estimate)
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,59 @@ class ChatRequest:
     top_k: int = 4
     params: GenerationParams = field(default_factory=GenerationParams)
     store: bool = True  # keep the turn in a conversation (projects only)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the first transaction found: the policy, the checked turns and the passages."""
+
+    policy: GuardrailPolicy
+    question: str
+    history: list[dict[str, str]]
+    passages: list[dict[str, Any]]
+
+
+@dataclass
+class _Meter:
+    """Tokens a generation has cost so far: the model's own count once it reports one, else the
+    prompt's estimate plus a token per delta received."""
+
+    prompt: int
+    generated: int = 0
+    reported: Usage | None = None
+    finish_reason: str = "stop"
+
+    def see(self, delta: Delta) -> None:
+        if delta.text:
+            self.generated += 1
+        if delta.usage is not None:
+            self.reported = delta.usage
+            self.finish_reason = delta.finish_reason or self.finish_reason
+
+    @property
+    def started(self) -> bool:
+        return self.generated > 0 or self.reported is not None
+
+    def usage(self) -> Usage:
+        return self.reported or Usage(self.prompt, self.generated)
+
+
+def client_turns(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A client's turns with the roles they take in the prompt (see ``CLIENT_ROLES``).
+
+    Raises:
+        InvalidInput: a role the copilot does not accept.
+    """
+    turns = []
+    for turn in history:
+        role = CLIENT_ROLES.get(turn.get("role", ""))
+        if role is None:
+            raise InvalidInput(
+                f"message role {turn.get('role')!r} is not supported "
+                f"(use one of {', '.join(CLIENT_ROLES)})"
+            )
+        turns.append({"role": role, "content": turn.get("content") or ""})
+    return turns
 
 
 class CopilotEngine:
@@ -60,39 +133,69 @@ class CopilotEngine:
         self._db, self._embed, self._generate = db, embed, generate
         self._quota, self._count = quota, count_tokens
 
-    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
-        """Events: conversation, citations, token*, then done — or blocked / error."""
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        """Events: conversation, citations, token*, then done — or blocked / error.
+
+        Raises:
+            GuardrailBlocked is not raised: a block is an event. NotFound (project or
+            conversation), InvalidInput (a role), RateLimited (the tokens do not fit today's
+            quota) and ServiceUnavailable (the model) are raised before the first event that
+            carries an answer.
+        """
+        prepared = await self._prepare(actor, request)
+        if isinstance(prepared, GuardrailResult):
+            yield _blocked(prepared)
+            return
+        async for event in self._answer(actor, request, prepared):
+            yield event
+
+    async def _prepare(self, actor: Actor, request: ChatRequest) -> _Prepared | GuardrailResult:
+        """The first short transaction: policy, input checks on every supplied turn, the stored
+        history, retrieval and context checks. Returns the blocking result if input is refused."""
         async with self._db.session(organization_id=actor.organization_id) as session:
             policy = await guardrail_service.effective(session, project_id=request.project_id)
-            checked = evaluate(
-                policy, request.question, stage=Stage.INPUT, token_counter=self._count
+            stored = await self._stored_history(session, request)
+            supplied = client_turns(request.history) if stored is None else []
+            checked, texts = evaluate_turns(
+                policy,
+                [t["content"] for t in supplied] + [request.question],
+                stage=Stage.INPUT,
+                token_counter=self._count,
             )
             await record_hits(session, actor=actor, result=checked, project_id=request.project_id)
             if checked.blocked:
-                yield _blocked(checked)
-                return
-            conversation, history = await self._conversation(session, actor, request)
+                return checked
             passages = await self._retrieve(session, request, checked.text)
             passages = await self._guard_context(session, actor, policy, request, passages)
-        if conversation is not None:
-            yield {"type": "conversation", "conversation_id": str(conversation)}
-        yield {
-            "type": "citations",
-            "citations": [_citation(i, p) for i, p in enumerate(passages, 1)],
-        }
-        messages = prompt.build(passages, history, checked.text)
-        async for event in self._answer(
-            actor, request, policy, messages, passages, conversation, checked.text
-        ):
-            yield event
+        history = (
+            stored
+            if stored is not None
+            else [t | {"content": text} for t, text in zip(supplied, texts, strict=False)]
+        )
+        return _Prepared(policy, checked.text, history, passages)
 
-    async def _conversation(
-        self, session: Any, actor: Actor, request: ChatRequest
-    ) -> tuple[uuid.UUID | None, list[dict[str, str]]]:
+    async def _stored_history(
+        self, session: Any, request: ChatRequest
+    ) -> list[dict[str, str]] | None:
+        """A stored conversation's last turns (None: the client's own history is used)."""
         if request.project_id is None or not request.store:
-            return None, list(request.history)
+            return None
         await project_service.get(session, project_id=request.project_id)
         if request.conversation_id is None:
+            return None
+        found = await ConversationRepository(session).get(request.conversation_id)
+        if found is None or found.project_id != request.project_id:
+            raise NotFound("conversation", request.conversation_id)
+        turns = await ConversationRepository(session).history(found.id, limit=HISTORY_TURNS)
+        return [{"role": m.role, "content": m.content} for m in turns]
+
+    async def _open_conversation(self, actor: Actor, request: ChatRequest) -> uuid.UUID | None:
+        """The conversation this turn belongs to, created in a short transaction if new."""
+        if request.project_id is None or not request.store:
+            return None
+        if request.conversation_id is not None:
+            return request.conversation_id
+        async with self._db.session(organization_id=actor.organization_id) as session:
             conversation = Conversation(
                 organization_id=actor.organization_id,
                 project_id=request.project_id,
@@ -101,12 +204,7 @@ class CopilotEngine:
             )
             session.add(conversation)
             await session.flush()
-            return conversation.id, list(request.history)
-        found = await ConversationRepository(session).get(request.conversation_id)
-        if found is None or found.project_id != request.project_id:
-            raise NotFound("conversation", request.conversation_id)
-        turns = await ConversationRepository(session).history(found.id, limit=HISTORY_TURNS)
-        return found.id, [{"role": m.role, "content": m.content} for m in turns]
+            return conversation.id
 
     async def _retrieve(
         self, session: Any, request: ChatRequest, question: str
@@ -152,56 +250,136 @@ class CopilotEngine:
                 kept.append(passage | {"text": result.text})
         return kept
 
+    def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        count = self._count or approx_token_count
+        return sum(count(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
     async def _answer(
-        self,
-        actor: Actor,
-        request: ChatRequest,
-        policy: GuardrailPolicy,
-        messages: list[dict[str, str]],
-        passages: list[dict[str, Any]],
-        conversation: uuid.UUID | None,
-        question: str,
-    ) -> AsyncIterator[Event]:
-        params = request.params
+        self, actor: Actor, request: ChatRequest, prep: _Prepared
+    ) -> AsyncGenerator[Event, None]:
+        """Reserve, generate, record, settle. The reservation (prompt + max_tokens) comes before
+        any write, and is settled to what was generated however the stream ends: finished,
+        blocked, or abandoned by its client (the generator closed at a yield)."""
+        params, policy = request.params, prep.policy
         if policy.max_output_tokens:
             params = GenerationParams(
                 min(params.max_tokens, policy.max_output_tokens), params.stop, params.temperature
             )
+        messages = prompt.build(prep.passages, prep.history, prep.question)
+        meter = _Meter(self._prompt_tokens(messages))
+        reservation = await self._quota.reserve(
+            actor.organization_id, meter.prompt + params.max_tokens
+        )
+        recorded = False
+        try:
+            conversation = await self._open_conversation(actor, request)
+            if conversation is not None:
+                yield {"type": "conversation", "conversation_id": str(conversation)}
+            yield {
+                "type": "citations",
+                "citations": [_citation(i, p) for i, p in enumerate(prep.passages, 1)],
+            }
+            raw: list[str] = []
+            shown: list[str] = []
+            tokens = self._tokens(messages, params, policy, meter, raw, shown)
+            try:
+                async for event in tokens:
+                    yield event
+            finally:
+                await tokens.aclose()  # a client gone at a yield: stop the model now
+            final = await self._finish(
+                actor, request, prep, conversation, "".join(raw), "".join(shown), meter
+            )
+            recorded = True
+        except Exception:
+            if not meter.started:  # the model failed before answering: nothing to charge
+                meter.prompt = 0
+            raise
+        finally:
+            usage = meter.usage()
+            await run_to_completion(self._settle(actor, reservation, usage, record=not recorded))
+        yield final
+
+    async def _tokens(
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        policy: GuardrailPolicy,
+        meter: _Meter,
+        raw: list[str],
+        shown: list[str],
+    ) -> AsyncGenerator[Event, None]:
+        """The model's stream through the output redactor; ``raw``/``shown`` collect the text
+        generated and the text sent, ``meter`` what it cost."""
         redactor = StreamRedactor.from_policy(policy, stage=Stage.OUTPUT)
-        raw, shown, usage, reason = [], [], Usage(0, 0), "stop"
-        async for delta in self._generate(messages, params):
-            raw.append(delta.text)
-            if delta.usage is not None:
-                usage, reason = delta.usage, delta.finish_reason or reason
-            safe = redactor.feed(delta.text)
-            if _must_stop(redactor, policy):
-                break
-            if safe:
-                shown.append(safe)
-                yield {"type": "token", "text": safe}
+        stream = self._generate(messages, params)
+        try:
+            async for delta in stream:
+                meter.see(delta)
+                raw.append(delta.text)
+                safe = redactor.feed(delta.text)
+                if _must_stop(redactor, policy):
+                    break
+                if safe:
+                    shown.append(safe)
+                    yield {"type": "token", "text": safe}
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:  # closing the stream stops the model
+                await aclose()
         tail = redactor.finish()
         if tail and not _must_stop(redactor, policy):
             shown.append(tail)
             yield {"type": "token", "text": tail}
-        async with self._db.session(organization_id=actor.organization_id) as session:
-            result = evaluate(policy, "".join(raw), stage=Stage.OUTPUT)
+
+    async def _finish(
+        self,
+        actor: Actor,
+        request: ChatRequest,
+        prep: _Prepared,
+        conversation: uuid.UUID | None,
+        raw: str,
+        shown: str,
+        meter: _Meter,
+    ) -> Event:
+        """The last short transaction: the output check, the usage (blocked or not) and the
+        stored turn. Returns the closing event."""
+        usage, org = meter.usage(), actor.organization_id
+        async with self._db.session(organization_id=org) as session:
+            result = evaluate(prep.policy, raw, stage=Stage.OUTPUT)
             await record_hits(session, actor=actor, result=result, project_id=request.project_id)
+            await _add_usage(session, org, usage)
             if result.blocked:
-                yield _blocked(result)
-                return
+                return _blocked(result)
             message_id = await self._record(
-                session, actor, conversation, question, "".join(shown), passages, usage
+                session, actor, conversation, prep.question, shown, prep.passages, usage
             )
-        await self._quota.add(actor.organization_id, usage.total_tokens)
-        yield {
+        return {
             "type": "done",
-            "finish_reason": reason,
+            "finish_reason": meter.finish_reason,
             "message_id": message_id,
             "usage": {
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
             },
         }
+
+    async def _settle(
+        self, actor: Actor, reservation: Reservation, usage: Usage, *, record: bool
+    ) -> None:
+        """Charge ``usage`` in place of the reservation; ``record``: also write the usage row
+        (a stream that ended before its last transaction)."""
+        org = actor.organization_id
+        if record and usage.total_tokens:
+            try:
+                async with self._db.session(organization_id=org) as session:
+                    await _add_usage(session, org, usage)
+            except Exception:  # the quota below still charges it
+                log.exception("usage of an abandoned chat not recorded", extra={"org": str(org)})
+        try:
+            await self._quota.settle(reservation, usage.total_tokens)
+        except Exception:  # the whole reservation stays charged: never less than was used
+            log.exception("token reservation not settled", extra={"org": str(org)})
 
     async def _record(
         self,
@@ -213,11 +391,6 @@ class CopilotEngine:
         passages: list[dict[str, Any]],
         usage: Usage,
     ) -> str | None:
-        await UsageRepository(session).add(
-            actor.organization_id,
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-        )
         if conversation is None:
             return None
         org = actor.organization_id
@@ -241,6 +414,15 @@ class CopilotEngine:
         session.add(reply)
         await session.flush()
         return str(reply.id)
+
+
+async def _add_usage(session: Any, organization_id: uuid.UUID, usage: Usage) -> None:
+    if usage.total_tokens:
+        await UsageRepository(session).add(
+            organization_id,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+        )
 
 
 def _must_stop(redactor: StreamRedactor, policy: GuardrailPolicy) -> bool:

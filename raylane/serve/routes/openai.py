@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -21,8 +21,9 @@ from raylane.core.errors import InvalidInput, NotFound
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Permission
 from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list
-from raylane.serve.deps import ActorDep, PlatformDep, SessionDep, require
-from raylane.serve.routes.copilot import collect, generation, started
+from raylane.serve.deps import PlatformDep, ReleasedActorDep, SessionDep, require
+from raylane.serve.errors import stream_error
+from raylane.serve.routes.copilot import drain, generation, started
 from raylane.serve.routing import Route
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=Route)
@@ -50,12 +51,15 @@ def _project(model: str, llm_model: str) -> uuid.UUID | None:
 
 @router.post("/chat/completions", dependencies=[require(Permission.COPILOT_USE)])
 async def create_chat_completion(
-    data: OpenAIChatRequest, session: SessionDep, actor: ActorDep, platform: PlatformDep
+    data: OpenAIChatRequest, actor: ReleasedActorDep, platform: PlatformDep
 ) -> Any:
-    """Chat completions in OpenAI's format, streamed or not."""
+    """Chat completions in OpenAI's format, streamed or not.
+
+    Every message is checked by the input guardrails. ``system`` and ``developer`` messages are
+    the client's text: they reach the model as user turns after the platform's own system
+    prompt, never in its place; ``tool`` and other roles are refused (422). A missing project
+    is a 404 from the engine's first transaction."""
     project_id = _project(data.model, platform.copilot.model_name)
-    if project_id is not None:
-        await project_service.get(session, project_id=project_id)
     turns = [{"role": m.role, "content": m.content or ""} for m in data.messages]
     if turns[-1]["role"] != "user":
         raise InvalidInput("the last message must come from the user")
@@ -72,9 +76,10 @@ async def create_chat_completion(
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if data.stream:
         return StreamingResponse(
-            _chunks(ident, created, data.model, head, rest), media_type="text/event-stream"
+            _chunks(ident, created, data.model, head, rest, actor.request_id),
+            media_type="text/event-stream",
         )
-    out = collect(head, [e async for e in rest])
+    out = await drain(head, rest)
     usage = out["usage"]
     return {
         "id": ident,
@@ -93,7 +98,12 @@ async def create_chat_completion(
 
 
 async def _chunks(
-    ident: str, created: int, model: str, head: list[Event], rest: AsyncIterator[Event]
+    ident: str,
+    created: int,
+    model: str,
+    head: list[Event],
+    rest: AsyncGenerator[Event, None],
+    request_id: str | None,
 ) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         body = {
@@ -111,12 +121,19 @@ async def _chunks(
         async for event in rest:
             yield event
 
-    yield chunk({"role": "assistant", "content": ""})
-    async for event in events():
-        if event["type"] == "token":
-            yield chunk({"content": event["text"]})
-        elif event["type"] == "done":
-            yield chunk({}, event["finish_reason"])
-        elif event["type"] == "blocked":
-            yield chunk({}, "content_filter")
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        async for event in events():
+            if event["type"] == "token":
+                yield chunk({"content": event["text"]})
+            elif event["type"] == "done":
+                yield chunk({}, event["finish_reason"])
+            elif event["type"] == "blocked":
+                yield chunk({}, "content_filter")
+    except Exception as exc:  # headers are gone: OpenAI's in-band error shape, then the end
+        error = stream_error(exc, request_id)
+        body = {"error": {"code": error["error"], "message": error["detail"]}}
+        yield f"data: {json.dumps(body)}\n\n".encode()
+    finally:
+        await rest.aclose()  # a client gone mid-stream: release the slot, charge the tokens
     yield b"data: [DONE]\n\n"
