@@ -5,6 +5,7 @@ A second app instance (its own Platform, so its own cache) stands for another AP
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from raylane.core.apikeys.gate import EPOCH_KEY
+from raylane.core.apikeys.gate import epoch_key
 from raylane.core.errors import ServiceUnavailable
 from raylane.serve.app import create_app
 from tests.factories import Api, Tenant
@@ -57,7 +58,7 @@ async def test_a_cached_key_spares_the_lookup(
         assert (await api.as_(key).get("/api/v1/me")).status_code == 200
     assert len(lookups) == 1
     # Redis losing the epoch (a restart without persistence) only costs lookups.
-    await app.state.platform.redis.delete(EPOCH_KEY)
+    await app.state.platform.redis.delete(epoch_key(uuid.UUID(org_a.organization_id)))
     for _ in range(3):
         assert (await api.as_(key).get("/api/v1/me")).status_code == 200
     assert len(lookups) == 2
@@ -99,7 +100,7 @@ async def test_a_change_that_cannot_reach_the_caches_is_rolled_back(
     key = await _new_key(api, org_a)
     assert (await api.as_(key["secret"]).get("/api/v1/me")).status_code == 200
 
-    async def unreachable() -> None:
+    async def unreachable(*_: Any) -> None:
         raise ServiceUnavailable("auth cache unavailable (Redis unreachable)")
 
     monkeypatch.setattr(app.state.platform.gate, "invalidate", unreachable)
@@ -124,8 +125,37 @@ async def test_a_stale_entry_is_rescoped_when_platform_reach_changed(
     try:
         # The epoch replaced elsewhere (another replica's commit): this process's entry stays,
         # stale, and is found on the next request.
-        await app.state.platform.redis.set(EPOCH_KEY, "replaced-elsewhere")
+        await app.state.platform.redis.set(
+            epoch_key(uuid.UUID(org_a.organization_id)), "replaced-elsewhere"
+        )
         assert (await api.as_(key).get(other)).status_code == 200
     finally:
         owner_conn.execute(promote, (False, org_a.organization_id))
-        await app.state.platform.gate.invalidate()
+        await app.state.platform.gate.invalidate([uuid.UUID(org_a.organization_id)])
+
+
+async def test_a_change_in_one_organization_leaves_the_others_cached(
+    api: Api, replica: Api, org_a: Tenant, org_b: Tenant, lookups: list[str]
+) -> None:
+    key_b = (await _new_key(api, org_b))["secret"]
+    key_a = await _new_key(api, org_a)
+    for key in (key_b, key_a["secret"]):
+        assert (await api.as_(key).get("/api/v1/me")).status_code == 200  # now cached here
+    assert (await replica.as_(key_a["secret"]).get("/api/v1/me")).status_code == 200
+
+    owner_a = api.as_(org_a)
+    org = f"/api/v1/organizations/{org_a.organization_id}"
+    assert (await owner_a.patch(org, json={"name": "Renamed"})).status_code == 200
+    r = await owner_a.patch(f"/api/v1/users/{org_a.owner_id}", json={"name": "Someone Else"})
+    assert r.status_code == 200
+    lookups.clear()
+    assert (await api.as_(key_b).get("/api/v1/me")).status_code == 200
+    assert lookups == []  # org_b's entry outlived org_a's renames
+
+    # ...while a revocation in org_a still reaches another replica on the very next request.
+    assert (await owner_a.delete(f"/api/v1/api-keys/{key_a['id']}")).status_code == 200
+    r = await replica.as_(key_a["secret"]).get("/api/v1/me")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    lookups.clear()
+    assert (await api.as_(key_b).get("/api/v1/me")).status_code == 200
+    assert lookups == []
