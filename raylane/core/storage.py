@@ -3,12 +3,17 @@
 Keys are relative, ``/``-separated names such as ``org/<id>/documents/<id>/original.pdf``. Both
 backends validate them the same way, so a key that works on a laptop works on S3 and a key that
 could escape the root is refused everywhere.
+
+Error messages name neither the bucket, the root, nor the key, nor carry the storage library's
+own text: they can reach clients (an API error body, a document's ingest error). The details go
+to the log instead.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import os
 import tempfile
 import threading
@@ -20,6 +25,8 @@ from raylane.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavail
 
 if TYPE_CHECKING:
     from raylane.core.config import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 1024  # S3's limit; applied to files too so both backends accept the same keys
 MAX_SEGMENT_BYTES = 255  # NAME_MAX on common filesystems
@@ -62,11 +69,11 @@ def _check_text(value: str, what: str) -> None:
         raise InvalidInput(f"{what} must be a string")
     # Control characters (NUL above all) break filesystems, logs and S3 consoles alike.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise InvalidInput(f"{what} {value!r} contains control characters")
+        raise InvalidInput(f"{what} contains control characters")
     if "\\" in value:
-        raise InvalidInput(f"{what} {value!r} contains a backslash; use '/' to separate parts")
+        raise InvalidInput(f"{what} contains a backslash; use '/' to separate parts")
     if value.startswith("/"):
-        raise InvalidInput(f"{what} {value!r} must be relative, not absolute")
+        raise InvalidInput(f"{what} must be relative, not absolute")
     if len(value.encode("utf-8")) > MAX_KEY_BYTES:
         raise InvalidInput(f"{what} is longer than {MAX_KEY_BYTES} bytes")
 
@@ -85,13 +92,11 @@ def validate_key(key: str) -> str:
         raise InvalidInput("object key must not be empty")
     for part in key.split("/"):
         if part in ("", ".", ".."):
-            raise InvalidInput(f"object key {key!r} has an empty, '.' or '..' part")
+            raise InvalidInput("object key has an empty, '.' or '..' part")
         if part.startswith(_TMP_PREFIX):
-            raise InvalidInput(f"object key {key!r} uses the reserved prefix {_TMP_PREFIX!r}")
+            raise InvalidInput(f"object key uses the reserved prefix {_TMP_PREFIX!r}")
         if len(part.encode("utf-8")) > MAX_SEGMENT_BYTES:
-            raise InvalidInput(
-                f"object key {key!r} has a part longer than {MAX_SEGMENT_BYTES} bytes"
-            )
+            raise InvalidInput(f"object key has a part longer than {MAX_SEGMENT_BYTES} bytes")
     return key
 
 
@@ -100,7 +105,7 @@ def _validate_prefix(prefix: str) -> str:
     _check_text(prefix, "prefix")
     # Only the parts before the last "/" name directories; the rest is matched as a string.
     if any(part in (".", "..") for part in prefix.split("/")[:-1]):
-        raise InvalidInput(f"prefix {prefix!r} has a '.' or '..' part")
+        raise InvalidInput("prefix has a '.' or '..' part")
     return prefix
 
 
@@ -125,7 +130,8 @@ class FileStore:
         try:
             path.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
-            raise Conflict(f"cannot store {key!r}: a parent of it is already an object") from exc
+            log.warning("object store refused a write", extra={"key": key}, exc_info=exc)
+            raise Conflict("cannot store the object: a parent of its key is an object") from exc
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
         replaced = False
         try:
@@ -137,7 +143,8 @@ class FileStore:
             os.replace(tmp_name, path)
             replaced = True
         except IsADirectoryError as exc:
-            raise Conflict(f"cannot store {key!r}: other objects live under it") from exc
+            log.warning("object store refused a write", extra={"key": key}, exc_info=exc)
+            raise Conflict("cannot store the object: other objects live under its key") from exc
         finally:
             if not replaced:  # a failed write never leaves its temp file behind
                 with contextlib.suppress(FileNotFoundError):
@@ -164,7 +171,7 @@ class FileStore:
         try:
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise NotFound("object", key) from exc
+            raise _missing() from exc
 
     def delete(self, key: str) -> None:
         """Remove the file; missing keys are fine.
@@ -272,10 +279,15 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _unavailable(self, exc: Exception, action: str) -> ServiceUnavailable:
+        # The bucket, the key and the service's own words are for the log, not for clients.
         code = _error_code(exc) or type(exc).__name__
-        return ServiceUnavailable(
-            f"object storage failed to {action} in bucket {self.bucket!r}: {code}"
+        log.warning(
+            "object storage failed to %s",
+            action,
+            extra={"bucket": self.bucket, "endpoint": self.endpoint_url, "code": code},
+            exc_info=exc,
         )
+        return ServiceUnavailable(f"object storage failed to {action}")
 
     def put(self, key: str, data: bytes, *, content_type: str | None = None) -> str:
         """Upload ``data`` in one request (S3 makes a single PUT atomic)."""
@@ -297,7 +309,7 @@ class S3Store:
             return bytes(response["Body"].read())
         except ClientError as exc:
             if _error_code(exc) in _MISSING_CODES:
-                raise NotFound("object", key) from exc
+                raise _missing() from exc
             raise self._unavailable(exc, "read an object") from exc
         except BotoCoreError as exc:
             raise self._unavailable(exc, "read an object") from exc
@@ -350,6 +362,11 @@ class S3Store:
     def url(self, key: str) -> str:
         """``s3://bucket/prefix/key``."""
         return f"s3://{self.bucket}/{self._full_key(key)}"
+
+
+def _missing() -> NotFound:
+    # NotFound names what is missing; the key would tell a client how storage is laid out.
+    return NotFound("stored", "object")
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -236,6 +236,7 @@ async def _write(
     ctx: RunContext, collection: Collection, docs: list[Document], embedded: Any, total: int
 ) -> dict[str, Any]:
     written: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    contents = {d.id: d.content_hash for d in docs}
     errors: dict[str, str] = {}
     done = 0
     # Written as each embedded batch arrives (batch_size=None: as produced), so the work left
@@ -266,7 +267,8 @@ async def _write(
                 }
             )
         async with session_scope(organization_id=ctx.organization_id) as session:
-            await ChunkRepository(session).upsert(rows)
+            # Chunks of a document replaced or deleted since it was read are dropped.
+            await ChunkRepository(session).upsert(rows, contents=contents)
         done += len(batch["document_id"])
         await ctx.progress(chunks_done=done)
     log.info("wrote %d chunks of %d documents", done, len(written))

@@ -1,13 +1,24 @@
-"""Collections (settings fixed at creation), documents (objects + metadata) and chunks (vectors)."""
+"""Collections (settings fixed at creation), documents (objects + metadata), chunks (vectors)
+and the outbox of stored objects to remove once their rows are gone."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,7 +62,7 @@ class Document(TenantScoped, Entity):
     mime: Mapped[str] = mapped_column(String(100))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.PENDING)
-    object_key: Mapped[str] = mapped_column(String(1000))
+    object_key: Mapped[str] = mapped_column(String(1000), index=True)  # the outbox checks it
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     embedded_hash: Mapped[str | None] = mapped_column(String(64))  # content hash last embedded
     error: Mapped[str | None] = mapped_column(Text)
@@ -78,3 +89,24 @@ class Chunk(TenantScoped, Entity):
     embedding: Mapped[Any] = mapped_column(Vector())
 
     __table_args__ = (UniqueConstraint("document_id", "chunk_index", "content_hash", "model"),)
+
+
+class DeletionReason(StrEnum):
+    UPLOAD = "upload"  # written before an upload's object: removed by the upload's commit
+    REPLACED = "replaced"
+    DOCUMENT_DELETED = "document_deleted"
+    COLLECTION_DELETED = "collection_deleted"
+
+
+class ObjectDeletion(TenantScoped, Entity):
+    """A stored object that may have lost its last document: deleted once none refers to it."""
+
+    __tablename__ = "object_deletions"
+
+    object_key: Mapped[str] = mapped_column(String(1000))
+    reason: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -9,13 +9,18 @@ from typing import Any
 from pgvector import Vector
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.collections.models import Chunk, Collection, Document
+from raylane.core.collections.models import Chunk, Collection, Document, ObjectDeletion
 from raylane.core.db.paging import Page, keyset_page
 from raylane.core.db.session import HNSW_EF_SEARCH, driver_connection
+from raylane.core.ids import uuid7
+
+# Advisory locks on object keys use the two-int form under this class id, apart from every
+# single-bigint lock (migrations use one).
+_OBJECT_KEY_LOCK = 7140007
 
 
 def nearest_statement(
@@ -61,10 +66,11 @@ class CollectionRepository:
     async def get(self, collection_id: uuid.UUID) -> Collection | None:
         return await self._session.get(Collection, collection_id)
 
-    async def lock(self, collection_id: uuid.UUID) -> None:
-        """Row-lock the collection until the transaction ends (serialises its uploads)."""
+    async def lock(self, collection_id: uuid.UUID) -> bool:
+        """Row-lock the collection until the transaction ends (serialises its uploads and
+        document deletions); False when it is gone (deleted while we waited)."""
         stmt = select(Collection.id).where(Collection.id == collection_id).with_for_update()
-        await self._session.execute(stmt)
+        return (await self._session.scalar(stmt)) is not None
 
     async def page(
         self, *, project_id: uuid.UUID, limit: int, cursor: str | None
@@ -112,6 +118,13 @@ class DocumentRepository:
         stmt = select(Document.object_key).where(Document.collection_id == collection_id)
         return list(await self._session.scalars(stmt))
 
+    async def referencing(self, object_keys: Sequence[str]) -> set[str]:
+        """Which of ``object_keys`` a document of the tenant still points at."""
+        if not object_keys:
+            return set()
+        stmt = select(Document.object_key).where(Document.object_key.in_(list(object_keys)))
+        return set(await self._session.scalars(stmt))
+
     async def needing_embedding(self, collection_id: uuid.UUID, model: str) -> list[Document]:
         """Documents whose current content has not been embedded with ``model`` yet."""
         stmt = (
@@ -131,12 +144,25 @@ class ChunkRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def upsert(self, rows: Sequence[dict[str, Any]]) -> int:
+    async def upsert(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        contents: Mapping[uuid.UUID, str] | None = None,
+    ) -> int:
         """Insert chunks in one statement; rows already present (same key) are left alone.
 
         The key (document, chunk index, content hash, model) makes retried or repeated ingests
         write each chunk exactly once.
+
+        ``contents`` maps each document to the content hash its chunks were cut from: rows of a
+        document whose content has changed since (replaced) or that is gone are dropped. The
+        documents are share-locked until the transaction ends, so a replace cannot slip in
+        between the check and the insert (it waits, then deletes what was written).
         """
+        if contents is not None:
+            current = await self._current_contents(contents)
+            rows = [r for r in rows if r["document_id"] in current]
         if not rows:
             return 0
         stmt = (
@@ -145,8 +171,23 @@ class ChunkRepository:
             .on_conflict_do_nothing(
                 index_elements=["document_id", "chunk_index", "content_hash", "model"]
             )
+            .returning(Chunk.id)  # the driver reports no row count for this statement
         )
-        result = await self._session.execute(stmt)
+        return len((await self._session.execute(stmt)).all())
+
+    async def _current_contents(self, contents: Mapping[uuid.UUID, str]) -> set[uuid.UUID]:
+        if not contents:
+            return set()
+        stmt = (
+            select(Document.id, Document.content_hash)
+            .where(Document.id.in_(list(contents)))
+            .with_for_update(read=True)
+        )
+        return {i for i, h in (await self._session.execute(stmt)).tuples() if contents[i] == h}
+
+    async def delete_for_document(self, document_id: uuid.UUID) -> int:
+        """Delete every chunk of one document (its content was replaced)."""
+        result = await self._session.execute(delete(Chunk).where(Chunk.document_id == document_id))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def prune(
@@ -232,3 +273,72 @@ class ChunkRepository:
 
             params["filters"] = json.dumps(filters)
         return list((await self._session.execute(sql, params)).mappings())
+
+
+class ObjectDeletionRepository:
+    """The outbox of stored objects to delete, and the per-key locks that guard it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, *, organization_id: uuid.UUID, object_keys: Sequence[str], reason: str
+    ) -> list[uuid.UUID]:
+        if not object_keys:
+            return []
+        ids = [uuid7() for _ in object_keys]
+        rows = [
+            {"id": i, "organization_id": organization_id, "object_key": k, "reason": reason}
+            for i, k in zip(ids, object_keys, strict=True)
+        ]
+        await self._session.execute(insert(ObjectDeletion).values(rows))
+        return ids
+
+    async def remove(self, deletion_ids: Sequence[uuid.UUID]) -> None:
+        if deletion_ids:
+            stmt = delete(ObjectDeletion).where(ObjectDeletion.id.in_(list(deletion_ids)))
+            await self._session.execute(stmt)
+
+    async def claim(
+        self, *, deletion_ids: Sequence[uuid.UUID] | None = None, limit: int = 100
+    ) -> list[tuple[uuid.UUID, str, int]]:
+        """Lock the given rows (or the tenant's due ones) until the transaction ends; rows
+        another transaction holds are skipped. Returns (id, key, attempts)."""
+        stmt = select(ObjectDeletion.id, ObjectDeletion.object_key, ObjectDeletion.attempts)
+        if deletion_ids is not None:
+            stmt = stmt.where(ObjectDeletion.id.in_(list(deletion_ids)))
+        else:
+            stmt = stmt.where(ObjectDeletion.next_attempt_at <= func.now()).order_by(
+                ObjectDeletion.next_attempt_at
+            )
+        stmt = stmt.limit(limit).with_for_update(skip_locked=True)
+        return list((await self._session.execute(stmt)).tuples())
+
+    async def retry_later(self, deletion_id: uuid.UUID, *, error: str, delay_s: float) -> None:
+        stmt = (
+            update(ObjectDeletion)
+            .where(ObjectDeletion.id == deletion_id)
+            .values(
+                attempts=ObjectDeletion.attempts + 1,
+                last_error=error[:2000],
+                next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay_s),
+            )
+        )
+        await self._session.execute(stmt)
+
+    async def lock_key(self, object_key: str) -> None:
+        """Hold the key's lock until the transaction ends (an upload writing that object)."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(:c, hashtext(:k))"),
+            {"c": _OBJECT_KEY_LOCK, "k": object_key},
+        )
+
+    async def try_lock_key(self, object_key: str) -> bool:
+        """Take the key's lock until the transaction ends, unless someone holds it."""
+        stmt = text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:k))")
+        return bool(await self._session.scalar(stmt, {"c": _OBJECT_KEY_LOCK, "k": object_key}))
+
+    async def organizations_due(self, limit: int) -> list[uuid.UUID]:
+        """Organizations with deletions due, across tenants (SECURITY DEFINER; ids only)."""
+        stmt = text("SELECT organization_id FROM raylane_object_deletions_due(:n)")
+        return list(await self._session.scalars(stmt, {"n": limit}))

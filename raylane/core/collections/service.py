@@ -1,5 +1,9 @@
 """Collection and document use cases: create, upload (validated whole before anything is
-written), idempotent re-upload, replace-by-name, delete (rows, vectors and objects)."""
+written), idempotent re-upload, replace-by-name, delete (rows, vectors and objects).
+
+Stored objects go through the outbox in ``objects``: a replaced or deleted document's object is
+removed only after the transaction that dropped its row commits, and an upload that never
+commits leaves no object behind."""
 
 from __future__ import annotations
 
@@ -13,8 +17,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core import audit, embeddings
-from raylane.core.collections.models import Collection, Document, DocumentStatus
-from raylane.core.collections.repository import CollectionRepository, DocumentRepository
+from raylane.core.collections import objects
+from raylane.core.collections.models import (
+    Collection,
+    DeletionReason,
+    Document,
+    DocumentStatus,
+)
+from raylane.core.collections.repository import (
+    ChunkRepository,
+    CollectionRepository,
+    DocumentRepository,
+    ObjectDeletionRepository,
+)
 from raylane.core.config import Settings
 from raylane.core.db.paging import Page
 from raylane.core.db.session import conflict_on_duplicate
@@ -160,8 +175,16 @@ class CollectionService:
     async def delete(
         self, session: AsyncSession, *, actor: Actor, collection_id: uuid.UUID, store: ObjectStore
     ) -> None:
-        """Delete the collection with its documents, chunks and stored objects."""
+        """Delete the collection with its documents and chunks; its stored objects go once the
+        transaction commits.
+
+        Raises:
+            NotFound: the collection is not the caller's.
+        """
         collection = await self.get(session, collection_id=collection_id)
+        # The lock queues this behind uploads in flight, so every document is in the list.
+        if not await CollectionRepository(session).lock(collection_id):
+            raise NotFound("collection", collection_id)
         keys = await DocumentRepository(session).object_keys(collection_id)
         await session.delete(collection)
         await session.flush()
@@ -173,7 +196,13 @@ class CollectionService:
             target_id=collection_id,
             before={"name": collection.name, "documents": len(keys)},
         )
-        await asyncio.gather(*(asyncio.to_thread(store.delete, k) for k in keys))
+        await objects.delete_after_commit(
+            session,
+            store=store,
+            organization_id=collection.organization_id,
+            object_keys=keys,
+            reason=DeletionReason.COLLECTION_DELETED,
+        )
 
 
 class DocumentService:
@@ -204,17 +233,36 @@ class DocumentService:
         # file costs its own request a 4xx and holds up no other upload to the collection.
         await _check_parses(collection, uploads, limits)
         # Concurrent uploads to one collection queue here, so the document limit holds.
-        await CollectionRepository(session).lock(collection_id)
+        if not await CollectionRepository(session).lock(collection_id):
+            raise NotFound("collection", collection_id)  # deleted while we waited
         for upload in uploads:
             _check_fields(upload)
         new = [u for u in uploads if not await self._known(repo, collection_id, u)]
         await self._validate(
             collection, uploads, existing=await repo.count(collection_id), new=len(new)
         )
+        writes = await self._new_objects(repo, collection, uploads)
+        pending = await objects.record_uploads(
+            session, organization_id=collection.organization_id, object_keys=writes
+        )
         results = []
         for upload in uploads:
             results.append(await self._store_one(session, actor, collection, upload, store))
+        # Committed together with the documents: from then on the objects are theirs to keep.
+        await ObjectDeletionRepository(session).remove(pending)
         return results
+
+    @staticmethod
+    async def _new_objects(
+        repo: DocumentRepository, collection: Collection, uploads: list[Upload]
+    ) -> list[str]:
+        """Keys of the objects this upload will write (content not stored in the collection)."""
+        keys = []
+        for upload in uploads:
+            digest = hashlib.sha256(upload.data).hexdigest()
+            if await repo.by_hash(collection.id, digest) is None:
+                keys.append(_object_key(collection, digest))
+        return keys
 
     @staticmethod
     async def _known(repo: DocumentRepository, collection_id: uuid.UUID, upload: Upload) -> bool:
@@ -257,7 +305,7 @@ class DocumentService:
         same = await repo.by_hash(collection.id, digest)
         if same is not None:
             return same, False
-        key = f"{collection.organization_id}/{collection.id}/{digest}"
+        key = _object_key(collection, digest)
         await asyncio.to_thread(store.put, key, upload.data, content_type=_mime(upload))
         document = await repo.by_name(collection.id, upload.name)
         created = document is None
@@ -276,7 +324,12 @@ class DocumentService:
         )
         document.metadata_ = dict(upload.metadata or {})
         document.status, document.object_key, document.error = DocumentStatus.PENDING, key, None
+        document.chunk_count = 0
         await session.flush()
+        if not created:
+            # The old content's chunks must not answer searches. Deleted after the row update:
+            # an ingest writing chunks share-locks the row, so none of its writes lands between.
+            await ChunkRepository(session).delete_for_document(document.id)
         await audit.record(
             session,
             actor=actor,
@@ -286,7 +339,13 @@ class DocumentService:
             after={"name": upload.name, "size": len(upload.data), "sha256": digest},
         )
         if old_key and old_key != key:
-            await asyncio.to_thread(store.delete, old_key)
+            await objects.delete_after_commit(
+                session,
+                store=store,
+                organization_id=collection.organization_id,
+                object_keys=[old_key],
+                reason=DeletionReason.REPLACED,
+            )
         return document, True
 
     async def get(self, session: AsyncSession, *, document_id: uuid.UUID) -> Document:
@@ -306,8 +365,15 @@ class DocumentService:
     async def delete(
         self, session: AsyncSession, *, actor: Actor, document_id: uuid.UUID, store: ObjectStore
     ) -> None:
-        """Delete a document: its row, its chunks and vectors (cascade), and its object."""
+        """Delete a document: its row, its chunks and vectors (cascade), and (once the
+        transaction commits) its stored object.
+
+        Raises:
+            NotFound: the document is not the caller's.
+        """
         document = await self.get(session, document_id=document_id)
+        # Queued with the collection's uploads: none may find this document while it goes.
+        await CollectionRepository(session).lock(document.collection_id)
         await session.delete(document)
         await session.flush()
         await audit.record(
@@ -318,7 +384,13 @@ class DocumentService:
             target_id=document_id,
             before={"name": document.name, "sha256": document.content_hash},
         )
-        await asyncio.to_thread(store.delete, document.object_key)
+        await objects.delete_after_commit(
+            session,
+            store=store,
+            organization_id=document.organization_id,
+            object_keys=[document.object_key],
+            reason=DeletionReason.DOCUMENT_DELETED,
+        )
 
 
 collection_service = CollectionService()

@@ -29,6 +29,7 @@ SECURITY_DEFINERS = (
     "raylane_runs_to_submit(int, int)",
     "raylane_runs_to_follow(uuid, int)",
     "raylane_run_counts()",
+    "raylane_object_deletions_due(int)",
 )
 
 
