@@ -30,6 +30,7 @@ class RunReconciler:
         return {"passes": self.passes}
 
     async def _loop(self) -> None:
+        from raylane.core.collections.objects import sweep_object_deletions
         from raylane.core.runs.reconcile import reconcile_once
 
         settings = get_settings()
@@ -38,6 +39,7 @@ class RunReconciler:
                 await reconcile_once(settings)
             except Exception:  # the database may be briefly away; keep trying
                 log.exception("reconcile pass failed")
+            await sweep_object_deletions(settings)  # stored objects whose rows are gone
             self.passes += 1
             await asyncio.sleep(settings.runs.reconcile_interval_s)
 
