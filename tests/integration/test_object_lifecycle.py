@@ -22,11 +22,12 @@ from raylane.core.collections.repository import ObjectDeletionRepository
 from raylane.core.collections.service import document_service
 from raylane.core.db.session import Database
 from raylane.core.db.urls import app_url
-from raylane.core.errors import ServiceUnavailable
+from raylane.core.errors import NotFound, ServiceUnavailable
 from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
-from raylane.core.storage import FileStore, ObjectStore
+from raylane.core.storage import FileStore, ObjectStore, S3Store
 from tests.factories import Api, Tenant
 from tests.integration.test_documents import new_collection, object_path, upload
+from tests.services import S3_CREDENTIALS, s3_server
 
 
 @pytest.fixture(scope="module")
@@ -372,3 +373,42 @@ class TestOutboxIsTenantScoped:
 
         assert not any(p.exists() for p in paths)
         assert outbox(owner_conn, org_a) == outbox(owner_conn, org_b) == []
+
+
+HIDDEN_BUCKET = "rl-hidden-bucket-name"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with s3_server(tmp_path_factory.mktemp("moto"), buckets=("rl-present",)) as endpoint:
+        yield endpoint
+
+
+class TestStorageErrorsRevealNothing:
+    """Bucket names, object keys and the storage service's own words stay in the logs."""
+
+    async def test_storage_outage_on_upload_is_a_bare_503(
+        self, api: Api, org_a: Tenant, app: Any, s3_endpoint: str
+    ) -> None:
+        col = await new_collection(api, org_a)
+        missing = S3Store(HIDDEN_BUCKET, "tenants", endpoint_url=s3_endpoint, **S3_CREDENTIALS)
+        data = b"nowhere to go"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(app.state.platform, "store", missing)
+            r = await upload(api, org_a, col["id"], [("x.txt", data, "text/plain")])
+
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "service_unavailable"
+        for secret in (HIDDEN_BUCKET, "tenants", col["id"], "NoSuchBucket", "botocore"):
+            assert secret not in r.text
+
+    def test_missing_object_names_no_key(self, s3_endpoint: str, objects_root: Path) -> None:
+        key = f"{uuid.uuid4()}/{uuid.uuid4()}/deadbeef"
+        stores: list[ObjectStore] = [
+            S3Store("rl-present", "p", endpoint_url=s3_endpoint, **S3_CREDENTIALS),
+            FileStore(objects_root),
+        ]
+        for store in stores:
+            with pytest.raises(NotFound) as info:  # an ingest copies this into document.error
+                store.get(key)
+            assert "deadbeef" not in info.value.detail and "rl-present" not in info.value.detail
