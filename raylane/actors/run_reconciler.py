@@ -31,12 +31,13 @@ class RunReconciler:
 
     async def _loop(self) -> None:
         from raylane.core.collections.objects import sweep_object_deletions
-        from raylane.core.runs.reconcile import reconcile_once
+        from raylane.core.runs.reconcile import FollowCursor, reconcile_once
 
         settings = get_settings()
+        cursor = FollowCursor()  # pages through running runs across passes
         while True:
             try:
-                await reconcile_once(settings)
+                await reconcile_once(settings, cursor=cursor)
             except Exception:  # the database may be briefly away; keep trying
                 log.exception("reconcile pass failed")
             await sweep_object_deletions(settings)  # stored objects whose rows are gone

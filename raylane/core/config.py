@@ -155,6 +155,8 @@ class RunSettings(BaseModel):
     max_attempts: int = Field(default=3, ge=1)
     backoff_s: float = Field(default=5.0, ge=0)
     reconcile_interval_s: float = Field(default=1.0, gt=0)
+    # Runs of one organization holding a Ray job at once; more wait queued (fairness).
+    max_running_per_org: int = Field(default=8, ge=1)
 
 
 class Settings(BaseSettings):

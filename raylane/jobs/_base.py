@@ -1,5 +1,6 @@
-"""What every job entrypoint shares: resolve the run's tenant, mark it running, report progress,
-and record success. A failure exits non-zero so the RunReconciler retries or dead-letters it.
+"""What every job entrypoint shares: resolve the run's tenant, check it is running, report
+progress, and record success (a conditional transition: a cancelled run stays cancelled).
+A failure exits non-zero so the RunReconciler retries or dead-letters it.
 """
 
 from __future__ import annotations
@@ -55,12 +56,21 @@ async def _open(run_id: uuid.UUID) -> RunContext:
         return RunContext(run.id, org, run.target_id, dict(run.params))
 
 
-async def _close(ctx: RunContext, result: dict[str, Any]) -> None:
+async def _close(ctx: RunContext, result: dict[str, Any]) -> bool:
+    """Record success: ``running`` -> ``succeeded`` only. False when the run moved on first (a
+    cancel, or the reconciler gave this attempt up): that status stands, the result is dropped."""
     async with session_scope(organization_id=ctx.organization_id) as session:
-        run: Run | None = await RunRepository(session).get(ctx.run_id)
-        assert run is not None
-        run.status, run.result = RunStatus.SUCCEEDED, result
-        run.finished_at, run.error = datetime.now(UTC), None
+        repo = RunRepository(session)
+        run: Run | None = await repo.get(ctx.run_id)
+        if run is None or run.status != RunStatus.RUNNING:
+            return False
+        return await repo.transition(
+            run,
+            to=RunStatus.SUCCEEDED,
+            result=result,
+            finished_at=datetime.now(UTC),
+            error=None,
+        )
 
 
 def main(handler: Callable[[RunContext], Awaitable[dict[str, Any]]]) -> None:
@@ -78,7 +88,10 @@ def main(handler: Callable[[RunContext], Awaitable[dict[str, Any]]]) -> None:
         except Cancelled:
             log.info("run %s cancelled", ctx.run_id)
             sys.exit(1)
-        await _close(ctx, result)
+        if not await _close(ctx, result):
+            # Cancelled (or given up) while finishing: exit as a cancelled job does.
+            log.info("run %s ended before its result was recorded", ctx.run_id)
+            sys.exit(1)
         log.info("run %s succeeded: %s", ctx.run_id, result)
 
     asyncio.run(go())

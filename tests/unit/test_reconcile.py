@@ -21,7 +21,7 @@ from raylane.core.collections.search import RRF_K, rrf
 from raylane.core.config import RunSettings, Settings
 from raylane.core.errors import ServiceUnavailable
 from raylane.core.runs import reconcile
-from raylane.core.runs.models import Run, RunKind, RunStatus
+from raylane.core.runs.models import CANCEL_TO, EDGES, TERMINAL, Run, RunKind, RunStatus
 
 BACKOFF_S = 2.0
 
@@ -73,6 +73,34 @@ class FakeRay:
         self.stopped.append(submission_id)
 
 
+@dataclass
+class FakeRepo:
+    """Stands in for RunRepository's writes: applies a transition as its conditional UPDATE does
+    (only an edge of the state machine, from the status the run was read with) and records it.
+    The race between writers is the database's: tests/integration/test_run_races.py covers it."""
+
+    slots: bool = True  # what hold_submission_slot answers
+    moves: list[tuple[RunStatus, RunStatus]] = field(default_factory=list)
+
+    async def transition(self, run: Run, *, to: RunStatus, **values: object) -> bool:
+        source = RunStatus(run.status)
+        if to not in EDGES[source]:
+            raise ValueError(f"{source} -> {to} is not a run transition")
+        run.status = to
+        for name, value in values.items():
+            setattr(run, name, value)
+        self.moves.append((source, to))
+        return True
+
+    async def hold_submission_slot(self, organization_id: uuid.UUID, max_running: int) -> bool:
+        return self.slots
+
+
+@pytest.fixture
+def repo() -> FakeRepo:
+    return FakeRepo()
+
+
 @pytest.fixture
 def ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRay]:
     fake = FakeRay()
@@ -96,11 +124,11 @@ def snapshot(run: Run) -> tuple[object, ...]:
 
 class TestSubmit:
     async def test_queued_run_is_submitted_and_running(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run()
         before = datetime.now(UTC)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.RUNNING
         assert run.attempts == 1
         assert run.ray_job_id == f"raylane-ingest-{run.id}-1"
@@ -112,21 +140,21 @@ class TestSubmit:
         assert call["settings"] is settings
 
     async def test_resubmission_keeps_the_first_start_and_clears_the_old_error(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         started = datetime(2024, 1, 1, tzinfo=UTC)
         run = make_run(attempts=1, started_at=started, error="attempt 1: boom")
-        await reconcile._submit(run, settings)
+        await reconcile._submit(run, settings, repo)
         assert run.attempts == 2 and run.ray_job_id == f"raylane-ingest-{run.id}-2"
         assert run.started_at == started and run.error is None
 
     async def test_unreachable_ray_keeps_it_queued_without_spending_an_attempt(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         ray.unreachable = True
         run = make_run()
         before = datetime.now(UTC)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         after = datetime.now(UTC)
         assert run.status == RunStatus.QUEUED
         assert run.attempts == 0 and run.ray_job_id is None and run.started_at is None
@@ -135,35 +163,56 @@ class TestSubmit:
         assert before + delay <= run.next_attempt_at <= after + delay
         assert run.error is not None and "unreachable" in run.error
 
+    async def test_a_run_at_its_organizations_limit_waits_queued(
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
+    ) -> None:
+        repo.slots = False
+        run = make_run()
+        before = snapshot(run)
+        await reconcile._step(run, settings, repo)
+        assert snapshot(run) == before  # not failed, no attempt spent, no backoff
+        assert ray.submitted == [] and repo.moves == []
+
+    async def test_a_run_requeued_with_a_backoff_is_not_submitted_early(
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
+    ) -> None:
+        # Listed by an earlier pass's snapshot, then failed and requeued before this lock.
+        run = make_run(attempts=1, next_attempt_at=datetime.now(UTC) + timedelta(minutes=1))
+        await reconcile._step(run, settings, repo)
+        assert run.status == RunStatus.QUEUED and run.attempts == 1
+        assert ray.submitted == [] and repo.moves == []
+
 
 class TestFollow:
     @pytest.mark.parametrize("state", ["PENDING", "RUNNING"])
     async def test_pending_or_running_job_leaves_the_run_alone(
-        self, ray: FakeRay, settings: Settings, state: str
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings, state: str
     ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1, ray_job_id="job-1")
         ray.states["job-1"] = compute.JobState(state)
         before = snapshot(run)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert snapshot(run) == before
         assert ray.polled == ["job-1"] and ray.stopped == [] and ray.submitted == []
 
-    async def test_succeeded_job_finishes_the_run(self, ray: FakeRay, settings: Settings) -> None:
+    async def test_succeeded_job_finishes_the_run(
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
+    ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1, ray_job_id="job-1")
         ray.states["job-1"] = compute.JobState("SUCCEEDED")
         before = datetime.now(UTC)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.SUCCEEDED
         assert run.finished_at is not None and run.finished_at >= before
         assert run.attempts == 1 and run.error is None
 
     async def test_failed_job_is_requeued_with_backoff(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1, ray_job_id="job-1")
         ray.states["job-1"] = compute.JobState("FAILED", "ValueError: boom")
         before = datetime.now(UTC)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         after = datetime.now(UTC)
         assert run.status == RunStatus.QUEUED and run.attempts == 1
         assert run.error == "attempt 1: ValueError: boom"
@@ -173,41 +222,42 @@ class TestFollow:
         assert before + delay <= run.next_attempt_at <= after + delay
 
     async def test_missing_job_counts_as_a_failed_attempt(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         # The cluster restarted: the Job API no longer knows the submission.
         run = make_run(status=RunStatus.RUNNING, attempts=2, ray_job_id="job-2")
         ray.states["job-2"] = compute.JobState("MISSING", "Job job-2 does not exist")
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.QUEUED and run.attempts == 2
         assert run.error == "attempt 2: Job job-2 does not exist"
         assert run.next_attempt_at is not None
 
     async def test_missing_job_on_the_last_attempt_dead_letters(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=3, ray_job_id="job-3")
         ray.states["job-3"] = compute.JobState("MISSING")
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.FAILED and run.finished_at is not None
         assert run.error == "attempt 3: MISSING"  # no message: the state names the cause
 
 
 class TestRetries:
     async def test_backoff_doubles_then_the_run_is_dead_lettered(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run()
         delays: list[float] = []
         for attempt in (1, 2, 3):
-            await reconcile._step(run, settings)  # queued -> running
+            await reconcile._step(run, settings, repo)  # queued -> running
             assert run.status == RunStatus.RUNNING and run.attempts == attempt
             ray.states[str(run.ray_job_id)] = compute.JobState("FAILED", f"crash {attempt}")
             before = datetime.now(UTC)
-            await reconcile._step(run, settings)  # running -> queued, or dead-lettered
+            await reconcile._step(run, settings, repo)  # running -> queued, or dead-lettered
             if run.status == RunStatus.QUEUED:
                 assert run.next_attempt_at is not None
                 delays.append((run.next_attempt_at - before).total_seconds())
+                run.next_attempt_at = before  # the backoff has passed: the run is due again
         assert [c["attempt"] for c in ray.submitted] == [1, 2, 3]
         assert len({c["run_id"] for c in ray.submitted}) == 1
         assert delays == [
@@ -219,76 +269,96 @@ class TestRetries:
         assert run.error == "attempt 3: crash 3"
         # A dead-lettered run is terminal: another step does nothing.
         before_step = snapshot(run)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert snapshot(run) == before_step and len(ray.submitted) == 3
 
     @pytest.mark.parametrize(("attempts", "factor"), [(1, 1), (2, 2), (3, 4), (4, 8)])
-    def test_delay_is_exponential_in_the_attempt(
-        self, settings: Settings, attempts: int, factor: int
+    async def test_delay_is_exponential_in_the_attempt(
+        self, repo: FakeRepo, settings: Settings, attempts: int, factor: int
     ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=attempts, max_attempts=10)
         before = datetime.now(UTC)
-        reconcile._retry_or_dead_letter(run, settings, "boom")
+        await reconcile._retry_or_dead_letter(run, settings, repo, "boom")
         after = datetime.now(UTC)
         delay = timedelta(seconds=BACKOFF_S * factor)
         assert run.status == RunStatus.QUEUED
         assert run.next_attempt_at is not None
         assert before + delay <= run.next_attempt_at <= after + delay
 
-    def test_long_errors_are_truncated(self, settings: Settings) -> None:
+    async def test_long_errors_are_truncated(self, repo: FakeRepo, settings: Settings) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1)
-        reconcile._retry_or_dead_letter(run, settings, "x" * 10_000)
+        await reconcile._retry_or_dead_letter(run, settings, repo, "x" * 10_000)
         assert run.error is not None and len(run.error) == 4000
         assert run.error.startswith("attempt 1: x")
 
-    def test_max_attempts_of_one_dead_letters_at_once(self, settings: Settings) -> None:
+    async def test_max_attempts_of_one_dead_letters_at_once(
+        self, repo: FakeRepo, settings: Settings
+    ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1, max_attempts=1)
-        reconcile._retry_or_dead_letter(run, settings, "boom")
+        await reconcile._retry_or_dead_letter(run, settings, repo, "boom")
         assert run.status == RunStatus.FAILED and run.finished_at is not None
         assert run.error == "attempt 1: boom"
 
 
 class TestCancel:
     async def test_cancelling_stops_the_job_and_ends_cancelled_once_stopped(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run(status=RunStatus.CANCELLING, attempts=1, ray_job_id="job-1")
         ray.states["job-1"] = compute.JobState("RUNNING")  # the stop takes a while
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert ray.stopped == ["job-1"]
         assert run.status == RunStatus.CANCELLING and run.finished_at is None
 
         ray.states["job-1"] = compute.JobState("STOPPED")
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert ray.stopped == ["job-1", "job-1"]
         assert run.status == RunStatus.CANCELLED and run.finished_at is not None
         assert run.attempts == 1 and ray.submitted == []
 
     async def test_cancelling_wins_over_a_job_that_failed_meanwhile(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run(status=RunStatus.CANCELLING, attempts=1, ray_job_id="job-1")
         ray.states["job-1"] = compute.JobState("FAILED", "killed")
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.CANCELLED and run.next_attempt_at is None
 
     async def test_cancelling_without_a_job_ends_at_once(
-        self, ray: FakeRay, settings: Settings
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings
     ) -> None:
         run = make_run(status=RunStatus.CANCELLING)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert run.status == RunStatus.CANCELLED and run.finished_at is not None
         assert ray.stopped == [] and ray.polled == [] and ray.submitted == []
 
     @pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED])
     async def test_terminal_runs_are_left_alone(
-        self, ray: FakeRay, settings: Settings, status: RunStatus
+        self, repo: FakeRepo, ray: FakeRay, settings: Settings, status: RunStatus
     ) -> None:
         run = make_run(status=status, attempts=1, ray_job_id="job-1")
         before = snapshot(run)
-        await reconcile._step(run, settings)
+        await reconcile._step(run, settings, repo)
         assert snapshot(run) == before
         assert ray.polled == [] and ray.stopped == [] and ray.submitted == []
+
+
+class TestStateMachine:
+    def test_terminal_statuses_have_no_way_out(self) -> None:
+        assert set(EDGES) == set(RunStatus)
+        for status in TERMINAL:
+            assert EDGES[status] == frozenset()
+
+    def test_cancelling_ends_only_cancelled_and_only_cancels_lead_there(self) -> None:
+        assert EDGES[RunStatus.CANCELLING] == {RunStatus.CANCELLED}
+        into_cancelling = {s for s, targets in EDGES.items() if RunStatus.CANCELLING in targets}
+        assert into_cancelling == {RunStatus.RUNNING}
+        # A running run (a live job) is never cancelled without the job being stopped first.
+        assert RunStatus.CANCELLED not in EDGES[RunStatus.RUNNING]
+
+    def test_a_cancel_asks_only_for_edges_of_the_machine(self) -> None:
+        for source, target in CANCEL_TO.items():
+            assert target in EDGES[source]
 
 
 class TestRrf:

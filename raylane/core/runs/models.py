@@ -28,6 +28,35 @@ class RunStatus(StrEnum):
 
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.CANCELLING})
+# Runs that hold (or may hold) a live Ray job: what the per-organization running limit counts.
+HOLDING_A_JOB = frozenset({RunStatus.RUNNING, RunStatus.CANCELLING})
+
+# The state machine: every status a run may move to from each status. The repository's
+# ``transition`` is the only writer of ``status`` and refuses any other edge; each write is
+# conditional on the status the writer saw, so a concurrent move wins and this one is dropped.
+# Terminal statuses have no way out: a cancelled run never becomes succeeded or running.
+EDGES: dict[RunStatus, frozenset[RunStatus]] = {
+    # submitted; deferred (Ray unreachable: stays queued); refused with attempts left or not;
+    # cancelled before any job exists
+    RunStatus.QUEUED: frozenset(
+        {RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    # the job finished, or failed (retry or dead-letter), or a cancel was asked
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.SUCCEEDED, RunStatus.QUEUED, RunStatus.FAILED, RunStatus.CANCELLING}
+    ),
+    # only the reconciler ends it, once Ray has stopped the job
+    RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+# What a cancel asks for, by the status it finds: no job yet ends at once; a job must be stopped.
+CANCEL_TO: dict[RunStatus, RunStatus] = {
+    RunStatus.QUEUED: RunStatus.CANCELLED,
+    RunStatus.RUNNING: RunStatus.CANCELLING,
+}
 
 
 class Run(TenantScoped, Entity):

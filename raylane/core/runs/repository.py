@@ -5,24 +5,75 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.db.paging import Page, keyset_page
-from raylane.core.runs.models import Run
+from raylane.core.runs.models import ACTIVE, EDGES, HOLDING_A_JOB, Run, RunStatus
 
 
 class RunRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, run_id: uuid.UUID) -> Run | None:
-        return await self._session.get(Run, run_id)
+    async def get(self, run_id: uuid.UUID, *, fresh: bool = False) -> Run | None:
+        """The run; ``fresh`` re-reads the row even if this session already holds the object
+        (after a transition lost to another writer, the cached status is the stale one)."""
+        if not fresh:
+            return await self._session.get(Run, run_id)
+        stmt = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)
+        return (await self._session.scalars(stmt)).first()
 
     async def lock(self, run_id: uuid.UUID) -> Run | None:
         """The run, row-locked for this transaction; None if absent or locked by another worker."""
-        stmt = select(Run).where(Run.id == run_id).with_for_update(skip_locked=True)
+        stmt = (
+            select(Run)
+            .where(Run.id == run_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
         return (await self._session.scalars(stmt)).first()
+
+    async def transition(self, run: Run, *, to: RunStatus, **values: Any) -> bool:
+        """Move ``run`` from the status it was read with to ``to``, setting ``values`` too.
+
+        The one writer of ``status``: an edge outside ``EDGES`` is a bug (ValueError), and the
+        UPDATE only matches while the row still has the status the caller saw. When another
+        writer moved the run first, nothing is written, ``run`` is re-read and False returned.
+        """
+        source = RunStatus(run.status)
+        if to not in EDGES[source]:
+            raise ValueError(f"run {run.id}: {source} -> {to} is not a run transition")
+        if self._session.is_modified(run):
+            # A pending change would be flushed ahead of the UPDATE, unconditionally.
+            raise ValueError(f"run {run.id}: unflushed changes; pass them as values")
+        stmt = (
+            update(Run)
+            .where(Run.id == run.id, Run.status == source)
+            .values(status=to, **values)
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        if (await self._session.scalars(stmt)).first() is not None:
+            return True
+        await self.get(run.id, fresh=True)
+        return False
+
+    async def hold_submission_slot(self, organization_id: uuid.UUID, max_running: int) -> bool:
+        """Whether the organization may start one more job, serialised per organization.
+
+        Two reconcilers submitting for the same organization take turns on a transaction-scoped
+        advisory lock, so each counts the other's committed submission: the limit holds under
+        concurrency, not only in the attention query's snapshot.
+        """
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 72))"),
+            {"org": str(organization_id)},
+        )
+        stmt = select(func.count(Run.id)).where(
+            Run.organization_id == organization_id, Run.status.in_(HOLDING_A_JOB)
+        )
+        return int((await self._session.execute(stmt)).scalar_one()) < max_running
 
     async def page(
         self,
@@ -46,9 +97,7 @@ class RunRepository:
 
     async def active_for_target(self, kind: str, target_id: uuid.UUID) -> Run | None:
         stmt = select(Run).where(
-            Run.kind == kind,
-            Run.target_id == target_id,
-            Run.status.in_(["queued", "running", "cancelling"]),
+            Run.kind == kind, Run.target_id == target_id, Run.status.in_(ACTIVE)
         )
         return (await self._session.scalars(stmt)).first()
 
@@ -58,12 +107,21 @@ class RunRepository:
         result: Any = (await self._session.execute(stmt, {"id": run_id})).scalar()
         return result
 
-    async def needing_attention(self, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """(run id, organization id) of runs to submit, poll or cancel, across tenants."""
-        stmt = text("SELECT run_id, organization_id FROM raylane_runs_needing_attention(:n)")
-        return [
-            (r.run_id, r.organization_id) for r in await self._session.execute(stmt, {"n": limit})
-        ]
+    async def to_submit(self, *, limit: int, max_running: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(run id, organization id) of due queued runs, across tenants, taking organizations in
+        turn (each one's oldest first), none beyond its free running slots."""
+        stmt = text("SELECT run_id, organization_id FROM raylane_runs_to_submit(:n, :max_running)")
+        rows = await self._session.execute(stmt, {"n": limit, "max_running": max_running})
+        return [(r.run_id, r.organization_id) for r in rows]
+
+    async def to_follow(
+        self, *, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(run id, organization id) of running and cancelling runs with ids after ``after``,
+        across tenants: the reconciler walks them in pages, so each is polled in turn."""
+        stmt = text("SELECT run_id, organization_id FROM raylane_runs_to_follow(:after, :n)")
+        rows = await self._session.execute(stmt, {"after": after, "n": limit})
+        return [(r.run_id, r.organization_id) for r in rows]
 
     async def counts(self) -> list[tuple[str, str, int]]:
         """(kind, status, runs) over every organization (SECURITY DEFINER; numbers only)."""

@@ -18,8 +18,12 @@ from raylane.core.db.paging import Page
 from raylane.core.db.session import conflict_on_duplicate
 from raylane.core.errors import Conflict, NotFound
 from raylane.core.rbac import Actor
-from raylane.core.runs.models import TERMINAL, Run, RunStatus
+from raylane.core.runs.models import CANCEL_TO, TERMINAL, Run, RunStatus
 from raylane.core.runs.repository import RunRepository
+
+# Each lost transition means another writer moved the run on (submitted, finished, requeued):
+# a handful of moves in a row only happens under a pathological race.
+_CANCEL_TRIES = 5
 
 
 class RunService:
@@ -89,19 +93,29 @@ class RunService:
         )
 
     async def cancel(self, session: AsyncSession, *, actor: Actor, run_id: uuid.UUID) -> Run:
-        """Ask for cancellation: a queued run ends at once, a running one when Ray stops it."""
+        """Ask for cancellation: a queued run ends at once, a running one when Ray stops it.
+
+        A conditional transition from the status just read: if the reconciler submits the run
+        or the job finishes meanwhile, the cancel re-reads and asks again from the new status,
+        so it never overwrites a ``running`` whose Ray job would then never be stopped.
+
+        Raises:
+            NotFound: no such run in the caller's organization.
+            Conflict: the run kept changing status under the cancel.
+        """
+        repo = RunRepository(session)
         run = await self.get(session, run_id=run_id)
-        if RunStatus(run.status) in TERMINAL:
-            return run
-        if run.status == RunStatus.QUEUED:
-            run.status, run.finished_at = RunStatus.CANCELLED, datetime.now(UTC)
-        else:
-            run.status = RunStatus.CANCELLING
-        await session.flush()
-        await audit.record(
-            session, actor=actor, action="run.cancel", target_type="run", target_id=run.id
-        )
-        return run
+        for _ in range(_CANCEL_TRIES):
+            target = CANCEL_TO.get(RunStatus(run.status))
+            if target is None:  # terminal, or a cancel is already under way
+                return run
+            finished = {"finished_at": datetime.now(UTC)} if target in TERMINAL else {}
+            if await repo.transition(run, to=target, **finished):
+                await audit.record(
+                    session, actor=actor, action="run.cancel", target_type="run", target_id=run.id
+                )
+                return run
+        raise Conflict(f"run {run_id} kept changing status; try the cancel again")
 
     async def logs(self, session: AsyncSession, *, run_id: uuid.UUID) -> str:
         run = await self.get(session, run_id=run_id)
