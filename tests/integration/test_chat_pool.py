@@ -75,9 +75,7 @@ async def stub_app(
             settings, platform.db, platform.embed, platform.quota, backend=llm
         )
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", timeout=60
-        ) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=60) as http:
             yield http, platform
 
 

@@ -120,8 +120,9 @@ async def _app(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
 class TestLimitsAndFailures:
     async def test_quota_exhaustion_is_429(self, services: Any, api: Api, org_a: Tenant) -> None:
         project = await _project(api, org_a)
+        # Room for one short chat's reservation (prompt + max_tokens 8), not for two.
         tight = services.model_copy(
-            update={"quotas": services.quotas.model_copy(update={"daily_tokens": 1})}
+            update={"quotas": services.quotas.model_copy(update={"daily_tokens": 50})}
         )
         headers = {"Authorization": f"Bearer {org_a.token}"}
         async for http in _app(tight):
