@@ -7,7 +7,7 @@ Jobs are submitted with a fixed entrypoint per workload (``python -m raylane.job
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import re
 import shlex
 import sys
@@ -18,6 +18,8 @@ from typing import Any
 
 from raylane.core.config import Settings, get_settings
 from raylane.core.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 JOB_KINDS = frozenset({"ingest"})
 
@@ -52,7 +54,12 @@ def job_client(settings: Settings | None = None) -> Any:
     try:
         return _job_client(dashboard_address(settings))
     except Exception as exc:  # the client probes the address on construction
-        raise ServiceUnavailable(f"Ray Job API unreachable: {exc}") from exc
+        log.warning("Ray Job API unreachable: %s", exc)
+        raise ServiceUnavailable("Ray Job API unreachable") from exc
+
+
+class SubmissionRefused(RuntimeError):
+    """Ray refused this job (not a transient outage); the reason is in the log only."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +95,19 @@ def submit_job(
             submission_id=submission_id,
         )
     except OSError as exc:  # refused connections, timeouts (requests' errors are OSErrors)
-        raise ServiceUnavailable(f"Ray Job API unreachable: {exc}") from exc
+        log.warning("Ray Job API unreachable: %s", exc)
+        raise ServiceUnavailable("Ray Job API unreachable") from exc
     except RuntimeError as exc:
         # A submission whose acknowledgement was lost is retried with the same id: it exists.
         if "already exists" in str(exc):
             return submission_id
         if _transient(str(exc)):
-            raise ServiceUnavailable(f"Ray Job API not ready: {exc}") from exc
-        raise
+            log.warning("Ray Job API not ready: %s", exc)
+            raise ServiceUnavailable("Ray Job API not ready") from exc
+        # Run errors are shown to the run's tenant: Ray's own text (addresses, runtime
+        # environments) goes to the log only.
+        log.error("Ray Job API refused %s: %s", submission_id, exc)
+        raise SubmissionRefused("the Ray Job API refused the submission") from exc
     return submission_id
 
 
@@ -137,21 +149,24 @@ def job_state(submission_id: str, settings: Settings | None = None) -> JobState:
         info = client.get_job_info(submission_id)
     except RuntimeError as exc:  # the Job API answers 404 as a RuntimeError
         if "does not exist" in str(exc) or "404" in str(exc):
-            return JobState("MISSING", str(exc))
+            return JobState("MISSING", "the Ray job no longer exists")
         raise
     return JobState(str(info.status.value), info.message)
 
 
 def stop_job(submission_id: str, settings: Settings | None = None) -> None:
-    with contextlib.suppress(RuntimeError):  # already finished or gone: nothing to stop
+    try:
         job_client(settings).stop_job(submission_id)
+    except RuntimeError as exc:  # already finished or gone: nothing to stop
+        log.info("stop_job %s: %s", submission_id, exc)
 
 
 def job_logs(submission_id: str, settings: Settings | None = None) -> str:
     try:
         return str(job_client(settings).get_job_logs(submission_id))
     except RuntimeError as exc:
-        return f"(logs unavailable: {exc})"
+        log.warning("logs of %s unavailable: %s", submission_id, exc)
+        return "(logs unavailable)"
 
 
 def cluster_resources() -> dict[str, dict[str, float]] | None:

@@ -90,9 +90,11 @@ async def _submit(run: Run, settings: Settings, repo: RunRepository) -> None:
         retry_at = datetime.now(UTC) + timedelta(seconds=settings.runs.backoff_s)
         await repo.transition(run, to=RunStatus.QUEUED, next_attempt_at=retry_at, error=str(exc))
         return
-    except Exception as exc:  # Ray refused this submission: an attempt spent, then dead-letter
+    except Exception:  # Ray refused this submission: an attempt spent, then dead-letter
+        # The run's error is shown to its tenant; what Ray said goes to the log only.
+        log.exception("submission of run %s refused", run.id)
         await _retry_or_dead_letter(
-            run, settings, repo, f"submission refused: {exc}", attempts=attempt
+            run, settings, repo, "submission refused by the Ray Job API", attempts=attempt
         )
         return
     await repo.transition(
