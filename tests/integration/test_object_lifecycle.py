@@ -175,6 +175,20 @@ class TestCommittedDeletesAreDrained:
         assert not object_path(objects_root, org_a, col["id"], data).exists()
         assert outbox(owner_conn, org_a) == []
 
+    async def test_project_delete_removes_its_documents_objects(
+        self, api: Api, org_a: Tenant, objects_root: Path, owner_conn: Any
+    ) -> None:
+        data = b"kept only while its project exists"
+        col, _ = await one_document(api, org_a, data)
+        path = object_path(objects_root, org_a, col["id"], data)
+        assert path.exists()
+
+        r = await api.as_(org_a).delete(f"/api/v1/projects/{col['project_id']}")
+        assert r.status_code == 204, r.text
+
+        assert not path.exists()
+        assert outbox(owner_conn, org_a) == []
+
     async def test_replace_removes_the_old_object_once_committed(
         self, api: Api, org_a: Tenant, objects_root: Path, owner_conn: Any
     ) -> None:

@@ -96,6 +96,7 @@ class DeletionReason(StrEnum):
     REPLACED = "replaced"
     DOCUMENT_DELETED = "document_deleted"
     COLLECTION_DELETED = "collection_deleted"
+    PROJECT_DELETED = "project_deleted"
 
 
 class ObjectDeletion(TenantScoped, Entity):

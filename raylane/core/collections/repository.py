@@ -118,6 +118,18 @@ class DocumentRepository:
         stmt = select(Document.object_key).where(Document.collection_id == collection_id)
         return list(await self._session.scalars(stmt))
 
+    async def object_keys_in_project(self, project_id: uuid.UUID) -> list[str]:
+        """Every document's key in the project, its collections row-locked first (so uploads
+        in flight finish, or fail, before the list is read)."""
+        lock = select(Collection.id).where(Collection.project_id == project_id).with_for_update()
+        await self._session.execute(lock)
+        stmt = (
+            select(Document.object_key)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Collection.project_id == project_id)
+        )
+        return list(await self._session.scalars(stmt))
+
     async def referencing(self, object_keys: Sequence[str]) -> set[str]:
         """Which of ``object_keys`` a document of the tenant still points at."""
         if not object_keys:

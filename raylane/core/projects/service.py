@@ -7,12 +7,16 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core import audit
+from raylane.core.collections import objects
+from raylane.core.collections.models import DeletionReason
+from raylane.core.collections.repository import DocumentRepository
 from raylane.core.db.paging import Page
 from raylane.core.db.session import conflict_on_duplicate
 from raylane.core.errors import NotFound
 from raylane.core.projects.models import Project
 from raylane.core.projects.repository import ProjectRepository
 from raylane.core.rbac import Actor
+from raylane.core.storage import ObjectStore
 from raylane.schemas.projects import ProjectCreate, ProjectUpdate
 
 
@@ -75,10 +79,26 @@ class ProjectService:
         )
         return project
 
-    async def delete(self, session: AsyncSession, *, actor: Actor, project_id: uuid.UUID) -> None:
+    async def delete(
+        self, session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, store: ObjectStore
+    ) -> None:
+        """Delete the project with everything in it; its documents' stored objects go once the
+        transaction commits (through the deletion outbox, like a collection's).
+
+        Raises:
+            NotFound: the project is not the caller's.
+        """
         project = await self.get(session, project_id=project_id)
+        keys = await DocumentRepository(session).object_keys_in_project(project_id)
         await session.delete(project)
         await session.flush()
+        await objects.delete_after_commit(
+            session,
+            store=store,
+            organization_id=project.organization_id,
+            object_keys=keys,
+            reason=DeletionReason.PROJECT_DELETED,
+        )
         await audit.record(
             session,
             actor=actor,

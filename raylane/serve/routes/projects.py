@@ -8,7 +8,7 @@ from raylane.core.projects.service import project_service
 from raylane.core.rbac import Permission
 from raylane.schemas.common import Page
 from raylane.schemas.projects import ProjectCreate, ProjectRead, ProjectUpdate
-from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
+from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
 from raylane.serve.routing import Route
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"], route_class=Route)
@@ -40,6 +40,8 @@ async def update_project(
 
 
 @router.delete("/{project_id}", status_code=204, dependencies=[require(Permission.PROJECT_WRITE)])
-async def delete_project(project_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> Response:
-    await project_service.delete(session, actor=actor, project_id=project_id)
+async def delete_project(
+    project_id: uuid.UUID, session: SessionDep, actor: ActorDep, platform: PlatformDep
+) -> Response:
+    await project_service.delete(session, actor=actor, project_id=project_id, store=platform.store)
     return Response(status_code=204)
