@@ -1,0 +1,1 @@
+"""Adapters to the outside world: database, Redis, object storage, Ray, models. No domain imports."""
