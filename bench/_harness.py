@@ -55,10 +55,10 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
         "HF_HUB_OFFLINE": "1",
     } | overrides
     os.environ.update(env)
-    from raylane.core import runtime
+    from raylane.config import get_settings
     from raylane.core.bootstrap import ensure_platform_admin
-    from raylane.core.config import get_settings
-    from raylane.core.db import migrate
+    from raylane.infra import runtime
+    from raylane.infra.db import migrate
 
     get_settings.cache_clear()
     settings = get_settings()

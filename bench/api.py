@@ -30,8 +30,8 @@ def main() -> None:
         sys.exit("bench/api.py needs wrk (Debian package 'wrk')")
     with platform_env() as bench:
         from raylane.client import Client
-        from raylane.core import runtime
-        from raylane.core.config import get_settings
+        from raylane.config import get_settings
+        from raylane.infra import runtime
         from raylane.serve.deploy import deploy, wait_http
 
         settings = get_settings()

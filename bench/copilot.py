@@ -196,11 +196,11 @@ def main() -> None:
         import httpx
 
         from bench.embed import wait_serve_app
-        from raylane.core import runtime
-        from raylane.core.cluster.workloads import head_resources
-        from raylane.core.config import get_settings
+        from raylane.config import get_settings
         from raylane.core.copilot import prompt as chat_prompt
-        from raylane.core.llm.llamacpp import LlamaCppBackend
+        from raylane.infra import runtime
+        from raylane.infra.llm.llamacpp import LlamaCppBackend
+        from raylane.infra.workloads import head_resources
         from raylane.serve.deploy import deploy
 
         settings = get_settings()

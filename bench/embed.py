@@ -280,10 +280,10 @@ def main() -> None:
     }
     with platform_env(**overrides) as bench:
         from raylane.client import Client, RunFailed
-        from raylane.core import embeddings, runtime
-        from raylane.core.cluster.workloads import head_resources
-        from raylane.core.config import get_settings
+        from raylane.config import get_settings
         from raylane.core.documents.chunking import load_tokenizer
+        from raylane.infra import embeddings, runtime
+        from raylane.infra.workloads import head_resources
 
         settings = get_settings()
         model = settings.embeddings.default_model

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raylane.core.cluster.simulation import SimulatedCluster, simulated_cluster
+from raylane.testing.simulation import SimulatedCluster, simulated_cluster
 
 
 def timed_run(sim: SimulatedCluster, kind: str, seconds: float) -> tuple[float, float]:

@@ -129,7 +129,7 @@ def bulk_insert(
     from pgvector.psycopg import register_vector
     from psycopg.types.json import Jsonb
 
-    from raylane.core.db.urls import libpq_url, owner_url
+    from raylane.infra.db.urls import libpq_url, owner_url
 
     ids = [uuid.UUID(int=(1 << 122) | i) for i in range(len(vectors))]  # deterministic
     document_id = uuid.uuid4()
@@ -208,8 +208,8 @@ def sql_runner(
     import psycopg
     from psycopg.rows import dict_row
 
-    from raylane.core.db.session import apply_session_settings
-    from raylane.core.db.urls import app_url, libpq_url
+    from raylane.infra.db.session import apply_session_settings
+    from raylane.infra.db.urls import app_url, libpq_url
 
     conn = psycopg.connect(libpq_url(app_url()), row_factory=dict_row)
     apply_session_settings(conn)  # as the app's engine does for each new connection

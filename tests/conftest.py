@@ -28,7 +28,7 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path):  # type: ignore[no-untyped-def]
-    from raylane.core.config import Settings
+    from raylane.config import Settings
 
     return Settings(
         env="test",
@@ -46,18 +46,18 @@ def settings(data_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def services(settings):  # type: ignore[no-untyped-def]
     """Embedded Postgres + Redis started once, migrated; stopped at the end of the session."""
-    from raylane.core import cache
-    from raylane.core.config import get_settings
-    from raylane.core.db import embedded, migrate
+    from raylane.config import get_settings
+    from raylane.infra import embedded_redis
+    from raylane.infra.db import embedded, migrate
 
     get_settings.cache_clear()
     os.environ["RAYLANE_DATA_DIR"] = str(settings.data_dir)
     os.environ["RAYLANE_ENV"] = "test"
     os.environ["RAYLANE_SECRET_KEY"] = settings.secret_key.get_secret_value()
     embedded.start(settings.data_dir)
-    cache.start_embedded(settings.data_dir)
+    embedded_redis.start_embedded(settings.data_dir)
     migrate.upgrade(settings)
     yield settings
-    cache.stop_embedded(settings.data_dir)
+    embedded_redis.stop_embedded(settings.data_dir)
     embedded.stop(settings.data_dir)
     get_settings.cache_clear()

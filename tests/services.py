@@ -40,7 +40,7 @@ def s3_server(
     log_dir: Path, *, buckets: tuple[str, ...] = (), timeout: float = 60.0
 ) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with ``buckets`` created; yields its endpoint URL."""
-    from raylane.core.storage import S3Store
+    from raylane.infra.storage import S3Store
 
     port = free_port()
     # A file, not a pipe: nobody drains a pipe once the server is up, and a full one blocks it.

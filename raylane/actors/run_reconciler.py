@@ -8,7 +8,7 @@ import os
 
 import ray
 
-from raylane.core.config import Settings, get_settings
+from raylane.config import Settings, get_settings
 
 NAME = "raylane-run-reconciler"
 log = logging.getLogger(__name__)

@@ -36,8 +36,8 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def render_command(values: ValuesOption = DEFAULT_VALUES, out: OutOption = None) -> None:
     """Render every manifest of one stack as multi-document YAML."""
-    from raylane.core.cluster.render import render_yaml
-    from raylane.core.cluster.values import load_values
+    from raylane.deploy.render import render_yaml
+    from raylane.deploy.values import load_values
 
     try:
         text = render_yaml(load_values(values), source=values.as_posix())
@@ -59,7 +59,7 @@ def validate_command(
     ] = None,
 ) -> None:
     """Validate manifests offline: KubeRay kinds against the CRDs, core kinds strictly."""
-    from raylane.core.cluster.validate import KUBERNETES_VERSION, validate_files
+    from raylane.deploy.validate import KUBERNETES_VERSION, validate_files
 
     errors = validate_files(
         files, crd_dir=crds, kubernetes_version=kubernetes_version or KUBERNETES_VERSION
@@ -80,8 +80,8 @@ def rayjob_command(
     out: OutOption = None,
 ) -> None:
     """Render a RayJob that runs `python -m raylane.jobs.<job> --run-id <id>` once."""
-    from raylane.core.cluster.render import render_rayjob, to_yaml
-    from raylane.core.cluster.values import load_values
+    from raylane.deploy.render import render_rayjob, to_yaml
+    from raylane.deploy.values import load_values
 
     try:
         manifest = render_rayjob(load_values(values), job=job, run_id=run_id, gpu=gpu)
@@ -92,7 +92,7 @@ def rayjob_command(
 
 def dashboard_command(out: OutOption = None) -> None:
     """Print the Grafana dashboard JSON (committed as cluster/grafana/raylane-dashboard.json)."""
-    from raylane.core.cluster.dashboard import dashboard_json
+    from raylane.deploy.dashboard import dashboard_json
 
     _emit(dashboard_json(), out)
 

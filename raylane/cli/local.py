@@ -16,16 +16,16 @@ db_app = typer.Typer(help="Database schema commands (run as the owner role).", n
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from raylane.core.config import get_settings
+    from raylane.config import get_settings
 
     return get_settings()
 
 
 def up() -> None:
     """Start the platform on embedded defaults (or the configured services) and deploy the API."""
-    from raylane.core import runtime
     from raylane.core.bootstrap import ensure_demo, ensure_platform_admin
-    from raylane.core.db import migrate
+    from raylane.infra import runtime
+    from raylane.infra.db import migrate
     from raylane.serve.deploy import deploy
 
     settings = _settings()
@@ -70,7 +70,7 @@ def _save_profile(url: str, token: str) -> None:
 
 def down() -> None:
     """Stop everything ``raylane up`` started (Ray, Redis, Postgres); data stays in the data dir."""
-    from raylane.core import runtime
+    from raylane.infra import runtime
 
     stopped = runtime.stop_all(_settings())
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -80,7 +80,7 @@ def status(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Report each part of the local runtime, and the API's health."""
-    from raylane.core import runtime
+    from raylane.infra import runtime
     from raylane.serve.deploy import api_url
 
     settings = _settings()
@@ -110,11 +110,11 @@ def _api_up(url: str) -> bool:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations (creates the application role if the owner may)."""
-    from raylane.core.db import migrate
+    from raylane.infra.db import migrate
 
     settings = _settings()
     if settings.embedded_database:
-        from raylane.core.db import embedded
+        from raylane.infra.db import embedded
 
         embedded.start(settings.data_dir)
     migrate.upgrade(settings, revision=revision)
@@ -124,7 +124,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision."""
-    from raylane.core.db import migrate
+    from raylane.infra.db import migrate
 
     typer.echo(migrate.current_revision(_settings()) or "none")
 

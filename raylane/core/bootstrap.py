@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, pool, text
 
-from raylane.core.config import Settings
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url, owner_url
+from raylane.config import Settings
 from raylane.core.tenancy.repository import OrganizationRepository
 from raylane.core.tenancy.service import provision
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url, owner_url
 from raylane.schemas.tenancy import OrganizationCreate
 
 PLATFORM_SLUG = "platform"
@@ -86,7 +86,7 @@ async def ensure_demo(
     from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
     from raylane.core.runs.models import RunKind
     from raylane.core.runs.service import run_service
-    from raylane.core.storage import store_from_settings
+    from raylane.infra.storage import store_from_settings
     from raylane.schemas.collections import CollectionCreate
     from raylane.schemas.projects import ProjectCreate
 

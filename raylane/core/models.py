@@ -4,13 +4,13 @@ from raylane.core.apikeys.models import ApiKey
 from raylane.core.audit.models import AuditEvent
 from raylane.core.collections.models import Chunk, Collection, Document
 from raylane.core.copilot.models import Conversation, Message
-from raylane.core.db.base import Base
 from raylane.core.flags.models import FeatureFlag
 from raylane.core.guardrails.models import GuardrailPolicyRow
 from raylane.core.projects.models import Project
 from raylane.core.quotas.models import UsageDaily
 from raylane.core.runs.models import Run
 from raylane.core.tenancy.models import Membership, Organization, User
+from raylane.infra.db.base import Base
 
 __all__ = [
     "ApiKey",

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import compute
-from raylane.core.config import Settings
+from raylane.config import Settings
 from raylane.core.quotas.repository import UsageRepository
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.rbac import Actor
 from raylane.core.runs.repository import RunRepository
+from raylane.infra import compute
 
 RECENT_RUNS = 20
 

@@ -1,6 +1,6 @@
 """The Grafana dashboard (``cluster/grafana/raylane-dashboard.json``), generated from code.
 
-Every query reads only metrics from :data:`~raylane.core.cluster.metrics_catalog.DASHBOARD_METRICS`,
+Every query reads only metrics from :data:`~raylane.deploy.metrics_catalog.DASHBOARD_METRICS`,
 so the dashboard and the catalogue cannot drift apart (a unit test checks both).
 """
 

@@ -7,9 +7,9 @@ counts, dependency errors) and Ray's dashboard, GCS and client ports stay inside
 
 from __future__ import annotations
 
-from raylane.core.cluster import pods
-from raylane.core.cluster.pods import Manifest, meta, release_selector
-from raylane.core.cluster.values import EgressPeer, Values
+from raylane.deploy import pods
+from raylane.deploy.pods import Manifest, meta, release_selector
+from raylane.deploy.values import EgressPeer, Values
 
 # Worker groups whose Serve replicas call an OpenAI-compatible LLM endpoint (egress.llm).
 LLM_WORKLOADS = ("copilot-inference", "gpu")

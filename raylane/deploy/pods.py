@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from raylane.core.cluster.values import RAY_TOKEN_KEY, STORAGE_SECRET_KEYS, GroupOverride, Values
-from raylane.core.cluster.workloads import Workloads
+from raylane.deploy.values import RAY_TOKEN_KEY, STORAGE_SECRET_KEYS, GroupOverride, Values
+from raylane.infra.workloads import Workloads
 
 SERVE_PORT = 8000
 DASHBOARD_PORT = 8265

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from raylane.core.cluster import pods
-from raylane.core.cluster.edge import ingress, network_policies, pod_monitor
-from raylane.core.cluster.pods import Manifest, labels, meta
-from raylane.core.cluster.values import RAY_TOKEN_KEY, Values
-from raylane.core.cluster.workloads import (
+from raylane.deploy import pods
+from raylane.deploy.edge import ingress, network_policies, pod_monitor
+from raylane.deploy.pods import Manifest, labels, meta
+from raylane.deploy.values import RAY_TOKEN_KEY, Values
+from raylane.infra.workloads import (
     Workloads,
     job_entrypoint,
     load_workloads,

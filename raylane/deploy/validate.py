@@ -54,7 +54,7 @@ def default_crd_dir() -> Path:
     configured = os.environ.get(CRD_DIR_ENV)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "kuberay-crds"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "kuberay-crds"
 
 
 def _closed(schema: Any) -> Any:

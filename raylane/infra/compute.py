@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from raylane.core.config import Settings, get_settings
-from raylane.core.errors import ServiceUnavailable
+from raylane.config import Settings, get_settings
+from raylane.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

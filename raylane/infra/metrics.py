@@ -2,7 +2,7 @@
 
 The HTTP edge's own metrics live in ``raylane.serve.metrics``, which re-exports these, so
 each metric name is registered exactly once per process. Names and labels are listed in
-docs/observability.md and in ``raylane.core.cluster.metrics_catalog``.
+docs/observability.md and in ``raylane.deploy.metrics_catalog``.
 """
 
 from __future__ import annotations

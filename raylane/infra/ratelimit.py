@@ -10,7 +10,6 @@ import redis.asyncio as aioredis
 
 from raylane.errors import RateLimited, ServiceUnavailable
 
-
 # GCRA over two scopes (API key, organization) in one atomic step: the request is admitted only if
 # both admit it, and only then do both advance, so a refusal costs neither budget. ARGV[1] is the
 # number of limits; a KEYS entry past them is read and its value returned last, so a caller can

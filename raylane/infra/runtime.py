@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from raylane.core import cache
-from raylane.core.config import Settings
-from raylane.core.db import embedded
-from raylane.core.errors import ServiceUnavailable
+from raylane.config import Settings
+from raylane.errors import ServiceUnavailable
+from raylane.infra import embedded_redis, kv
+from raylane.infra.db import embedded
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def start_ray(settings: Settings, *, resources: dict[str, float] | None = None) 
     The head declares every workload's custom resource (``configs/workloads.yaml``) unless
     ``resources`` says otherwise, so Serve replicas and jobs can be placed on it.
     """
-    from raylane.core.cluster.workloads import head_resources
+    from raylane.infra.workloads import head_resources
 
     resources = head_resources() if resources is None else resources
     address = gcs_address(settings)
@@ -197,7 +197,7 @@ def start_stores(settings: Settings) -> None:
     if settings.embedded_database:
         embedded.start(settings.data_dir)
     if settings.embedded_redis:
-        cache.start_embedded(settings.data_dir)
+        embedded_redis.start_embedded(settings.data_dir)
 
 
 def stop_all(settings: Settings) -> list[str]:
@@ -205,7 +205,7 @@ def stop_all(settings: Settings) -> list[str]:
     stopped = []
     if stop_ray(settings):
         stopped.append("ray")
-    if settings.embedded_redis and cache.stop_embedded(settings.data_dir):
+    if settings.embedded_redis and embedded_redis.stop_embedded(settings.data_dir):
         stopped.append("redis")
     if settings.embedded_database and embedded.stop(settings.data_dir):
         stopped.append("postgres")
@@ -220,8 +220,8 @@ def status(settings: Settings) -> list[PartStatus]:
     else:
         parts.append(PartStatus("postgres", True, "external (RAYLANE_DATABASE_URL)"))
     if settings.embedded_redis:
-        up = cache.embedded_running(settings.data_dir)
-        parts.append(PartStatus("redis", up, f"embedded, {cache.redis_url(settings)}"))
+        up = embedded_redis.embedded_running(settings.data_dir)
+        parts.append(PartStatus("redis", up, f"embedded, {kv.redis_url(settings)}"))
     else:
         parts.append(PartStatus("redis", True, "external (RAYLANE_REDIS_URL)"))
     parts.append(

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from raylane.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from raylane.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 
 if TYPE_CHECKING:
-    from raylane.core.config import Settings
+    from raylane.config import Settings
 
 log = logging.getLogger(__name__)
 

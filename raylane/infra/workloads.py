@@ -3,7 +3,7 @@
 One file says where each kind of work runs: the local head declares every workload's custom
 resource (:func:`head_resources`), jobs and tasks request theirs (:func:`task_resources`), Serve
 deployments get their replica bounds from it (:func:`serve_options`), and the KubeRay manifests
-are rendered from it (:mod:`raylane.core.cluster.render`).
+are rendered from it (:mod:`raylane.deploy.render`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# This file is raylane/core/cluster/workloads.py: the package is two folders up, the repo above it.
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# This file is raylane/infra/workloads.py: the package is two folders up, the repo above it.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 REPO_WORKLOADS_FILE = _PACKAGE_ROOT.parent / "configs" / "workloads.yaml"
 PACKAGED_WORKLOADS_FILE = _PACKAGE_ROOT / "configs" / "workloads.yaml"
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from raylane.core.db.session import session_scope
 from raylane.core.runs.models import Run, RunStatus
 from raylane.core.runs.repository import RunRepository
+from raylane.infra.db.session import session_scope
 
 log = logging.getLogger("raylane.jobs")
 

@@ -22,16 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from raylane.core import embeddings
-from raylane.core.cluster.workloads import task_resources
+from raylane.config import get_settings
 from raylane.core.collections.models import Collection, Document, DocumentStatus
 from raylane.core.collections.repository import ChunkRepository, DocumentRepository
-from raylane.core.config import get_settings
-from raylane.core.db.session import session_scope
 from raylane.core.documents.chunking import chunk_text, content_hash, load_tokenizer
 from raylane.core.documents.sandbox import ParseLimits, parse_isolated
-from raylane.core.errors import RaylaneError
-from raylane.core.storage import store_from_settings
+from raylane.errors import RaylaneError
+from raylane.infra import embeddings
+from raylane.infra.db.session import session_scope
+from raylane.infra.storage import store_from_settings
+from raylane.infra.workloads import task_resources
 from raylane.jobs._base import RunContext, main
 
 log = logging.getLogger("raylane.jobs.ingest")

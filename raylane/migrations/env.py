@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from raylane.core.db.models import Base
+from raylane.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

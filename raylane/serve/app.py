@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from raylane import __version__
-from raylane.core.config import Settings, get_settings
+from raylane.config import Settings, get_settings
 from raylane.serve import errors
 from raylane.serve.middleware import BodyLimit, RequestContext
 from raylane.serve.platform import Embed, Platform

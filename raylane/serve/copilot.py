@@ -10,15 +10,15 @@ from typing import Any, cast
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from raylane.core.cache import async_client, redis_url
-from raylane.core.config import Settings, get_settings
+from raylane.config import Settings, get_settings
 from raylane.core.copilot.engine import ChatRequest, CopilotEngine, Event
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
-from raylane.core.errors import RaylaneError, ServiceUnavailable
-from raylane.core.llm import Delta, GenerationParams, LLMBackend, Usage, backend_from_settings
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.rbac import Actor
+from raylane.errors import RaylaneError, ServiceUnavailable
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url
+from raylane.infra.kv import async_client, redis_url
+from raylane.infra.llm import Delta, GenerationParams, LLMBackend, Usage, backend_from_settings
 
 log = logging.getLogger(__name__)
 

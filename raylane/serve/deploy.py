@@ -8,9 +8,9 @@ import time
 
 import httpx
 
-from raylane.core.config import Settings
-from raylane.core.errors import ServiceUnavailable
-from raylane.core.runtime import gcs_address, ray_env
+from raylane.config import Settings
+from raylane.errors import ServiceUnavailable
+from raylane.infra.runtime import gcs_address, ray_env
 
 
 def api_url(settings: Settings) -> str:

@@ -12,7 +12,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 from starlette.types import ASGIApp
 
-from raylane.core.cluster.workloads import serve_options
+from raylane.infra.workloads import serve_options
 from raylane.serve.copilot import Copilot
 from raylane.serve.embedder import Embedder
 from raylane.serve.llm import LLM
@@ -28,7 +28,7 @@ class ApiIngress:
     def __init__(
         self, embedder: DeploymentHandle, copilot: DeploymentHandle, llm: DeploymentHandle
     ) -> None:
-        from raylane.core.config import get_settings
+        from raylane.config import get_settings
 
         self._settings = get_settings()
         self._embedder, self._copilot, self._llm = embedder, copilot, llm
@@ -38,7 +38,7 @@ class ApiIngress:
         ensure_running(self._settings)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
-        from raylane.core.llm import model_name
+        from raylane.infra.llm import model_name
         from raylane.serve.app import create_app
         from raylane.serve.copilot import ServeCopilot
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.core.rbac import Actor, Permission
+from raylane.errors import InvalidInput, Unauthenticated, WrongRegion
 from raylane.serve.middleware import client_address
 from raylane.serve.platform import Platform
 

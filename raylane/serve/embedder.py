@@ -6,8 +6,8 @@ import asyncio
 
 from ray import serve
 
-from raylane.core import embeddings
-from raylane.core.config import get_settings
+from raylane.config import get_settings
+from raylane.infra import embeddings
 
 
 @serve.deployment(name="Embedder")

@@ -8,8 +8,8 @@ from typing import Any
 
 from ray import serve
 
-from raylane.core.config import get_settings
-from raylane.core.llm import GenerationParams, backend_from_settings
+from raylane.config import get_settings
+from raylane.infra.llm import GenerationParams, backend_from_settings
 
 
 @serve.deployment(name="LLM")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from raylane.core.metrics import GUARDRAIL_HITS
+from raylane.infra.metrics import GUARDRAIL_HITS
 
 __all__ = ["GUARDRAIL_HITS", "HTTP_LATENCY", "HTTP_REQUESTS", "RATE_LIMITED"]
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from raylane.core import compute, embeddings
+from raylane.config import Settings
 from raylane.core.apikeys.gate import RequestGate
-from raylane.core.cache import async_client, redis_url
-from raylane.core.config import Settings
-from raylane.core.db.session import Database, check_role
-from raylane.core.db.urls import app_url, replica_url
 from raylane.core.quotas.service import TokenQuota
-from raylane.core.storage import ObjectStore, store_from_settings
+from raylane.infra import compute, embeddings
+from raylane.infra.db.session import Database, check_role
+from raylane.infra.db.urls import app_url, replica_url
+from raylane.infra.kv import async_client, redis_url
+from raylane.infra.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
 
 Embed = Callable[[str, str], Awaitable[list[float]]]

@@ -1,1 +1,4 @@
-"""Helpers for tests and benchmarks (the simulated multi-node cluster); never imported by the platform."""
+"""Helpers for tests and benchmarks (the simulated multi-node cluster).
+
+Never imported by the platform itself.
+"""

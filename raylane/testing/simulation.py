@@ -8,7 +8,7 @@ each workload, the way it does on KubeRay, on one machine:
         sim.wait_for(lambda: sim.nodes_by_type()["embeddings"] >= 1, timeout=60)
 
 The head advertises no CPU and no workload resource, so every job task and Serve replica that
-asks for its workload's resource (:func:`~raylane.core.cluster.workloads.task_resources`) makes
+asks for its workload's resource (:func:`~raylane.infra.workloads.task_resources`) makes
 the autoscaler add a node of that workload's type. Nodes are extra raylets on this machine
 (Ray's fake multi-node provider): tiny in CPU, but advertising the workload units and memory
 that ``workloads.yaml`` gives a pod, so tasks ask for exactly what they ask for on Kubernetes.
@@ -16,7 +16,7 @@ that ``workloads.yaml`` gives a pod, so tasks ask for exactly what they ask for 
 Everything runs under its own temp dir, token and ports, so it can run beside other Ray
 clusters on the same machine; shutting down stops only the processes it started.
 
-``python -m raylane.core.cluster.simulation --kind embeddings --seconds 5`` is the probe job:
+``python -m raylane.testing.simulation --kind embeddings --seconds 5`` is the probe job:
 it runs one task with the workload's resources and prints when the task started and finished.
 """
 
@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import yaml
 from ray.autoscaler._private.fake_multi_node.node_provider import FakeMultiNodeProvider
 
-from raylane.core.cluster.workloads import (
+from raylane.infra.workloads import (
     Workloads,
     load_workloads,
     parse_quantity,

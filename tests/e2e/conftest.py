@@ -83,7 +83,7 @@ def stack(
     profile = tomllib.loads(config.read_text())["profiles"]["local"]
     yield Stack(profile["url"], profile["api_key"], env, up.stdout + up.stderr)
     subprocess.run([str(exe), "down"], env=env, capture_output=True, text=True, timeout=120)
-    from raylane.core.runtime import ray_temp_dir
+    from raylane.infra.runtime import ray_temp_dir
 
     shutil.rmtree(ray_temp_dir(services), ignore_errors=True)
 

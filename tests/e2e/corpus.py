@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from raylane.core.db.urls import owner_url
+from raylane.infra.db.urls import owner_url
 from tests.e2e.conftest import Stack
 
 CORPUS = {

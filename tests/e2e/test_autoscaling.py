@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from raylane.core.cluster.simulation import SimulatedCluster, simulated_cluster
-from raylane.core.cluster.workloads import serve_options
+from raylane.infra.workloads import serve_options
+from raylane.testing.simulation import SimulatedCluster, simulated_cluster
 
 pytestmark = pytest.mark.e2e
 

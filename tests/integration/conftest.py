@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from raylane.core.db.urls import libpq_url, owner_url
+from raylane.infra.db.urls import libpq_url, owner_url
 from tests.factories import Api, Tenant, bootstrap_platform
 
 

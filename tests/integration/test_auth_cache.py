@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from raylane.core.apikeys.gate import epoch_key
-from raylane.core.errors import ServiceUnavailable
+from raylane.errors import ServiceUnavailable
 from raylane.serve.app import create_app
 from tests.factories import Api, Tenant
 

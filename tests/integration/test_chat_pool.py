@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from raylane.core.cache import async_client, redis_url
-from raylane.core.config import CopilotSettings, QuotaSettings, Settings
+from raylane.config import CopilotSettings, QuotaSettings, Settings
 from raylane.core.guardrails.policy import approx_token_count
-from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.quotas.slots import ChatSlots
+from raylane.infra.kv import async_client, redis_url
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 from raylane.serve.app import create_app
 from raylane.serve.copilot import LocalCopilot
 from raylane.serve.platform import Platform

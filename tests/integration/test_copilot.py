@@ -14,10 +14,10 @@ import pytest
 
 from raylane.core.collections.repository import ChunkRepository
 from raylane.core.copilot.engine import ChatRequest, CopilotEngine
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
-from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.quotas.service import TokenQuota
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 from raylane.serve.app import create_app
 from raylane.serve.platform import local_embedder
 from tests.factories import Api, Tenant
@@ -173,7 +173,7 @@ class TestEngineGuardrails:
 
     @pytest.fixture
     async def engine_parts(self, services: Any) -> AsyncIterator[tuple[Database, Any, TokenQuota]]:
-        from raylane.core.cache import async_client, redis_url
+        from raylane.infra.kv import async_client, redis_url
 
         db = Database(app_url(services), pool_size=2)
         quota = TokenQuota(async_client(redis_url(services)), daily_tokens=0)

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from raylane.core.cache import async_client, redis_url
-from raylane.core.config import CopilotSettings, QuotaSettings, Settings
+from raylane.config import CopilotSettings, QuotaSettings, Settings
 from raylane.core.copilot.engine import ChatRequest, CopilotEngine
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
-from raylane.core.llm.base import Delta, GenerationParams
 from raylane.core.quotas.service import TokenQuota
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url
+from raylane.infra.kv import async_client, redis_url
+from raylane.infra.llm.base import Delta, GenerationParams
 from raylane.serve.app import create_app
 from raylane.serve.platform import local_embedder
 from tests.factories import Api, Tenant

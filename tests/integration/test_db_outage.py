@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from raylane.core.db.urls import app_url
+from raylane.infra.db.urls import app_url
 from raylane.serve.app import create_app
 from tests.factories import Api, Tenant
 

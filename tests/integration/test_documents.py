@@ -743,8 +743,8 @@ class TestChunkRepository:
         self, api: Api, org_a: Tenant, owner_conn: psycopg.Connection, services: Any
     ) -> None:
         from raylane.core.collections.repository import ChunkRepository
-        from raylane.core.db.session import Database
-        from raylane.core.db.urls import app_url
+        from raylane.infra.db.session import Database
+        from raylane.infra.db.urls import app_url
 
         col = await new_collection(api, org_a)
         files = [(f"{n}.txt", f"text {n}".encode(), "text/plain") for n in ("a", "b", "c")]
@@ -784,8 +784,8 @@ class TestChunkRepository:
     async def test_every_connection_starts_with_the_search_settings(self, services: Any) -> None:
         from sqlalchemy import text
 
-        from raylane.core.db.session import HNSW_EF_SEARCH, Database
-        from raylane.core.db.urls import app_url
+        from raylane.infra.db.session import HNSW_EF_SEARCH, Database
+        from raylane.infra.db.urls import app_url
 
         db = Database(app_url(services), pool_size=1)
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from raylane.core.db.urls import app_url, libpq_url
+from raylane.infra.db.urls import app_url, libpq_url
 from tests.factories import Api, Tenant
 
 

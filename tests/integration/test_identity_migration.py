@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from raylane.core.db import migrate
-from raylane.core.db.urls import libpq_url, owner_url
+from raylane.infra.db import migrate
+from raylane.infra.db.urls import libpq_url, owner_url
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from raylane.core import cache
-from raylane.core.cache import Limit, RateLimiter
+from raylane.infra import embedded_redis, kv
+from raylane.infra.ratelimit import Limit, RateLimiter
 from raylane.serve.app import create_app
 from tests.factories import Api, Tenant
 
@@ -225,7 +225,7 @@ class TestPagination:
 
 class TestRateLimits:
     async def test_limiter_race_admits_exactly_the_burst(self, services) -> None:  # type: ignore[no-untyped-def]
-        limiter = RateLimiter(cache.async_client(cache.redis_url(services)))
+        limiter = RateLimiter(kv.async_client(kv.redis_url(services)))
         key = f"race-{secrets.token_hex(4)}"
         limit, n = 10, 60
 
@@ -270,7 +270,7 @@ class TestHealth:
         self, services, api: Api, org_a: Tenant
     ) -> None:  # type: ignore[no-untyped-def]
         other = Path(tempfile.mkdtemp(prefix="rl-redis-", dir="/tmp"))
-        url = cache.start_embedded(other)
+        url = embedded_redis.start_embedded(other)
         app = create_app(services.model_copy(update={"redis_url": url}))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -278,7 +278,7 @@ class TestHealth:
                 up = (await http.get("/api/health")).json()
                 assert up["components"]["redis"]["status"] == "up"
                 assert up["components"]["database"]["status"] == "up"
-                cache.stop_embedded(other)
+                embedded_redis.stop_embedded(other)
                 r = await http.get("/api/health")
                 assert r.status_code == 503
                 body = r.json()

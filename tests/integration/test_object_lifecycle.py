@@ -20,11 +20,11 @@ import pytest
 from raylane.core.collections.objects import drain, sweep_object_deletions
 from raylane.core.collections.repository import ObjectDeletionRepository
 from raylane.core.collections.service import document_service
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
-from raylane.core.errors import NotFound, ServiceUnavailable
 from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
-from raylane.core.storage import FileStore, ObjectStore, S3Store
+from raylane.errors import NotFound, ServiceUnavailable
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url
+from raylane.infra.storage import FileStore, ObjectStore, S3Store
 from tests.factories import Api, Tenant
 from tests.integration.test_documents import new_collection, object_path, upload
 from tests.services import S3_CREDENTIALS, s3_server

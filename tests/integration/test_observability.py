@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from raylane.core.cluster.metrics_catalog import DASHBOARD_METRICS, PLANNED
-from raylane.core.db.urls import app_url
 from raylane.core.runs.models import RunStatus
+from raylane.deploy.metrics_catalog import DASHBOARD_METRICS, PLANNED
+from raylane.infra.db.urls import app_url
 from raylane.serve.app import create_app
 from tests.factories import Api, Tenant
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from raylane.core.db.urls import app_url, libpq_url
+from raylane.infra.db.urls import app_url, libpq_url
 
 TENANT_TABLES = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,

@@ -22,15 +22,15 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from raylane.core import compute
-from raylane.core.config import RunSettings, Settings
-from raylane.core.db.session import Database, session_scope
-from raylane.core.db.urls import app_url
-from raylane.core.errors import ServiceUnavailable
+from raylane.config import RunSettings, Settings
 from raylane.core.rbac import Actor, Role
 from raylane.core.runs import reconcile
 from raylane.core.runs.models import Run, RunKind, RunStatus
 from raylane.core.runs.service import run_service
+from raylane.errors import ServiceUnavailable
+from raylane.infra import compute
+from raylane.infra.db.session import Database, session_scope
+from raylane.infra.db.urls import app_url
 from raylane.jobs import _base as job
 from tests.factories import Api, Tenant
 

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from raylane.core.db.urls import app_url, libpq_url
+from raylane.infra.db.urls import app_url, libpq_url
 from tests.factories import Api, Tenant
 
 

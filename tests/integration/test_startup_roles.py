@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from raylane.core.db.session import Database, UnsafeDatabaseRole, session_scope
-from raylane.core.db.urls import app_url, libpq_url, owner_url
+from raylane.infra.db.session import Database, UnsafeDatabaseRole, session_scope
+from raylane.infra.db.urls import app_url, libpq_url, owner_url
 from raylane.serve.app import create_app
 
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from raylane.core.errors import NotFound, ServiceUnavailable
-from raylane.core.storage import S3Store, open_store
+from raylane.errors import NotFound, ServiceUnavailable
+from raylane.infra.storage import S3Store, open_store
 from tests.services import S3_CREDENTIALS, free_port, s3_server
 from tests.unit.test_storage import ObjectStoreContract
 

@@ -15,10 +15,10 @@ import pytest
 
 from raylane.core.collections.repository import ChunkRepository
 from raylane.core.copilot.engine import ChatRequest, CopilotEngine
-from raylane.core.db.session import Database
-from raylane.core.db.urls import app_url
-from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.quotas.service import TokenQuota
+from raylane.infra.db.session import Database
+from raylane.infra.db.urls import app_url
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 from raylane.serve.platform import local_embedder
 from tests.factories import Api, Tenant
 from tests.integration.test_documents import new_collection, upload
@@ -143,8 +143,8 @@ class TestCopilotAfterReplace:
     async def test_the_model_never_sees_superseded_content(
         self, api: Api, org_a: Tenant, owner_conn: Any, db: Database, services: Any
     ) -> None:
-        from raylane.core.cache import async_client, redis_url
         from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
+        from raylane.infra.kv import async_client, redis_url
 
         embed = local_embedder(services)
         col, _ = await ingested(api, db, embed, org_a, owner_conn)

@@ -15,11 +15,12 @@ import yaml
 from typer.testing import CliRunner
 
 from raylane.cli.cluster import register
-from raylane.core.cluster import dashboard, workloads
-from raylane.core.cluster.metrics_catalog import DASHBOARD_METRICS, metric_names
-from raylane.core.cluster.render import render, render_rayjob, render_yaml
-from raylane.core.cluster.validate import validate_files, validate_manifest, validate_manifests
-from raylane.core.cluster.values import Values, load_values
+from raylane.deploy import dashboard
+from raylane.deploy.metrics_catalog import DASHBOARD_METRICS, metric_names
+from raylane.deploy.render import render, render_rayjob, render_yaml
+from raylane.deploy.validate import validate_files, validate_manifest, validate_manifests
+from raylane.deploy.values import Values, load_values
+from raylane.infra import workloads
 
 ROOT = Path(__file__).parents[2]
 CRD_DIR = Path(__file__).parents[2].parent / "shared" / "kuberay-crds"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from raylane.core import compute
-from raylane.core.errors import ServiceUnavailable
+from raylane.errors import ServiceUnavailable
+from raylane.infra import compute
 
 SECRET = "head-7.internal:8265 token=abc123"
 

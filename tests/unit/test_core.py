@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from raylane.core import errors
+from raylane import errors
+from raylane.config import DEV_SECRET, Settings
 from raylane.core.apikeys import tokens
 from raylane.core.audit.models import AuditEvent
 from raylane.core.audit.service import GENESIS, event_hash
-from raylane.core.config import DEV_SECRET, Settings
-from raylane.core.ids import uuid7
 from raylane.core.rbac import ROLE_PERMISSIONS, Permission, Role, effective_permissions, outranks
+from raylane.infra.ids import uuid7
 from raylane.serve.errors import STATUS
 
 

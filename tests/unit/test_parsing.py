@@ -10,7 +10,7 @@ import re
 import pytest
 
 from raylane.core.documents.parsing import ParsedDoc, detect_format, parse
-from raylane.core.errors import InvalidInput
+from raylane.errors import InvalidInput
 
 
 def _pdf_string(text: str) -> str:
@@ -360,7 +360,7 @@ class TestSandbox:
 
     def test_refusals_keep_their_kind_and_message(self) -> None:
         from raylane.core.documents.sandbox import ParseLimits, parse_isolated
-        from raylane.core.errors import PayloadTooLarge
+        from raylane.errors import PayloadTooLarge
 
         with pytest.raises(InvalidInput, match=r"scan\.pdf.*no extractable text"):
             parse_isolated(make_pdf([""]), filename="scan.pdf")
@@ -387,7 +387,7 @@ class TestSandbox:
 
     def test_memory_hungry_file_is_413(self) -> None:
         from raylane.core.documents.sandbox import ParseLimits, parse_isolated
-        from raylane.core.errors import PayloadTooLarge
+        from raylane.errors import PayloadTooLarge
 
         text = b"word " * (12 * 2**20)  # 60 MiB of text; decoding and tidying copy it
         with pytest.raises(PayloadTooLarge, match="MiB to parse"):

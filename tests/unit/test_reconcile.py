@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from raylane.core import compute
+from raylane.config import RunSettings, Settings
 from raylane.core.collections.search import RRF_K, rrf
-from raylane.core.config import RunSettings, Settings
-from raylane.core.errors import ServiceUnavailable
 from raylane.core.runs import reconcile
 from raylane.core.runs.models import CANCEL_TO, EDGES, TERMINAL, Run, RunKind, RunStatus
+from raylane.errors import ServiceUnavailable
+from raylane.infra import compute
 
 BACKOFF_S = 2.0
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from raylane.core.config import Settings
-from raylane.core.errors import Conflict, InvalidInput, NotFound
-from raylane.core.storage import (
+from raylane.config import Settings
+from raylane.errors import Conflict, InvalidInput, NotFound
+from raylane.infra.storage import (
     FileStore,
     ObjectStore,
     S3Store,

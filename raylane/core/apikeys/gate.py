@@ -44,14 +44,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from raylane.config import Settings
 from raylane.core.apikeys.models import ApiKey
 from raylane.core.apikeys.service import KeyRecord, actor_for, find_key
-from raylane.core.cache import Admission, Limit, RateLimiter
-from raylane.core.config import Settings
-from raylane.core.db.session import set_tenant
-from raylane.core.errors import ServiceUnavailable
 from raylane.core.rbac import Actor
 from raylane.core.tenancy.models import Membership, Organization, User
+from raylane.errors import ServiceUnavailable
+from raylane.infra.db.session import set_tenant
+from raylane.infra.ratelimit import Admission, Limit, RateLimiter
 
 log = logging.getLogger("raylane.auth")
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ARRAY, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class ApiKey(TenantScoped, Entity):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.apikeys.models import ApiKey
-from raylane.core.db.paging import Page, keyset_page
+from raylane.infra.db.paging import Page, keyset_page
 
 _LOOKUP = text("SELECT * FROM raylane_api_key_lookup(:prefix)")
 

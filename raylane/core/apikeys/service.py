@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raylane.config import get_settings
 from raylane.core import audit
 from raylane.core.apikeys import tokens
 from raylane.core.apikeys.models import ApiKey
 from raylane.core.apikeys.repository import ApiKeyRepository
-from raylane.core.config import get_settings
-from raylane.core.db.paging import Page
-from raylane.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from raylane.core.rbac import (
     Actor,
     Permission,
@@ -24,6 +22,8 @@ from raylane.core.rbac import (
     outranks,
 )
 from raylane.core.tenancy.repository import MembershipRepository
+from raylane.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from raylane.infra.db.paging import Page
 from raylane.schemas.apikeys import ApiKeyCreate
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.audit.models import AuditEvent
-from raylane.core.db.paging import Page, keyset_page
+from raylane.infra.db.paging import Page, keyset_page
 
 
 class AuditRepository:

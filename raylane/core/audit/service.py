@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.audit.models import AuditEvent
 from raylane.core.audit.repository import AuditRepository
-from raylane.core.db.paging import Page
 from raylane.core.rbac import Actor
+from raylane.infra.db.paging import Page
 
 GENESIS = "0" * 64
 

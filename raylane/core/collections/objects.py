@@ -34,12 +34,12 @@ from sqlalchemy.util import await_
 
 from raylane.core.collections.models import DeletionReason
 from raylane.core.collections.repository import DocumentRepository, ObjectDeletionRepository
-from raylane.core.db.session import session_scope, set_tenant
-from raylane.core.storage import ObjectStore, store_from_settings
+from raylane.infra.db.session import session_scope, set_tenant
+from raylane.infra.storage import ObjectStore, store_from_settings
 
 if TYPE_CHECKING:
-    from raylane.core.config import Settings
-    from raylane.core.db.session import Database
+    from raylane.config import Settings
+    from raylane.infra.db.session import Database
 
 log = logging.getLogger(__name__)
 

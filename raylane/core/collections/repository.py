@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.models import Chunk, Collection, Document, ObjectDeletion
-from raylane.core.db.paging import Page, keyset_page
-from raylane.core.db.session import HNSW_EF_SEARCH, driver_connection
-from raylane.core.ids import uuid7
+from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.db.session import HNSW_EF_SEARCH, driver_connection
+from raylane.infra.ids import uuid7
 
 # Advisory locks on object keys use the two-int form under this class id, apart from every
 # single-bigint lock (migrations use one).

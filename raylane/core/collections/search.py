@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.repository import ChunkRepository
 from raylane.core.collections.service import collection_service
-from raylane.core.db.session import HNSW_EF_SEARCH
-from raylane.core.errors import InvalidInput, NotFound
+from raylane.errors import InvalidInput, NotFound
+from raylane.infra.db.session import HNSW_EF_SEARCH
 
 Embed = Callable[[str, str], Awaitable[list[float]]]  # (model name, text) -> unit vector
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit, embeddings
+from raylane.config import Settings
+from raylane.core import audit
 from raylane.core.collections import objects
 from raylane.core.collections.models import (
     Collection,
@@ -30,14 +31,14 @@ from raylane.core.collections.repository import (
     DocumentRepository,
     ObjectDeletionRepository,
 )
-from raylane.core.config import Settings
-from raylane.core.db.paging import Page
-from raylane.core.db.session import conflict_on_duplicate
 from raylane.core.documents.sandbox import ParseLimits, parse_isolated
-from raylane.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
-from raylane.core.storage import ObjectStore
+from raylane.errors import InvalidInput, NotFound, PayloadTooLarge
+from raylane.infra import embeddings
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import conflict_on_duplicate
+from raylane.infra.storage import ObjectStore
 from raylane.schemas.collections import CollectionCreate
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -70,7 +71,7 @@ async def _check_parses(
     Files over the collection's size limit are left to ``_validate`` (413) unparsed.
     """
     if limits is None:
-        from raylane.core.config import get_settings
+        from raylane.config import get_settings
 
         limits = ParseLimits.from_settings(get_settings())
     for upload in uploads:

@@ -23,8 +23,6 @@ from raylane.core.collections.search import search
 from raylane.core.copilot import prompt
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.copilot.repository import ConversationRepository
-from raylane.core.db.session import Database
-from raylane.core.errors import InvalidInput, NotFound
 from raylane.core.guardrails.policy import (
     GuardrailPolicy,
     GuardrailResult,
@@ -35,12 +33,14 @@ from raylane.core.guardrails.policy import (
 )
 from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
-from raylane.core.llm.base import Delta, GenerationParams, Usage
 from raylane.core.projects.service import project_service
 from raylane.core.quotas.repository import UsageRepository
 from raylane.core.quotas.service import Reservation, TokenQuota
 from raylane.core.quotas.slots import run_to_completion
 from raylane.core.rbac import Actor
+from raylane.errors import InvalidInput, NotFound
+from raylane.infra.db.session import Database
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 
 log = logging.getLogger("raylane.copilot")
 

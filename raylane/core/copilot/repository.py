@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.copilot.models import Conversation, Message
-from raylane.core.db.paging import Page, keyset_page
+from raylane.infra.db.paging import Page, keyset_page
 
 
 class ConversationRepository:

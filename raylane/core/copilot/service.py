@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.copilot.repository import ConversationRepository
-from raylane.core.db.paging import Page
-from raylane.core.errors import NotFound
 from raylane.core.projects.service import project_service
+from raylane.errors import NotFound
+from raylane.infra.db.paging import Page
 
 
 class ConversationService:

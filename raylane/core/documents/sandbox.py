@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raylane.core.documents.parsing import ParsedDoc, parse
-from raylane.core.errors import InvalidInput, PayloadTooLarge
+from raylane.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
-    from raylane.core.config import Settings
+    from raylane.config import Settings
 
 logger = logging.getLogger(__name__)
 

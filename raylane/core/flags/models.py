@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class FeatureFlag(TenantScoped, Entity):

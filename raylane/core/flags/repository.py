@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.db.paging import Page, keyset_page
 from raylane.core.flags.models import FeatureFlag
+from raylane.infra.db.paging import Page, keyset_page
 
 
 class FeatureFlagRepository:

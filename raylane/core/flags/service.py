@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core import audit
-from raylane.core.db.paging import Page
-from raylane.core.db.session import conflict_on_duplicate
-from raylane.core.errors import NotFound
 from raylane.core.flags.models import FeatureFlag
 from raylane.core.flags.repository import FeatureFlagRepository
 from raylane.core.rbac import Actor
+from raylane.errors import NotFound
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import conflict_on_duplicate
 from raylane.schemas.flags import FeatureFlagUpsert
 
 

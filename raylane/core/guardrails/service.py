@@ -29,9 +29,9 @@ from raylane.core.guardrails.policy import (
     evaluate,
 )
 from raylane.core.guardrails.repository import GuardrailPolicyRepository
-from raylane.core.metrics import GUARDRAIL_HITS
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
+from raylane.infra.metrics import GUARDRAIL_HITS
 
 _STAGE_ORDER = {s.value: i for i, s in enumerate(Stage)}
 

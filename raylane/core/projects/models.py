@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class Project(TenantScoped, Entity):

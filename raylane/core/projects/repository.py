@@ -7,8 +7,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.db.paging import Page, keyset_page
 from raylane.core.projects.models import Project
+from raylane.infra.db.paging import Page, keyset_page
 
 
 class ProjectRepository:

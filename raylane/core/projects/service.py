@@ -10,13 +10,13 @@ from raylane.core import audit
 from raylane.core.collections import objects
 from raylane.core.collections.models import DeletionReason
 from raylane.core.collections.repository import DocumentRepository
-from raylane.core.db.paging import Page
-from raylane.core.db.session import conflict_on_duplicate
-from raylane.core.errors import NotFound
 from raylane.core.projects.models import Project
 from raylane.core.projects.repository import ProjectRepository
 from raylane.core.rbac import Actor
-from raylane.core.storage import ObjectStore
+from raylane.errors import NotFound
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import conflict_on_duplicate
+from raylane.infra.storage import ObjectStore
 from raylane.schemas.projects import ProjectCreate, ProjectUpdate
 
 

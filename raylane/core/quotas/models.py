@@ -5,7 +5,7 @@ from datetime import date
 from sqlalchemy import BigInteger, Date, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class UsageDaily(TenantScoped, Entity):

@@ -15,9 +15,9 @@ import redis
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.errors import RateLimited, ServiceUnavailable
 from raylane.core.quotas.models import UsageDaily
 from raylane.core.quotas.repository import UsageRepository, today
+from raylane.errors import RateLimited, ServiceUnavailable
 
 
 def _seconds_to_midnight() -> float:

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from raylane.core.errors import RateLimited, ServiceUnavailable
+from raylane.errors import RateLimited, ServiceUnavailable
 
 log = logging.getLogger("raylane.quotas")
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from raylane.core.errors import PermissionDenied
+from raylane.errors import PermissionDenied
 
 
 class Permission(StrEnum):

@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class RunKind(StrEnum):

@@ -18,12 +18,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from raylane.core import compute
-from raylane.core.config import Settings
-from raylane.core.db.session import session_scope
-from raylane.core.errors import ServiceUnavailable
+from raylane.config import Settings
 from raylane.core.runs.models import Run, RunStatus
 from raylane.core.runs.repository import RunRepository
+from raylane.errors import ServiceUnavailable
+from raylane.infra import compute
+from raylane.infra.db.session import session_scope
 
 log = logging.getLogger(__name__)
 

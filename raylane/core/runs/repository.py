@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.db.paging import Page, keyset_page
 from raylane.core.runs.models import ACTIVE, EDGES, HOLDING_A_JOB, Run, RunStatus
+from raylane.infra.db.paging import Page, keyset_page
 
 
 class RunRepository:

@@ -13,13 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit, compute
-from raylane.core.db.paging import Page
-from raylane.core.db.session import conflict_on_duplicate
-from raylane.core.errors import Conflict, NotFound
+from raylane.core import audit
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import CANCEL_TO, TERMINAL, Run, RunStatus
 from raylane.core.runs.repository import RunRepository
+from raylane.errors import Conflict, NotFound
+from raylane.infra import compute
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import conflict_on_duplicate
 
 # Each lost transition means another writer moved the run on (submitted, finished, requeued):
 # a handful of moves in a row only happens under a pathological race.

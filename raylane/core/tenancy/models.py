@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from raylane.core.db.base import Entity, TenantScoped
+from raylane.infra.db.base import Entity, TenantScoped
 
 
 class Organization(Entity):

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.db.paging import Page, keyset_page
-from raylane.core.ids import uuid7
 from raylane.core.tenancy.models import Membership, Organization, User
+from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.ids import uuid7
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raylane.core import audit
 from raylane.core.apikeys import service as apikeys
 from raylane.core.apikeys.repository import ApiKeyRepository
-from raylane.core.db.paging import Page
-from raylane.core.db.session import acting_as, conflict_on_duplicate
-from raylane.core.errors import Conflict, NotFound, PermissionDenied
 from raylane.core.rbac import Actor, Role, outranks
 from raylane.core.tenancy.models import Membership, Organization
 from raylane.core.tenancy.repository import (
@@ -21,6 +18,9 @@ from raylane.core.tenancy.repository import (
     OrganizationRepository,
     UserRepository,
 )
+from raylane.errors import Conflict, NotFound, PermissionDenied
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import acting_as, conflict_on_duplicate
 from raylane.schemas.tenancy import OrganizationCreate, OrganizationUpdate, UserCreate, UserUpdate
 
 

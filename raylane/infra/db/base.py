@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from raylane.core.ids import uuid7
+from raylane.infra.ids import uuid7
 
 
 class Base(DeclarativeBase):

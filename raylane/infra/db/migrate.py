@@ -10,13 +10,13 @@ from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection
 
-from raylane.core.config import Settings, get_settings
-from raylane.core.db.urls import owner_url
-from raylane.core.errors import InvalidInput
+from raylane.config import Settings, get_settings
+from raylane.errors import InvalidInput
+from raylane.infra.db.urls import owner_url
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 # Privileges the application role gets beyond plain read/write. Audit rows are append-only.
 APPEND_ONLY = ("audit_events",)

@@ -60,7 +60,7 @@ def check_role(url: str) -> None:
     """Connect once to ``url`` and refuse a superuser or BYPASSRLS role (start-up check)."""
     import psycopg
 
-    from raylane.core.db.urls import libpq_url
+    from raylane.infra.db.urls import libpq_url
 
     with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
         row = conn.execute(_ROLE_FLAGS).fetchone()
@@ -78,8 +78,6 @@ class Database:
     """An async engine and its sessionmaker; built in a lifespan or constructor, not at import."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        import raylane.core.db.models  # noqa: F401  (every mapper, so foreign keys resolve)
-
         # No pre-ping (a round trip on every checkout): a connection lost to a database restart
         # fails its one request with a 503, and the pool then replaces every older connection.
         self.engine: AsyncEngine = create_async_engine(
@@ -189,7 +187,7 @@ async def session_scope(
     *, organization_id: uuid.UUID | None = None, platform: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """The session helper for jobs and actors: one cached engine per process and URL."""
-    from raylane.core.db.urls import app_url
+    from raylane.infra.db.urls import app_url
 
     url = app_url()
     db = _databases.get(url)
@@ -204,7 +202,7 @@ async def conflict_on_duplicate(session: AsyncSession, what: str) -> AsyncIterat
     """Run a write in a savepoint and turn a unique-constraint violation into Conflict (409)."""
     from sqlalchemy.exc import IntegrityError
 
-    from raylane.core.errors import Conflict
+    from raylane.errors import Conflict
 
     try:
         async with session.begin_nested():

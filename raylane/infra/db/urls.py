@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
-from raylane.core.config import Settings, get_settings
-from raylane.core.db import embedded
-from raylane.core.errors import ServiceUnavailable
+from raylane.config import Settings, get_settings
+from raylane.errors import ServiceUnavailable
+from raylane.infra.db import embedded
 
 
 def _async(url: str) -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from raylane.core.config import Settings
-from raylane.core.llm.base import Delta, GenerationParams, LLMBackend, Usage
+from raylane.config import Settings
+from raylane.infra.llm.base import Delta, GenerationParams, LLMBackend, Usage
 
 
 def backend_from_settings(settings: Settings) -> LLMBackend:
     """The configured backend (not loaded yet: models load on first use)."""
     if settings.llm.backend == "openai":
-        from raylane.core.llm.openai_compat import OpenAICompatBackend
+        from raylane.infra.llm.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend.from_settings(settings)
-    from raylane.core.llm.llamacpp import LlamaCppBackend
+    from raylane.infra.llm.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend.from_settings(settings)
 

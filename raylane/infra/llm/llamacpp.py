@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from raylane.core.config import Settings
-from raylane.core.errors import ServiceUnavailable
-from raylane.core.llm.base import Delta, GenerationParams, Usage
+from raylane.config import Settings
+from raylane.errors import ServiceUnavailable
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 
 log = logging.getLogger(__name__)
 

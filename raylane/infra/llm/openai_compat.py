@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from raylane.core.config import Settings
-from raylane.core.errors import InvalidInput, ServiceUnavailable
-from raylane.core.llm.base import Delta, GenerationParams, Usage
+from raylane.config import Settings
+from raylane.errors import InvalidInput, ServiceUnavailable
+from raylane.infra.llm.base import Delta, GenerationParams, Usage
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
+from raylane.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0001"
 down_revision = None

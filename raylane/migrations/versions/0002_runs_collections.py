@@ -9,7 +9,7 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
+from raylane.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0002"
 down_revision = "0001"

@@ -17,7 +17,7 @@ Revises: 0005
 
 from alembic import op
 
-from raylane.core.db.migrations.ddl import enable_tenant_rls
+from raylane.migrations.ddl import enable_tenant_rls
 
 revision = "0006"
 down_revision = "0005"

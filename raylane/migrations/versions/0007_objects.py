@@ -14,7 +14,7 @@ Revises: 0006
 import sqlalchemy as sa
 from alembic import op
 
-from raylane.core.db.migrations.ddl import base_columns, enable_tenant_rls
+from raylane.migrations.ddl import base_columns, enable_tenant_rls
 
 revision = "0007"
 down_revision = "0006"

@@ -9,10 +9,10 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from raylane.core.collections import search as search_uc
 from raylane.core.collections.service import Upload, collection_service, document_service
 from raylane.core.documents.sandbox import ParseLimits
-from raylane.core.errors import InvalidInput
 from raylane.core.rbac import Permission
 from raylane.core.runs.models import RunKind
 from raylane.core.runs.service import run_service
+from raylane.errors import InvalidInput
 from raylane.schemas.collections import (
     CollectionCreate,
     CollectionRead,

@@ -10,12 +10,12 @@ from fastapi.responses import StreamingResponse
 
 from raylane.core.copilot.engine import ChatRequest, Event
 from raylane.core.copilot.service import conversation_service
-from raylane.core.errors import GuardrailBlocked
-from raylane.core.llm.base import GenerationParams
-from raylane.core.metrics import LLM_TOKENS
 from raylane.core.quotas.service import usage_report
 from raylane.core.quotas.slots import ChatSlots
 from raylane.core.rbac import Actor, Permission
+from raylane.errors import GuardrailBlocked
+from raylane.infra.llm.base import GenerationParams
+from raylane.infra.metrics import LLM_TOKENS
 from raylane.schemas.common import Page
 from raylane.schemas.copilot import ChatAnswer, ChatBody, ConversationRead, UsageRead
 from raylane.serve.deps import (

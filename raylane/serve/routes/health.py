@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from raylane.core.metrics import RUN_QUEUE_DEPTH, RUNS
 from raylane.core.runs.repository import RunRepository
+from raylane.infra.metrics import RUN_QUEUE_DEPTH, RUNS
 from raylane.schemas.health import HealthRead
 from raylane.serve.deps import PlatformDep
 from raylane.serve.routing import Route

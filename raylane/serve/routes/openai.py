@@ -17,9 +17,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from raylane.core.copilot.engine import ChatRequest, Event
-from raylane.core.errors import InvalidInput, NotFound
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Permission
+from raylane.errors import InvalidInput, NotFound
 from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list
 from raylane.serve.deps import PlatformDep, ReleasedActorDep, SessionDep, require
 from raylane.serve.errors import stream_error
