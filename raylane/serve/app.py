@@ -17,6 +17,7 @@ from raylane.serve.routes import (
     api_keys,
     audit,
     collections,
+    conversations,
     copilot,
     flags,
     guardrails,
@@ -27,6 +28,7 @@ from raylane.serve.routes import (
     organizations,
     projects,
     runs,
+    usage,
     users,
 )
 
@@ -36,8 +38,10 @@ ROUTERS = [
     collections,
     copilot,
     openai,
+    conversations,
     runs,
     projects,
+    usage,
     me,
     health,
     organizations,

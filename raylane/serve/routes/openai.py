@@ -21,9 +21,9 @@ from raylane.core.projects.service import project_service
 from raylane.core.rbac import Permission
 from raylane.errors import InvalidInput, NotFound
 from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list
+from raylane.serve.chat import drain, generation, started
 from raylane.serve.deps import PlatformDep, ReleasedActorDep, SessionDep, require
 from raylane.serve.errors import stream_error
-from raylane.serve.routes.copilot import drain, generation, started
 from raylane.serve.routing import Route
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=Route)
