@@ -1,9 +1,8 @@
-"""``raylane chat``, ``raylane conversations`` and ``raylane usage``: the copilot from a shell."""
+"""``raylane chat``: ask the copilot from a shell."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -12,25 +11,18 @@ from rich.text import Text
 
 from raylane.cli.context import api
 from raylane.cli.output import (
-    LimitOpt,
     OutputFormat,
     OutputOpt,
-    cell,
     console,
-    fetch,
     note,
     show,
-    show_many,
 )
 from raylane.cli.runs import printable
 from raylane.client import Client, RaylaneError
 from raylane.client.copilot import ChatEvent
-from raylane.schemas.copilot import ChatAnswer, Citation, ConversationRead, UsageRead
-
-app = typer.Typer(help="Copilot conversations and their messages.", no_args_is_help=True)
+from raylane.schemas.copilot import ChatAnswer, Citation
 
 DEFAULT_PROJECT = "demo"
-COLUMNS = ("id", "title", "created_at")
 ProjectOpt = Annotated[
     str | None,
     typer.Option(
@@ -41,9 +33,8 @@ ProjectOpt = Annotated[
 
 
 def register(app_: typer.Typer) -> None:
-    """Add ``chat`` and ``usage`` to the top-level app."""
+    """Add ``chat`` to the top-level app."""
     app_.command("chat")(chat)
-    app_.command("usage")(usage)
 
 
 def chat(
@@ -162,80 +153,4 @@ def show_citations(citations: list[Citation]) -> None:
             Text(f"[{c.index}]"), Text(c.document_name), str(c.chunk_index), f"{c.score:.3f}"
         )
     typer.echo("")
-    console().print(table)
-
-
-@app.command("list")
-def list_conversations(
-    ctx: typer.Context,
-    project: ProjectOpt = None,
-    limit: LimitOpt = None,
-    output: OutputOpt = OutputFormat.table,
-) -> None:
-    """List a project's conversations."""
-    with api(ctx) as client:
-        project_id = project or default_project(client)
-        pages = partial(client.copilot.iter_conversations, project_id)
-        show_many(fetch(pages, limit), output, columns=COLUMNS, noun="conversations")
-
-
-@app.command("get")
-def get_conversation(
-    ctx: typer.Context,
-    conversation_id: Annotated[str, typer.Argument(help="Conversation id.")],
-    output: OutputOpt = OutputFormat.table,
-) -> None:
-    """Show a conversation with its messages and the passages each answer cited."""
-    with api(ctx) as client:
-        found = client.copilot.conversation(conversation_id)
-    if output is OutputFormat.json:
-        show(found, output)
-        return
-    show(found, output, fields=("id", "project_id", "title", "created_at"))
-    show_messages(found)
-
-
-def show_messages(conversation: ConversationRead) -> None:
-    """Messages as rows: role, text, and the citations of answers (``[1] doc.md#3``)."""
-    if not conversation.messages:
-        note("No messages.")
-        return
-    table = Table("role", "content", "citations", "created_at", header_style="bold")
-    table.columns[1].overflow = "fold"
-    for m in conversation.messages:
-        cited = ", ".join(f"[{c.index}] {c.document_name}#{c.chunk_index}" for c in m.citations)
-        table.add_row(m.role, Text(printable(m.content)), Text(cited or "-"), cell(m.created_at))
-    console().print(table)
-
-
-def usage(
-    ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", min=1, max=90, help="Days to show.")] = 7,
-    output: OutputOpt = OutputFormat.table,
-) -> None:
-    """Show the organization's copilot requests and tokens per day, and today's quota."""
-    with api(ctx) as client:
-        report = client.usage(days=days)
-    if output is OutputFormat.json:
-        show(report, output)
-        return
-    show_usage(report)
-
-
-def show_usage(report: UsageRead) -> None:
-    """Today against the quota, then one row per day."""
-    quota = report.daily_token_quota
-    if quota:
-        share = 100 * report.tokens_used_today / quota
-        typer.echo(f"Today: {report.tokens_used_today:,} of {quota:,} tokens ({share:.1f}%)")
-    else:
-        typer.echo(f"Today: {report.tokens_used_today:,} tokens (no daily quota)")
-    table = Table("day", "requests", "input tokens", "output tokens", header_style="bold")
-    for day in report.days:
-        table.add_row(
-            day.day.isoformat(),
-            f"{day.requests:,}",
-            f"{day.input_tokens:,}",
-            f"{day.output_tokens:,}",
-        )
     console().print(table)

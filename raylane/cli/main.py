@@ -10,17 +10,19 @@ import typer
 
 from raylane.cli import (
     account,
+    api_keys,
     audit,
     collections,
+    conversations,
     copilot,
-    docs,
+    documents,
     flags,
     guardrails,
-    keys,
     local,
     orgs,
     projects,
     runs,
+    usage,
     users,
 )
 from raylane.cli.context import GlobalOptions
@@ -70,18 +72,22 @@ def main(
 
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(users.app, name="users")
-app.add_typer(keys.app, name="keys")
+# Each group keeps its short command name; the domain's full name also works, unlisted.
+app.add_typer(api_keys.app, name="keys")
+app.add_typer(api_keys.app, name="api-keys", hidden=True)
 app.add_typer(projects.app, name="projects")
 app.add_typer(flags.app, name="flags")
 app.add_typer(audit.app, name="audit")
 app.add_typer(collections.app, name="collections")
-app.add_typer(docs.app, name="docs")
+app.add_typer(documents.app, name="docs")
+app.add_typer(documents.app, name="documents", hidden=True)
 app.add_typer(runs.app, name="runs")
 app.add_typer(guardrails.app, name="guardrails")
-app.add_typer(copilot.app, name="conversations")
+app.add_typer(conversations.app, name="conversations")
 account.register(app)
 collections.register(app)
 copilot.register(app)
+usage.register(app)
 local.register(app)
 # Cluster commands ship separately; the CLI works with or without them.
 if importlib.util.find_spec("raylane.cli.cluster") is not None:

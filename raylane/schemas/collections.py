@@ -79,6 +79,25 @@ class DocumentText(Input):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+def metadata_per_file(value: object, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each file's metadata from an upload's ``metadata`` field (already parsed from JSON).
+
+    The one rule for the server's multipart field and the CLI's ``--metadata``: a
+    ``{file name: object}`` mapping when every key names one of the files and every value is an
+    object, otherwise one object for every file. Files left out get no metadata.
+
+    Raises:
+        ValueError: the value is not a JSON object.
+    """
+    if not isinstance(value, dict):
+        raise ValueError("metadata must be a JSON object")
+    if not value:
+        return {}
+    if set(value) <= set(names) and all(isinstance(v, dict) for v in value.values()):
+        return value
+    return dict.fromkeys(names, value)
+
+
 class DocumentBatch(Input):
     documents: list[DocumentText] = Field(min_length=1, max_length=1000)
 

@@ -1,4 +1,4 @@
-"""``raylane keys``: API keys of your organization."""
+"""``raylane keys`` (also ``raylane api-keys``): API keys of your organization."""
 
 from __future__ import annotations
 

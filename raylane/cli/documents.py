@@ -1,4 +1,5 @@
-"""``raylane docs``: upload, list, show and delete the documents of a collection."""
+"""``raylane docs`` (also ``raylane documents``): upload, list, show and delete the documents
+of a collection."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from raylane.cli.output import (
     show_many,
 )
 from raylane.client import RaylaneError
-from raylane.schemas.collections import DocumentUploaded
+from raylane.schemas.collections import DocumentUploaded, metadata_per_file
 
 app = typer.Typer(help="Documents of a collection.", no_args_is_help=True)
 
@@ -61,7 +62,7 @@ def upload_documents(
             f"documents are named by file name, and these repeat: {', '.join(twice)}",
             param_hint="FILES",
         )
-    per_file = metadata_per_file(_json_object(metadata), [p.name for p in files])
+    per_file = _per_file(metadata, [p.name for p in files])
     uploaded: list[DocumentUploaded] = []
     bars = progress_bar() if len(files) > 1 else None
     with api(ctx) as client, bars or nullcontext():
@@ -123,29 +124,17 @@ def delete_document(ctx: typer.Context, document_id: IdArg, yes: YesOpt = False)
     note(f"Deleted document {document_id}.")
 
 
-def metadata_per_file(
-    metadata: dict[str, Any] | None, names: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Each file's metadata, read the way the server reads the field for one request: a
-    ``{file name: object}`` mapping when every key names a file and every value is an
-    object, otherwise one object for every file."""
-    if not metadata:
-        return {}
-    if set(metadata) <= set(names) and all(isinstance(v, dict) for v in metadata.values()):
-        return metadata
-    return dict.fromkeys(names, metadata)
-
-
-def _json_object(raw: str | None) -> dict[str, Any] | None:
+def _per_file(raw: str | None, names: list[str]) -> dict[str, dict[str, Any]]:
+    """``--metadata`` read by the server's rule, so one request per file sends each file what
+    one request for all of them would have given it."""
     if raw is None:
-        return None
+        return {}
     try:
-        value = json.loads(raw)
+        return metadata_per_file(json.loads(raw), names)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--metadata") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter("must be a JSON object", param_hint="--metadata")
-    return value
+    except ValueError:
+        raise typer.BadParameter("must be a JSON object", param_hint="--metadata") from None
 
 
 def _name_the_file(exc: RaylaneError, name: str) -> None:
