@@ -46,7 +46,7 @@ from raylane.client.aio_copilot import AsyncCopilot
 from raylane.client.aio_data import AsyncCollections, AsyncDocuments, AsyncRuns
 from raylane.client.aio_guardrails import AsyncGuardrails
 from raylane.client.config import resolve
-from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from raylane.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Page, RoleName
 from raylane.schemas.copilot import UsageRead

@@ -15,7 +15,7 @@ from raylane.client._resources import (
     Unset,
     body,
 )
-from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from raylane.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.common import Page, RoleName
 from raylane.schemas.tenancy import (
     OrganizationCreate,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from raylane.schemas.apikeys import ApiKeyCreated, ApiKeyRead
+from raylane.schemas.api_keys import ApiKeyCreated, ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.collections import (
     CollectionRead,

@@ -24,7 +24,7 @@ from raylane.core.rbac import (
 from raylane.core.tenancy.repository import MembershipRepository
 from raylane.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from raylane.infra.db.paging import Page
-from raylane.schemas.apikeys import ApiKeyCreate
+from raylane.schemas.api_keys import ApiKeyCreate
 
 
 @dataclass(frozen=True, slots=True)

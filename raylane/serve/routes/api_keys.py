@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from raylane.core.apikeys.service import api_key_service
 from raylane.core.rbac import Permission
-from raylane.schemas.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from raylane.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from raylane.schemas.common import Page
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
 from raylane.serve.routing import Route
