@@ -18,7 +18,7 @@ import pydantic
 
 from raylane.client._http import AsyncHttpClient, Files, Form, HttpClient, decode
 from raylane.client.errors import RaylaneError, ValidationError
-from raylane.schemas.apikeys import ApiKeyRead
+from raylane.schemas.api_keys import ApiKeyRead
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Input, Page
 from raylane.schemas.flags import FeatureFlagRead
