@@ -1,10 +1,23 @@
-"""Guardrail detector quality and speed on the labeled evaluation set.
+"""Guardrail detector quality (development and held-out sets) and speed.
 
     python bench/guardrails.py [--repeat N]
 
-Prints precision / recall / F1 per PII/secret type (micro average over all of them) and for
-prompt injection, then throughput. Streaming redaction is reported as a ratio against
-whole-text redaction measured in the same run. The last line is ``pii_recall=<x>``.
+Two labeled sets:
+
+- development (``tests/data/guardrails_dev.jsonl``): what the detectors are improved on;
+  labels say which PII/secret types a text holds, so it is scored per text and type.
+- held-out (``tests/data/guardrails_heldout.jsonl``): written independently of the detectors
+  and never tuned on. Every entity carries its span and is scored on its own: it counts as
+  found only when the redaction covers all of it (any placeholder type), and each detected
+  span that touches no labeled entity is a false positive.
+
+Injection is scored per text at the default threshold; the false-positive rate is over every
+text not labeled an injection. Then throughput: whole-text redaction (the baseline), the
+streaming redactor in 4-character chunks as a ratio of it, and injection scoring.
+
+The last line is ``pii_recall=<x> pii_precision=<x> injection_recall=<x> injection_fpr=<x>``
+(held-out figures). Exits with status 2 when a row cannot be scored (a malformed row, a span
+outside its text, a detector error, or the stream disagreeing with whole-text redaction).
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,11 +37,19 @@ from raylane.core.guardrails.detectors import PII_TYPES, detect_pii, redact_pii 
 from raylane.core.guardrails.injection import score_injection  # noqa: E402
 from raylane.core.guardrails.stream import StreamRedactor  # noqa: E402
 
-EVAL_SET = ROOT / "tests" / "data" / "guardrails_eval.jsonl"
+DATA = ROOT / "tests" / "data"
+DEV_SET = DATA / "guardrails_dev.jsonl"
+HELDOUT_SET = DATA / "guardrails_heldout.jsonl"
+
+Row = dict[str, object]
 
 
-def load(path: Path = EVAL_SET) -> list[dict[str, object]]:
-    """The evaluation rows: text, labels (PII/secret types present), injection flag."""
+class Unscorable(Exception):
+    """A row the benchmark cannot score: the figures would be wrong, so the run fails."""
+
+
+def load(path: Path) -> list[Row]:
+    """The rows of one labeled set."""
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
@@ -39,12 +61,14 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def pii_counts(rows: list[dict[str, object]]) -> tuple[Counter[str], Counter[str], Counter[str]]:
+def dev_counts(rows: list[Row]) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """Per-type true positives, false positives and false negatives, one vote per text."""
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    for row in rows:
+    for i, row in enumerate(rows):
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+            raise Unscorable(f"dev row {i}: needs text and labels")
         got = {f.type for f in detect_pii(str(row["text"]))}
         want = set(row["labels"])  # type: ignore[call-overload]
         tp.update(got & want)
@@ -53,28 +77,139 @@ def pii_counts(rows: list[dict[str, object]]) -> tuple[Counter[str], Counter[str
     return tp, fp, fn
 
 
-def injection_counts(rows: list[dict[str, object]]) -> tuple[int, int, int, int]:
-    tp = fp = fn = tn = 0
-    for row in rows:
-        hit = score_injection(str(row["text"])).is_injection
-        if hit and row["injection"]:
-            tp += 1
-        elif hit:
-            fp += 1
-        elif row["injection"]:
-            fn += 1
-        else:
-            tn += 1
-    return tp, fp, fn, tn
+def _entities(row: Row, i: int) -> list[tuple[str, int, int]]:
+    text = row.get("text")
+    entities = row.get("entities")
+    if not isinstance(text, str) or not isinstance(entities, list):
+        raise Unscorable(f"held-out row {i}: needs text and entities")
+    out = []
+    for e in entities:
+        kind, s, t = e.get("type"), e.get("start"), e.get("end")
+        if kind not in PII_TYPES or not isinstance(s, int) or not isinstance(t, int):
+            raise Unscorable(f"held-out row {i}: bad entity {e!r}")
+        if not 0 <= s < t <= len(text) or text[s:t] != text[s:t].strip():
+            raise Unscorable(f"held-out row {i}: span {s}:{t} does not fit its text")
+        out.append((kind, s, t))
+    return out
 
 
-def rate(fn: object, texts: list[str], repeat: int) -> float:
+def heldout_counts(rows: list[Row]) -> dict[str, Counter[str]]:
+    """Per-entity scoring: found (fully covered), typed (covered by its own type), missed;
+    per predicted type: true and false positives."""
+    c: dict[str, Counter[str]] = {k: Counter() for k in ("found", "typed", "missed", "tp", "fp")}
+    for i, row in enumerate(rows):
+        gold = _entities(row, i)
+        findings = detect_pii(str(row["text"]))
+        for kind, s, t in gold:
+            covered = [f for f in findings if f.start < t and f.end > s]
+            # Findings never overlap, so the covering ones are contiguous only if they touch.
+            pos = s
+            for f in sorted(covered, key=lambda f: f.start):
+                if f.start <= pos:
+                    pos = max(pos, f.end)
+            if pos >= t:
+                c["found"][kind] += 1
+                c["typed"][kind] += any(f.type == kind for f in covered)
+            else:
+                c["missed"][kind] += 1
+        for f in findings:
+            hit = any(f.start < t and f.end > s for _, s, t in gold)
+            c["tp" if hit else "fp"][f.type] += 1
+    return c
+
+
+def injection_counts(rows: list[Row]) -> dict[str, Counter[str]]:
+    """Per category: texts, flagged texts."""
+    total: Counter[str] = Counter()
+    flagged: Counter[str] = Counter()
+    for i, row in enumerate(rows):
+        if not isinstance(row.get("injection"), bool):
+            raise Unscorable(f"row {i}: injection must be true or false")
+        category = str(row.get("category") or ("injection" if row["injection"] else "benign"))
+        total[category] += 1
+        flagged[category] += score_injection(str(row["text"])).is_injection
+    return {"total": total, "flagged": flagged}
+
+
+def print_pii_table(title: str, rows: list[tuple[str, int, int, int, int]]) -> None:
+    print(f"\n{title}")
+    print(f"{'type':<14}{'support':>8}{'tp':>5}{'fp':>5}{'fn':>5}{'precision':>11}{'recall':>8}")
+    for kind, support, tp, fp, fn in rows:
+        p, r, _ = prf(tp, fp, fn)
+        print(f"{kind:<14}{support:>8}{tp:>5}{fp:>5}{fn:>5}{p:>11.3f}{r:>8.3f}")
+
+
+def report_dev(rows: list[Row]) -> None:
+    tp, fp, fn = dev_counts(rows)
+    table = [(k, tp[k] + fn[k], tp[k], fp[k], fn[k]) for k in PII_TYPES]
+    table.append(("PII (micro)", *_totals(table)))
+    print_pii_table(f"development set: {len(rows)} texts, scored per text and type", table)
+    report_injection(rows)
+
+
+def _totals(table: list[tuple[str, int, int, int, int]]) -> tuple[int, int, int, int]:
+    return tuple(sum(r[i] for r in table) for i in range(1, 5))  # type: ignore[return-value]
+
+
+def report_heldout(rows: list[Row]) -> tuple[float, float, float, float]:
+    c = heldout_counts(rows)
+    n_entities = sum(c["found"].values()) + sum(c["missed"].values())
+    print(
+        f"\nheld-out set: {len(rows)} texts, {n_entities} entities, scored per entity span"
+        " (tp/fn: entities fully redacted or not; fp: detected spans touching no entity)"
+    )
+    print(
+        f"{'type':<14}{'entities':>9}{'found':>7}{'as type':>8}{'missed':>7}"
+        f"{'detected':>9}{'fp':>5}{'precision':>11}{'recall':>8}"
+    )
+    for kind in PII_TYPES:
+        found, missed = c["found"][kind], c["missed"][kind]
+        detected, fp = c["tp"][kind] + c["fp"][kind], c["fp"][kind]
+        p = (detected - fp) / detected if detected else 1.0
+        r = found / (found + missed) if found + missed else 1.0
+        print(
+            f"{kind:<14}{found + missed:>9}{found:>7}{c['typed'][kind]:>8}{missed:>7}"
+            f"{detected:>9}{fp:>5}{p:>11.3f}{r:>8.3f}"
+        )
+    found, missed = sum(c["found"].values()), sum(c["missed"].values())
+    detected, fp = sum(c["tp"].values()) + sum(c["fp"].values()), sum(c["fp"].values())
+    pii_p = (detected - fp) / detected if detected else 1.0
+    pii_r = found / (found + missed) if found + missed else 1.0
+    print(
+        f"{'PII (micro)':<14}{found + missed:>9}{found:>7}{sum(c['typed'].values()):>8}"
+        f"{missed:>7}{detected:>9}{fp:>5}{pii_p:>11.3f}{pii_r:>8.3f}"
+    )
+    inj_r, inj_fpr = report_injection(rows)
+    return pii_r, pii_p, inj_r, inj_fpr
+
+
+def report_injection(rows: list[Row]) -> tuple[float, float]:
+    c = injection_counts(rows)
+    labels = {str(r.get("category") or "") for r in rows if r["injection"]}
+    print(f"\n{'injection, per category':<26}{'texts':>7}{'flagged':>9}{'rate':>7}")
+    for category in sorted(c["total"]):
+        n, k = c["total"][category], c["flagged"][category]
+        print(f"{category:<26}{n:>7}{k:>9}{k / n:>7.3f}")
+    pos = [k for k in c["total"] if k in labels or k == "injection"]
+    n_pos = sum(c["total"][k] for k in pos)
+    n_neg = sum(c["total"].values()) - n_pos
+    tp = sum(c["flagged"][k] for k in pos)
+    fp = sum(c["flagged"].values()) - tp
+    recall, fpr = tp / n_pos if n_pos else 1.0, fp / n_neg if n_neg else 0.0
+    print(
+        f"injection recall {recall:.3f} ({tp}/{n_pos}),"
+        f" false-positive rate {fpr:.3f} ({fp}/{n_neg})"
+    )
+    return recall, fpr
+
+
+def rate(fn: Callable[[str], object], texts: list[str], repeat: int) -> float:
     """Texts per second for ``fn`` over ``texts``, best of ``repeat`` passes."""
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
         for text in texts:
-            fn(text)  # type: ignore[operator]
+            fn(text)
         best = min(best, time.perf_counter() - t0)
     return len(texts) / best
 
@@ -86,58 +221,48 @@ def stream_once(text: str, chunk: int = 4) -> str:
     return "".join(out) + redactor.finish()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="timing passes (best is kept)")
-    args = parser.parse_args()
-    rows = load()
-    texts = [str(r["text"]) for r in rows]
-    n_inj = sum(bool(r["injection"]) for r in rows)
+def report_speed(texts: list[str], repeat: int) -> None:
+    for text in texts:
+        if stream_once(text) != redact_pii(text):
+            raise Unscorable(f"stream and whole-text redaction differ on {text[:40]!r}")
+    score_injection(texts[0])  # load anything lazy before timing
+    whole = rate(redact_pii, texts, repeat)
+    streamed = rate(stream_once, texts, repeat)
+    chars = sum(map(len, texts))
     print(
-        f"eval set: {len(rows)} texts, {sum(bool(r['labels']) for r in rows)} with PII/secrets,"
-        f" {n_inj} injections"
+        f"\nthroughput ({len(texts)} texts, mean {chars / len(texts):.0f} chars, best of {repeat})"
     )
-
-    tp, fp, fn = pii_counts(rows)
     print(
-        f"\n{'detector':<14}{'support':>8}{'tp':>5}{'fp':>5}{'fn':>5}"
-        f"{'precision':>11}{'recall':>8}{'f1':>7}"
+        f"  PII detect + redact, whole text   {whole:>9.0f} texts/s"
+        f"  {whole * chars / len(texts) / 1e6:.2f} MB/s (baseline)"
     )
-    for kind in PII_TYPES:
-        p, r, f1 = prf(tp[kind], fp[kind], fn[kind])
-        support = tp[kind] + fn[kind]
-        print(
-            f"{kind:<14}{support:>8}{tp[kind]:>5}{fp[kind]:>5}{fn[kind]:>5}"
-            f"{p:>11.3f}{r:>8.3f}{f1:>7.3f}"
-        )
-    tps, fps, fns = sum(tp.values()), sum(fp.values()), sum(fn.values())
-    pii_p, pii_r, pii_f1 = prf(tps, fps, fns)
-    print(
-        f"{'PII (micro)':<14}{tps + fns:>8}{tps:>5}{fps:>5}{fns:>5}"
-        f"{pii_p:>11.3f}{pii_r:>8.3f}{pii_f1:>7.3f}"
-    )
-    itp, ifp, ifn, _ = injection_counts(rows)
-    ip, ir, if1 = prf(itp, ifp, ifn)
-    print(f"{'injection':<14}{n_inj:>8}{itp:>5}{ifp:>5}{ifn:>5}{ip:>11.3f}{ir:>8.3f}{if1:>7.3f}")
-
-    assert all(stream_once(t) == redact_pii(t) for t in texts), "stream != whole-text redaction"
-    whole = rate(redact_pii, texts, args.repeat)
-    streamed = rate(stream_once, texts, args.repeat)
-    print(
-        f"\nthroughput ({len(texts)} texts, mean {sum(map(len, texts)) / len(texts):.0f} chars,"
-        f" best of {args.repeat})"
-    )
-    print(f"  PII detect + redact, whole text   {whole:>9.0f} texts/s  (baseline)")
     print(
         f"  PII redact, 4-char stream chunks  {streamed:>9.0f} texts/s  "
         f"({streamed / whole:.2f}x baseline)"
     )
     print(
-        f"  injection scoring                 {rate(score_injection, texts, args.repeat):>9.0f}"
-        " texts/s"
+        f"  injection scoring                 {rate(score_injection, texts, repeat):>9.0f} texts/s"
     )
-    print(f"pii_recall={pii_r:.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="timing passes (best is kept)")
+    args = parser.parse_args()
+    try:
+        dev, heldout = load(DEV_SET), load(HELDOUT_SET)
+        report_dev(dev)
+        pii_r, pii_p, inj_r, inj_fpr = report_heldout(heldout)
+        report_speed([str(r["text"]) for r in dev + heldout], args.repeat)
+    except (Unscorable, json.JSONDecodeError) as exc:
+        print(f"cannot score: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"pii_recall={pii_r:.3f} pii_precision={pii_p:.3f} "
+        f"injection_recall={inj_r:.3f} injection_fpr={inj_fpr:.3f}"
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

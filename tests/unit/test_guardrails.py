@@ -44,7 +44,7 @@ from raylane.core.guardrails.policy import (
 from raylane.core.guardrails.stream import StreamRedactor
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-EVAL_SET = DATA / "guardrails_eval.jsonl"
+DEV_SET = DATA / "guardrails_dev.jsonl"
 
 # Key-shaped values are assembled at run time so this file holds no literal credentials.
 AWS_KEY = "AKIA" + "QX7R2M5T6Y3U4W2Z"
@@ -689,8 +689,8 @@ class TestEvaluate:
 # --------------------------------------------------------------------------- streaming
 
 
-def load_eval_set() -> list[dict[str, object]]:
-    with EVAL_SET.open(encoding="utf-8") as fh:
+def load_dev_set() -> list[dict[str, object]]:
+    with DEV_SET.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
 
 
@@ -731,7 +731,7 @@ FRAGMENTS = [
 class TestStreamRedactor:
     def test_property_random_splits_equal_whole_text_redaction(self) -> None:
         rng = random.Random(1234)
-        texts = [str(r["text"]) for r in load_eval_set()] + TRICKY_DOCS
+        texts = [str(r["text"]) for r in load_dev_set()] + TRICKY_DOCS
         texts += [" ".join(rng.sample(texts, 12)) for _ in range(20)]  # longer documents
         for text in texts:
             want = redact_pii(text)
@@ -835,7 +835,7 @@ class TestStreamRedactor:
 
 class TestEvalSet:
     def test_shape_and_coverage(self) -> None:
-        rows = load_eval_set()
+        rows = load_dev_set()
         assert len(rows) >= 400
         assert all(set(r) == {"text", "labels", "injection"} for r in rows)
         per_type = {t: sum(t in r["labels"] for r in rows) for t in PII_TYPES}  # type: ignore[operator]
@@ -846,7 +846,7 @@ class TestEvalSet:
 
     def test_pii_precision_and_recall_at_least_095(self) -> None:
         tp = fp = fn = 0
-        for row in load_eval_set():
+        for row in load_dev_set():
             got = {f.type for f in detect_pii(str(row["text"]))}
             want = set(row["labels"])  # type: ignore[call-overload]
             tp, fp, fn = tp + len(got & want), fp + len(got - want), fn + len(want - got)
@@ -855,11 +855,11 @@ class TestEvalSet:
         assert recall >= 0.95, (recall, fn)
 
     def test_committed_file_matches_its_generator(self, tmp_path: Path) -> None:
-        spec = importlib.util.spec_from_file_location("make_eval", DATA / "make_guardrails_eval.py")
+        spec = importlib.util.spec_from_file_location("make_eval", DATA / "make_guardrails_dev.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         out = tmp_path / "eval.jsonl"
         module.OUT = out  # type: ignore[attr-defined]
         module.main()
-        assert out.read_bytes() == EVAL_SET.read_bytes()
+        assert out.read_bytes() == DEV_SET.read_bytes()

@@ -1,10 +1,10 @@
-"""Build ``guardrails_eval.jsonl``: a labeled evaluation set for the guardrail detectors.
+"""Build ``guardrails_dev.jsonl``: a labeled evaluation set for the guardrail detectors.
 
 Deterministic (fixed seed). Ground truth comes from how each example is built (a valid
 IBAN is computed with its own check digits here, a Luhn-failing number is built to fail),
 never from the detectors under test. Run from the repository root:
 
-    python tests/data/make_guardrails_eval.py
+    python tests/data/make_guardrails_dev.py
 
 Each output line is ``{"text": ..., "labels": [...], "injection": bool}`` where ``labels``
 lists the PII/secret types truly present: email, phone, credit_card, iban, ssn, ip_address,
@@ -29,7 +29,7 @@ import string
 from pathlib import Path
 
 SEED = 20240611
-OUT = Path(__file__).with_name("guardrails_eval.jsonl")
+OUT = Path(__file__).with_name("guardrails_dev.jsonl")
 
 FIRST = [
     "john",
