@@ -84,8 +84,6 @@ async def ensure_demo(
     from raylane.core.collections.service import Upload, collection_service, document_service
     from raylane.core.projects.service import project_service
     from raylane.core.rbac import ROLE_PERMISSIONS, Actor, Role
-    from raylane.core.runs.models import RunKind
-    from raylane.core.runs.service import run_service
     from raylane.infra.storage import store_from_settings
     from raylane.schemas.collections import CollectionCreate
     from raylane.schemas.projects import ProjectCreate
@@ -120,12 +118,10 @@ async def ensure_demo(
                 ],
                 store=store_from_settings(settings),
             )
-            run = await run_service.create(
+            run = await collection_service.start_ingest(
                 session,
                 actor=actor,
-                kind=RunKind.INGEST,
-                target_id=collection.id,
-                project_id=project.id,
+                collection_id=collection.id,
                 max_attempts=settings.runs.max_attempts,
             )
             return run.id

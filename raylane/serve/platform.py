@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import text
 
 from raylane.config import Settings
 from raylane.core.apikeys.gate import RequestGate
+from raylane.core.ports import Embed
 from raylane.core.quotas.service import TokenQuota
 from raylane.infra import compute, embeddings
 from raylane.infra.db.session import Database, check_role
@@ -20,8 +20,6 @@ from raylane.infra.db.urls import app_url, replica_url
 from raylane.infra.kv import async_client, redis_url
 from raylane.infra.storage import ObjectStore, store_from_settings
 from raylane.schemas.health import ComponentHealth, HealthRead
-
-Embed = Callable[[str, str], Awaitable[list[float]]]
 
 log = logging.getLogger(__name__)
 

@@ -319,7 +319,7 @@ class TestUploadsThatDoNotCommit:
         store: ObjectStore = FileStore(objects_root)
         store.put(key, b"being uploaded")
         async with db.session(organization_id=org) as setup:
-            await ObjectDeletionRepository(setup).add(
+            await ObjectDeletionRepository(setup).enqueue(
                 organization_id=org, object_keys=[key], reason="upload"
             )
 
@@ -349,7 +349,7 @@ class TestOutboxIsTenantScoped:
         assert forced == (True, True)
         org = uuid.UUID(org_a.organization_id)
         async with db.session(organization_id=org) as session:
-            await ObjectDeletionRepository(session).add(
+            await ObjectDeletionRepository(session).enqueue(
                 organization_id=org, object_keys=[f"{org}/x/y"], reason="replaced"
             )
         async with db.session(organization_id=uuid.UUID(org_b.organization_id)) as session:

@@ -46,6 +46,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from raylane.config import Settings
 from raylane.core.apikeys.models import ApiKey
+from raylane.core.apikeys.repository import ApiKeyRepository
 from raylane.core.apikeys.service import KeyRecord, actor_for, find_key
 from raylane.core.rbac import Actor
 from raylane.core.tenancy.models import Membership, Organization, User
@@ -194,7 +195,7 @@ class RequestGate:
     async def before_commit(self, session: AsyncSession) -> None:
         """Before the request's commit: if it changed auth rows, those organizations' caches
         must re-read."""
-        await session.flush()
+        await ApiKeyRepository(session).flush()  # pending changes land, and are flagged, now
         if session.info.get(AUTH_CHANGED):
             await self.invalidate(_changed(session))
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.config import get_settings
-from raylane.core import audit
 from raylane.core.apikeys import tokens
 from raylane.core.apikeys.models import ApiKey
 from raylane.core.apikeys.repository import ApiKeyRepository
+from raylane.core.audit import audit_service
 from raylane.core.rbac import (
     Actor,
     Permission,
@@ -125,9 +125,7 @@ async def issue(
         scopes=_check_scopes(scopes),
         expires_at=expires_at,
     )
-    session.add(key)
-    await session.flush()
-    return key, token
+    return await ApiKeyRepository(session).add(key), token
 
 
 class ApiKeyService:
@@ -165,12 +163,11 @@ class ApiKeyService:
             scopes=data.scopes,
             expires_at=datetime.now(UTC) + timedelta(days=days),
         )
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="api_key.create",
-            target_type="api_key",
-            target_id=key.id,
+            actor,
+            "api_key.create",
+            target=key,
             after={"name": key.name, "user_id": str(user_id), "scopes": key.scopes},
         )
         return key, token
@@ -185,7 +182,8 @@ class ApiKeyService:
         self, session: AsyncSession, *, actor: Actor, limit: int, cursor: str | None
     ) -> Page[ApiKey]:
         only = None if Permission.APIKEY_ADMIN in actor.permissions else actor.user_id
-        return await ApiKeyRepository(session).page(limit=limit, cursor=cursor, user_id=only)
+        # Members page their own keys; key administrators every key of the organization.
+        return await ApiKeyRepository(session).page({"user_id": only}, limit=limit, cursor=cursor)
 
     async def revoke(self, session: AsyncSession, *, actor: Actor, key_id: uuid.UUID) -> ApiKey:
         """Revoke a key; effective on the next request.
@@ -198,15 +196,10 @@ class ApiKeyService:
         if key.user_id != actor.user_id and Permission.APIKEY_ADMIN not in actor.permissions:
             raise PermissionDenied("cannot revoke another member's key")
         if key.revoked_at is None:
-            key.revoked_at = await ApiKeyRepository(session).now()
-            await session.flush()
-            await audit.record(
-                session,
-                actor=actor,
-                action="api_key.revoke",
-                target_type="api_key",
-                target_id=key.id,
-            )
+            repo = ApiKeyRepository(session)
+            key.revoked_at = await repo.now()
+            await repo.flush()
+            await audit_service.log(session, actor, "api_key.revoke", target=key)
         return key
 
     @staticmethod

@@ -1,5 +1,5 @@
 """Hash-chained audit events, one chain per organization."""
 
-from raylane.core.audit.service import ChainReport, page, record, verify
+from raylane.core.audit.service import AuditService, ChainReport, audit_service
 
-__all__ = ["ChainReport", "page", "record", "verify"]
+__all__ = ["AuditService", "ChainReport", "audit_service"]

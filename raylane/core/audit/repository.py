@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.audit.models import AuditEvent
-from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.db.paging import Page
+from raylane.infra.db.repository import Repository
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class AuditRepository(Repository[AuditEvent]):
+    model = AuditEvent
+    newest_first = True
 
     async def lock_chain(self, organization_id: uuid.UUID) -> None:
         """Serialise appends to one organization's chain until the transaction ends."""
@@ -33,7 +33,7 @@ class AuditRepository:
         )
         return (await self._session.scalars(stmt)).first()
 
-    async def page(
+    async def events(
         self,
         *,
         limit: int,
@@ -63,9 +63,7 @@ class AuditRepository:
             stmt = stmt.where(AuditEvent.created_at >= since)
         if until:
             stmt = stmt.where(AuditEvent.created_at < until)
-        return await keyset_page(
-            self._session, stmt, AuditEvent.id, limit=limit, cursor=cursor, descending=True
-        )
+        return await self.page(stmt, limit=limit, cursor=cursor)
 
     async def count(self) -> int:
         return int((await self._session.scalar(select(func.count(AuditEvent.id)))) or 0)

@@ -80,7 +80,7 @@ async def record_uploads(
     for key in keys:
         await outbox.lock_key(key)
     async with _scoped(_bind(session), organization_id) as own:
-        return await ObjectDeletionRepository(own).add(
+        return await ObjectDeletionRepository(own).enqueue(
             organization_id=organization_id, object_keys=keys, reason=DeletionReason.UPLOAD
         )
 
@@ -99,7 +99,7 @@ async def delete_after_commit(
     stay); after the commit they are drained before the commit call returns. A drain that fails
     is left to the sweeper, never to the caller: its rows are already committed.
     """
-    ids = await ObjectDeletionRepository(session).add(
+    ids = await ObjectDeletionRepository(session).enqueue(
         organization_id=organization_id, object_keys=list(object_keys), reason=reason
     )
     if not ids:

@@ -11,10 +11,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.collections.models import Chunk, Collection, Document, ObjectDeletion
-from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.db.repository import Repository
 from raylane.infra.db.session import HNSW_EF_SEARCH, driver_connection
 from raylane.infra.ids import uuid7
 
@@ -59,12 +58,8 @@ def nearest_statement(
     return sql, params
 
 
-class CollectionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def get(self, collection_id: uuid.UUID) -> Collection | None:
-        return await self._session.get(Collection, collection_id)
+class CollectionRepository(Repository[Collection]):
+    model = Collection
 
     async def lock(self, collection_id: uuid.UUID) -> bool:
         """Row-lock the collection until the transaction ends (serialises its uploads and
@@ -72,19 +67,9 @@ class CollectionRepository:
         stmt = select(Collection.id).where(Collection.id == collection_id).with_for_update()
         return (await self._session.scalar(stmt)) is not None
 
-    async def page(
-        self, *, project_id: uuid.UUID, limit: int, cursor: str | None
-    ) -> Page[Collection]:
-        stmt = select(Collection).where(Collection.project_id == project_id)
-        return await keyset_page(self._session, stmt, Collection.id, limit=limit, cursor=cursor)
 
-
-class DocumentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def get(self, document_id: uuid.UUID) -> Document | None:
-        return await self._session.get(Document, document_id)
+class DocumentRepository(Repository[Document]):
+    model = Document
 
     async def get_many(self, document_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Document]:
         if not document_ids:
@@ -107,12 +92,6 @@ class DocumentRepository:
     async def count(self, collection_id: uuid.UUID) -> int:
         stmt = select(func.count(Document.id)).where(Document.collection_id == collection_id)
         return int((await self._session.scalar(stmt)) or 0)
-
-    async def page(
-        self, *, collection_id: uuid.UUID, limit: int, cursor: str | None
-    ) -> Page[Document]:
-        stmt = select(Document).where(Document.collection_id == collection_id)
-        return await keyset_page(self._session, stmt, Document.id, limit=limit, cursor=cursor)
 
     async def object_keys(self, collection_id: uuid.UUID) -> list[str]:
         stmt = select(Document.object_key).where(Document.collection_id == collection_id)
@@ -152,9 +131,8 @@ class DocumentRepository:
         return list(await self._session.scalars(stmt))
 
 
-class ChunkRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class ChunkRepository(Repository[Chunk]):
+    model = Chunk
 
     async def upsert(
         self,
@@ -287,13 +265,12 @@ class ChunkRepository:
         return list((await self._session.execute(sql, params)).mappings())
 
 
-class ObjectDeletionRepository:
+class ObjectDeletionRepository(Repository[ObjectDeletion]):
     """The outbox of stored objects to delete, and the per-key locks that guard it."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    model = ObjectDeletion
 
-    async def add(
+    async def enqueue(
         self, *, organization_id: uuid.UUID, object_keys: Sequence[str], reason: str
     ) -> list[uuid.UUID]:
         if not object_keys:

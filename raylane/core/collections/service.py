@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.config import Settings
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.collections import objects
 from raylane.core.collections.models import (
     Collection,
@@ -34,6 +34,8 @@ from raylane.core.collections.repository import (
 from raylane.core.documents.sandbox import ParseLimits, parse_isolated
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
+from raylane.core.runs.models import Run, RunKind
+from raylane.core.runs.service import run_service
 from raylane.errors import InvalidInput, NotFound, PayloadTooLarge
 from raylane.infra import embeddings
 from raylane.infra.db.paging import Page
@@ -148,13 +150,12 @@ class CollectionService:
             region=settings.region,
         )
         async with conflict_on_duplicate(session, f"collection {data.name!r}"):
-            session.add(collection)
-        await audit.record(
+            await CollectionRepository(session).add(collection)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="collection.create",
-            target_type="collection",
-            target_id=collection.id,
+            actor,
+            "collection.create",
+            target=collection,
             after={"name": collection.name, "model": model, "project_id": str(project_id)},
         )
         return collection
@@ -170,7 +171,28 @@ class CollectionService:
     ) -> Page[Collection]:
         await project_service.get(session, project_id=project_id)
         return await CollectionRepository(session).page(
-            project_id=project_id, limit=limit, cursor=cursor
+            {"project_id": project_id}, limit=limit, cursor=cursor
+        )
+
+    async def start_ingest(
+        self, session: AsyncSession, *, actor: Actor, collection_id: uuid.UUID, max_attempts: int
+    ) -> Run:
+        """Queue an ingest run for the collection's new and changed documents.
+
+        The reconciler submits it once the transaction commits; poll the run for its progress.
+
+        Raises:
+            NotFound: the collection is not the caller's.
+            Conflict: an ingest run is already active for the collection.
+        """
+        collection = await self.get(session, collection_id=collection_id)
+        return await run_service.create(
+            session,
+            actor=actor,
+            kind=RunKind.INGEST,
+            target_id=collection.id,
+            project_id=collection.project_id,
+            max_attempts=max_attempts,
         )
 
     async def delete(
@@ -187,14 +209,12 @@ class CollectionService:
         if not await CollectionRepository(session).lock(collection_id):
             raise NotFound("collection", collection_id)
         keys = await DocumentRepository(session).object_keys(collection_id)
-        await session.delete(collection)
-        await session.flush()
-        await audit.record(
+        await CollectionRepository(session).delete(collection)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="collection.delete",
-            target_type="collection",
-            target_id=collection_id,
+            actor,
+            "collection.delete",
+            target=collection,
             before={"name": collection.name, "documents": len(keys)},
         )
         await objects.delete_after_commit(
@@ -317,7 +337,6 @@ class DocumentService:
                 collection_id=collection.id,
                 name=upload.name,
             )
-            session.add(document)
         document.size, document.content_hash, document.mime = (
             len(upload.data),
             digest,
@@ -326,17 +345,19 @@ class DocumentService:
         document.metadata_ = dict(upload.metadata or {})
         document.status, document.object_key, document.error = DocumentStatus.PENDING, key, None
         document.chunk_count = 0
-        await session.flush()
+        if created:
+            await repo.add(document)
+        else:
+            await repo.flush()
         if not created:
             # The old content's chunks must not answer searches. Deleted after the row update:
             # an ingest writing chunks share-locks the row, so none of its writes lands between.
             await ChunkRepository(session).delete_for_document(document.id)
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="document.create" if created else "document.replace",
-            target_type="document",
-            target_id=document.id,
+            actor,
+            "document.create" if created else "document.replace",
+            target=document,
             after={"name": upload.name, "size": len(upload.data), "sha256": digest},
         )
         if old_key and old_key != key:
@@ -360,7 +381,7 @@ class DocumentService:
     ) -> Page[Document]:
         await CollectionService().get(session, collection_id=collection_id)
         return await DocumentRepository(session).page(
-            collection_id=collection_id, limit=limit, cursor=cursor
+            {"collection_id": collection_id}, limit=limit, cursor=cursor
         )
 
     async def delete(
@@ -375,14 +396,12 @@ class DocumentService:
         document = await self.get(session, document_id=document_id)
         # Queued with the collection's uploads: none may find this document while it goes.
         await CollectionRepository(session).lock(document.collection_id)
-        await session.delete(document)
-        await session.flush()
-        await audit.record(
+        await DocumentRepository(session).delete(document)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="document.delete",
-            target_type="document",
-            target_id=document_id,
+            actor,
+            "document.delete",
+            target=document,
             before={"name": document.name, "sha256": document.content_hash},
         )
         await objects.delete_after_commit(

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from raylane.core.collections.repository import CollectionRepository
-from raylane.core.collections.search import search
+from raylane.core.collections.search import Hit, search_service
 from raylane.core.copilot import prompt
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.copilot.repository import ConversationRepository
@@ -33,6 +33,7 @@ from raylane.core.guardrails.policy import (
 )
 from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
+from raylane.core.ports import Embed
 from raylane.core.projects.service import project_service
 from raylane.core.quotas.repository import UsageRepository
 from raylane.core.quotas.service import Reservation, TokenQuota
@@ -44,7 +45,6 @@ from raylane.infra.llm.base import Delta, GenerationParams, Usage
 
 log = logging.getLogger("raylane.copilot")
 
-Embed = Callable[[str, str], Awaitable[list[float]]]
 Generate = Callable[[list[dict[str, str]], GenerationParams], AsyncIterator[Delta]]
 Event = dict[str, Any]
 HISTORY_TURNS = 10
@@ -74,7 +74,7 @@ class _Prepared:
     policy: GuardrailPolicy
     question: str
     history: list[dict[str, str]]
-    passages: list[dict[str, Any]]
+    passages: list[Hit]
 
 
 @dataclass
@@ -202,26 +202,22 @@ class CopilotEngine:
                 title=request.question[:200],
                 created_by=actor.user_id,
             )
-            session.add(conversation)
-            await session.flush()
-            return conversation.id
+            return (await ConversationRepository(session).add(conversation)).id
 
-    async def _retrieve(
-        self, session: Any, request: ChatRequest, question: str
-    ) -> list[dict[str, Any]]:
+    async def _retrieve(self, session: Any, request: ChatRequest, question: str) -> list[Hit]:
         if request.project_id is None:
             return []
         ids = request.collection_ids or [
             c.id
             for c in (
                 await CollectionRepository(session).page(
-                    project_id=request.project_id, limit=50, cursor=None
+                    {"project_id": request.project_id}, limit=50, cursor=None
                 )
             ).items
         ]
-        hits: list[dict[str, Any]] = []
+        hits: list[Hit] = []
         for collection_id in ids:
-            hits += await search(
+            hits += await search_service.search(
                 session,
                 collection_id=collection_id,
                 query=question,
@@ -231,7 +227,7 @@ class CopilotEngine:
                 mode="vector",
                 embed=self._embed,
             )
-        hits.sort(key=lambda h: h["score"], reverse=True)
+        hits.sort(key=lambda h: h.score, reverse=True)
         return hits[: request.top_k]
 
     async def _guard_context(
@@ -240,14 +236,14 @@ class CopilotEngine:
         actor: Actor,
         policy: GuardrailPolicy,
         request: ChatRequest,
-        passages: list[dict[str, Any]],
-    ) -> list[dict[str, Any]]:
+        passages: list[Hit],
+    ) -> list[Hit]:
         kept = []
         for passage in passages:
-            result = evaluate(policy, passage["text"], stage=Stage.CONTEXT)
+            result = evaluate(policy, passage.text, stage=Stage.CONTEXT)
             await record_hits(session, actor=actor, result=result, project_id=request.project_id)
             if not result.blocked:  # a poisoned passage is dropped, not passed to the model
-                kept.append(passage | {"text": result.text})
+                kept.append(replace(passage, text=result.text))
         return kept
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
@@ -388,20 +384,18 @@ class CopilotEngine:
         conversation: uuid.UUID | None,
         question: str,
         answer: str,
-        passages: list[dict[str, Any]],
+        passages: list[Hit],
         usage: Usage,
     ) -> str | None:
         if conversation is None:
             return None
         org = actor.organization_id
-        session.add(
-            Message(
-                organization_id=org,
-                conversation_id=conversation,
-                role="user",
-                content=question,
-                prompt_tokens=usage.prompt_tokens,
-            )
+        asked = Message(
+            organization_id=org,
+            conversation_id=conversation,
+            role="user",
+            content=question,
+            prompt_tokens=usage.prompt_tokens,
         )
         reply = Message(
             organization_id=org,
@@ -411,14 +405,13 @@ class CopilotEngine:
             completion_tokens=usage.completion_tokens,
             citations=[_citation(i, p) for i, p in enumerate(passages, 1)],
         )
-        session.add(reply)
-        await session.flush()
+        await ConversationRepository(session).add_messages(asked, reply)
         return str(reply.id)
 
 
 async def _add_usage(session: Any, organization_id: uuid.UUID, usage: Usage) -> None:
     if usage.total_tokens:
-        await UsageRepository(session).add(
+        await UsageRepository(session).count_request(
             organization_id,
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
@@ -442,12 +435,12 @@ def _blocked(result: Any) -> Event:
     }
 
 
-def _citation(index: int, passage: dict[str, Any]) -> dict[str, Any]:
+def _citation(index: int, passage: Hit) -> dict[str, Any]:
     return {
         "index": index,
-        "document_id": str(passage["document_id"]),
-        "document_name": passage["document_name"],
-        "chunk_id": str(passage["chunk_id"]),
-        "chunk_index": passage["chunk_index"],
-        "score": round(float(passage["score"]), 4),
+        "document_id": str(passage.document_id),
+        "document_name": passage.document_name,
+        "chunk_id": str(passage.chunk_id),
+        "chunk_index": passage.chunk_index,
+        "score": round(float(passage.score), 4),
     }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raylane.core.collections.search import Hit
 
 SYSTEM = (
     "You are Raylane's copilot. Answer the user's question using only the numbered context "
@@ -12,12 +15,12 @@ SYSTEM = (
 
 
 def build(
-    passages: list[dict[str, Any]], history: list[dict[str, str]], question: str
+    passages: list[Hit], history: list[dict[str, str]], question: str
 ) -> list[dict[str, str]]:
     """OpenAI-style messages: system (with context), earlier turns, the question."""
     if passages:
         context = "\n\n".join(
-            f"[{i}] ({p['document_name']}) {p['text']}" for i, p in enumerate(passages, start=1)
+            f"[{i}] ({p.document_name}) {p.text}" for i, p in enumerate(passages, start=1)
         )
         system = f"{SYSTEM}\n\nContext passages:\n{context}"
     else:

@@ -34,7 +34,7 @@ class ConversationService:
     ) -> Page[Conversation]:
         await project_service.get(session, project_id=project_id)
         return await ConversationRepository(session).page(
-            project_id=project_id, limit=limit, cursor=cursor
+            {"project_id": project_id}, limit=limit, cursor=cursor
         )
 
 

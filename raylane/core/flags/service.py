@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.flags.models import FeatureFlag
 from raylane.core.flags.repository import FeatureFlagRepository
 from raylane.core.rbac import Actor
@@ -22,14 +22,14 @@ def _summary(flag: FeatureFlag) -> dict[str, Any]:
 
 class FeatureFlagService:
     async def get(self, session: AsyncSession, *, key: str) -> FeatureFlag:
-        flag = await FeatureFlagRepository(session).get(key)
+        flag = await FeatureFlagRepository(session).by_key(key)
         if flag is None:
             raise NotFound("feature_flag", key)
         return flag
 
     async def is_enabled(self, session: AsyncSession, *, key: str, default: bool = False) -> bool:
         """Whether a flag is on for the session's organization (``default`` when unset)."""
-        flag = await FeatureFlagRepository(session).get(key)
+        flag = await FeatureFlagRepository(session).by_key(key)
         return default if flag is None else flag.enabled
 
     async def page(
@@ -41,19 +41,19 @@ class FeatureFlagService:
         self, session: AsyncSession, *, actor: Actor, key: str, data: FeatureFlagUpsert
     ) -> FeatureFlag:
         """Create or replace a flag."""
-        flag = await FeatureFlagRepository(session).get(key)
+        repo = FeatureFlagRepository(session)
+        flag = await repo.by_key(key)
         before = _summary(flag) if flag else None
         if flag is None:
             flag = FeatureFlag(organization_id=actor.organization_id, key=key)
         async with conflict_on_duplicate(session, f"feature flag {key!r}"):
             flag.enabled, flag.value, flag.description = data.enabled, data.value, data.description
-            session.add(flag)
-        await audit.record(
+            await repo.add(flag)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="feature_flag.set",
-            target_type="feature_flag",
-            target_id=key,
+            actor,
+            "feature_flag.set",
+            target=("feature_flag", key),  # flags are known by key, not by row id
             before=before,
             after=_summary(flag),
         )
@@ -61,14 +61,12 @@ class FeatureFlagService:
 
     async def delete(self, session: AsyncSession, *, actor: Actor, key: str) -> None:
         flag = await self.get(session, key=key)
-        await session.delete(flag)
-        await session.flush()
-        await audit.record(
+        await FeatureFlagRepository(session).delete(flag)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="feature_flag.delete",
-            target_type="feature_flag",
-            target_id=key,
+            actor,
+            "feature_flag.delete",
+            target=("feature_flag", key),
             before=_summary(flag),
         )
 

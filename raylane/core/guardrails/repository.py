@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.guardrails.models import GuardrailPolicyRow
+from raylane.infra.db.repository import Repository
 
 # The unique index guardrail_policies_scope is on (organization_id, coalesce(project_id, NIL));
 # ON CONFLICT must name that very expression for Postgres to infer the index.
@@ -26,11 +26,10 @@ def _scope(project_id: uuid.UUID | None) -> ColumnElement[bool]:
     return GuardrailPolicyRow.project_id == project_id
 
 
-class GuardrailPolicyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class GuardrailPolicyRepository(Repository[GuardrailPolicyRow]):
+    model = GuardrailPolicyRow
 
-    async def get(
+    async def for_scope(
         self, *, project_id: uuid.UUID | None, for_update: bool = False
     ) -> GuardrailPolicyRow | None:
         """The organization's row (``project_id`` None) or a project's; RLS scopes the tenant."""
@@ -69,7 +68,7 @@ class GuardrailPolicyRepository:
         )
         return (await self._session.scalars(stmt)).one()
 
-    async def delete(self, *, project_id: uuid.UUID) -> dict[str, Any] | None:
+    async def delete_for_project(self, *, project_id: uuid.UUID) -> dict[str, Any] | None:
         """Remove a project's policy; returns what it was, or None when it had none."""
         stmt = (
             delete(GuardrailPolicyRow)

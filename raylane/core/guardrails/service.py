@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.guardrails.models import GuardrailPolicyRow
 from raylane.core.guardrails.policy import (
     GuardrailPolicy,
@@ -104,13 +104,12 @@ async def record_hits(
     """
     if result.blocked:
         fired = Counter((f.detector, f.action.value) for f in result.findings)
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
+            actor,
+            "guardrail.block",
+            target=("guardrail", _target(actor, organization_id, project_id)),
             organization_id=organization_id,
-            action="guardrail.block",
-            target_type="guardrail",
-            target_id=_target(actor, organization_id, project_id),
             after={
                 "stage": result.stage.value,
                 "project_id": str(project_id) if project_id else None,
@@ -129,7 +128,7 @@ async def record_hits(
 class GuardrailService:
     async def get_org(self, session: AsyncSession) -> StoredPolicy:
         """The organization's own policy (``policy`` None: none stored, defaults apply)."""
-        row = await GuardrailPolicyRepository(session).get(project_id=None)
+        row = await GuardrailPolicyRepository(session).for_scope(project_id=None)
         return StoredPolicy.of(row, project_id=None)
 
     async def set_org(
@@ -145,7 +144,7 @@ class GuardrailService:
             NotFound: the project is missing or another organization's.
         """
         await project_service.get(session, project_id=project_id)
-        row = await GuardrailPolicyRepository(session).get(project_id=project_id)
+        row = await GuardrailPolicyRepository(session).for_scope(project_id=project_id)
         return StoredPolicy.of(row, project_id=project_id)
 
     async def set_project(
@@ -175,15 +174,14 @@ class GuardrailService:
             NotFound: the project is missing or another organization's.
         """
         await project_service.get(session, project_id=project_id)
-        before = await GuardrailPolicyRepository(session).delete(project_id=project_id)
+        before = await GuardrailPolicyRepository(session).delete_for_project(project_id=project_id)
         if before is None:
             return
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="guardrail_policy.delete",
-            target_type="guardrail_policy",
-            target_id=project_id,
+            actor,
+            "guardrail_policy.delete",
+            target=("guardrail_policy", project_id),
             before={"scope": "project", "policy": before},
         )
 
@@ -235,19 +233,18 @@ class GuardrailService:
     ) -> StoredPolicy:
         repo = GuardrailPolicyRepository(session)
         # Lock the current row (if any) so "before" is what this write replaces.
-        current = await repo.get(project_id=project_id, for_update=True)
+        current = await repo.for_scope(project_id=project_id, for_update=True)
         before = dict(current.policy) if current is not None else None
         after = policy_json(policy)
         row = await repo.upsert(
             organization_id=actor.organization_id, project_id=project_id, policy=after
         )
         scope = "organization" if project_id is None else "project"
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="guardrail_policy.set",
-            target_type="guardrail_policy",
-            target_id=_target(actor, None, project_id),
+            actor,
+            "guardrail_policy.set",
+            target=("guardrail_policy", _target(actor, None, project_id)),
             before={"scope": scope, "policy": before} if before is not None else None,
             after={"scope": scope, "policy": after},
         )

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.collections import objects
 from raylane.core.collections.models import DeletionReason
 from raylane.core.collections.repository import DocumentRepository
@@ -47,14 +47,9 @@ class ProjectService:
         """
         project = Project(organization_id=actor.organization_id, **data.model_dump())
         async with conflict_on_duplicate(session, f"project {data.name!r}"):
-            session.add(project)
-        await audit.record(
-            session,
-            actor=actor,
-            action="project.create",
-            target_type="project",
-            target_id=project.id,
-            after=_summary(project),
+            await ProjectRepository(session).add(project)
+        await audit_service.log(
+            session, actor, "project.create", target=project, after=_summary(project)
         )
         return project
 
@@ -68,14 +63,8 @@ class ProjectService:
                 if field == "name" and value is None:
                     continue
                 setattr(project, field, value)
-        await audit.record(
-            session,
-            actor=actor,
-            action="project.update",
-            target_type="project",
-            target_id=project.id,
-            before=before,
-            after=_summary(project),
+        await audit_service.log(
+            session, actor, "project.update", target=project, before=before, after=_summary(project)
         )
         return project
 
@@ -90,8 +79,7 @@ class ProjectService:
         """
         project = await self.get(session, project_id=project_id)
         keys = await DocumentRepository(session).object_keys_in_project(project_id)
-        await session.delete(project)
-        await session.flush()
+        await ProjectRepository(session).delete(project)
         await objects.delete_after_commit(
             session,
             store=store,
@@ -99,13 +87,8 @@ class ProjectService:
             object_keys=keys,
             reason=DeletionReason.PROJECT_DELETED,
         )
-        await audit.record(
-            session,
-            actor=actor,
-            action="project.delete",
-            target_type="project",
-            target_id=project_id,
-            before=_summary(project),
+        await audit_service.log(
+            session, actor, "project.delete", target=project, before=_summary(project)
         )
 
 

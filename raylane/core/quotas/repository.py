@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.quotas.models import UsageDaily
+from raylane.infra.db.repository import Repository
 
 
 def today() -> date:
@@ -17,11 +17,10 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-class UsageRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class UsageRepository(Repository[UsageDaily]):
+    model = UsageDaily
 
-    async def add(
+    async def count_request(
         self, organization_id: uuid.UUID, *, input_tokens: int, output_tokens: int
     ) -> None:
         day = today()

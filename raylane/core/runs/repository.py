@@ -6,15 +6,14 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.runs.models import ACTIVE, EDGES, HOLDING_A_JOB, Run, RunStatus
-from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.db.repository import Repository
 
 
-class RunRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class RunRepository(Repository[Run]):
+    model = Run
+    newest_first = True
 
     async def get(self, run_id: uuid.UUID, *, fresh: bool = False) -> Run | None:
         """The run; ``fresh`` re-reads the row even if this session already holds the object
@@ -74,26 +73,6 @@ class RunRepository:
             Run.organization_id == organization_id, Run.status.in_(HOLDING_A_JOB)
         )
         return int((await self._session.execute(stmt)).scalar_one()) < max_running
-
-    async def page(
-        self,
-        *,
-        limit: int,
-        cursor: str | None,
-        kind: str | None = None,
-        status: str | None = None,
-        project_id: uuid.UUID | None = None,
-    ) -> Page[Run]:
-        stmt = select(Run)
-        if kind:
-            stmt = stmt.where(Run.kind == kind)
-        if status:
-            stmt = stmt.where(Run.status == status)
-        if project_id:
-            stmt = stmt.where(Run.project_id == project_id)
-        return await keyset_page(
-            self._session, stmt, Run.id, limit=limit, cursor=cursor, descending=True
-        )
 
     async def active_for_target(self, kind: str, target_id: uuid.UUID) -> Run | None:
         stmt = select(Run).where(

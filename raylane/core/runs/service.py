@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import CANCEL_TO, TERMINAL, Run, RunStatus
 from raylane.core.runs.repository import RunRepository
@@ -62,13 +62,12 @@ class RunService:
         )
         # Two concurrent requests both pass the check above; the partial unique index settles it.
         async with conflict_on_duplicate(session, f"an active {kind} run for {target_id}"):
-            session.add(run)
-        await audit.record(
+            await repo.add(run)
+        await audit_service.log(
             session,
-            actor=actor,
-            action=f"run.{kind}.create",
-            target_type="run",
-            target_id=run.id,
+            actor,
+            f"run.{kind}.create",
+            target=run,
             after={"kind": kind, "target_id": str(target_id)},
         )
         return run
@@ -89,9 +88,9 @@ class RunService:
         status: str | None = None,
         project_id: uuid.UUID | None = None,
     ) -> Page[Run]:
-        return await RunRepository(session).page(
-            limit=limit, cursor=cursor, kind=kind, status=status, project_id=project_id
-        )
+        # An empty filter is no filter, as a missing one.
+        filters = {"kind": kind or None, "status": status or None, "project_id": project_id}
+        return await RunRepository(session).page(filters, limit=limit, cursor=cursor)
 
     async def cancel(self, session: AsyncSession, *, actor: Actor, run_id: uuid.UUID) -> Run:
         """Ask for cancellation: a queued run ends at once, a running one when Ray stops it.
@@ -112,9 +111,7 @@ class RunService:
                 return run
             finished = {"finished_at": datetime.now(UTC)} if target in TERMINAL else {}
             if await repo.transition(run, to=target, **finished):
-                await audit.record(
-                    session, actor=actor, action="run.cancel", target_type="run", target_id=run.id
-                )
+                await audit_service.log(session, actor, "run.cancel", target=run)
                 return run
         raise Conflict(f"run {run_id} kept changing status; try the cancel again")
 

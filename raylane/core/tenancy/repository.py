@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.tenancy.models import Membership, Organization, User
 from raylane.infra.db.paging import Page, keyset_page
+from raylane.infra.db.repository import Repository
 from raylane.infra.ids import uuid7
 
 
@@ -27,25 +27,16 @@ class Member:
     created_at: datetime
 
 
-class OrganizationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def get(self, organization_id: uuid.UUID) -> Organization | None:
-        return await self._session.get(Organization, organization_id)
+class OrganizationRepository(Repository[Organization]):
+    model = Organization
 
     async def by_slug(self, slug: str) -> Organization | None:
         stmt = select(Organization).where(Organization.slug == slug)
         return (await self._session.scalars(stmt)).first()
 
-    async def page(self, *, limit: int, cursor: str | None) -> Page[Organization]:
-        stmt = select(Organization)
-        return await keyset_page(self._session, stmt, Organization.id, limit=limit, cursor=cursor)
 
-
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class UserRepository(Repository[User]):
+    model = User
 
     async def ensure(self, organization_id: uuid.UUID, email: str, name: str) -> uuid.UUID:
         """The id of this organization's identity for ``email``, created if new.
@@ -65,13 +56,9 @@ class UserRepository:
         found = select(User.id).where(User.email == email.lower())
         return (await self._session.execute(found)).scalar_one()
 
-    async def get(self, user_id: uuid.UUID) -> User | None:
-        return await self._session.get(User, user_id)
 
-
-class MembershipRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+class MembershipRepository(Repository[Membership]):
+    model = Membership
 
     def _members(self):  # type: ignore[no-untyped-def]
         return select(
@@ -91,7 +78,7 @@ class MembershipRepository:
         row = (await self._session.execute(self._members().where(User.id == user_id))).first()
         return Member(*row) if row else None
 
-    async def page(self, *, limit: int, cursor: str | None) -> Page[Member]:
+    async def members(self, *, limit: int, cursor: str | None) -> Page[Member]:
         return await keyset_page(
             self._session, self._members(), User.id, limit=limit, cursor=cursor, row=Member
         )

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core import audit
 from raylane.core.apikeys import service as apikeys
 from raylane.core.apikeys.repository import ApiKeyRepository
+from raylane.core.audit import audit_service
 from raylane.core.rbac import Actor, Role, outranks
 from raylane.core.tenancy.models import Membership, Organization
 from raylane.core.tenancy.repository import (
@@ -39,11 +39,12 @@ async def provision(
     """
     org = Organization(name=data.name, slug=data.slug, region=data.region or region)
     async with conflict_on_duplicate(session, f"organization slug {data.slug!r}"):
-        session.add(org)
+        await OrganizationRepository(session).add(org)
     async with acting_as(session, org.id):
         owner_id = await UserRepository(session).ensure(org.id, data.owner_email, data.owner_name)
-        session.add(Membership(organization_id=org.id, user_id=owner_id, role=Role.OWNER.value))
-        await session.flush()
+        await MembershipRepository(session).add(
+            Membership(organization_id=org.id, user_id=owner_id, role=Role.OWNER.value)
+        )
         key, token = await apikeys.issue(
             session,
             organization_id=org.id,
@@ -52,13 +53,12 @@ async def provision(
             scopes=["*"],
             expires_at=datetime.now(UTC) + timedelta(days=key_ttl_days),
         )
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=None,
+            None,
+            "organization.create",
+            target=org,
             organization_id=org.id,
-            action="organization.create",
-            target_type="organization",
-            target_id=org.id,
             after={
                 "name": org.name,
                 "slug": org.slug,
@@ -67,13 +67,8 @@ async def provision(
             },
         )
     if actor is not None:
-        await audit.record(
-            session,
-            actor=actor,
-            action="organization.provision",
-            target_type="organization",
-            target_id=org.id,
-            after={"slug": org.slug},
+        await audit_service.log(
+            session, actor, "organization.provision", target=org, after={"slug": org.slug}
         )
     return org, owner_id, token
 
@@ -108,13 +103,12 @@ class OrganizationService:
         org = await self.get(session, organization_id=organization_id)
         before = {"name": org.name}
         org.name = data.name
-        await session.flush()
-        await audit.record(
+        await OrganizationRepository(session).flush()
+        await audit_service.log(
             session,
-            actor=actor,
-            action="organization.update",
-            target_type="organization",
-            target_id=org.id,
+            actor,
+            "organization.update",
+            target=org,
             before=before,
             after={"name": org.name},
         )
@@ -129,7 +123,7 @@ class MemberService:
         return member
 
     async def page(self, session: AsyncSession, *, limit: int, cursor: str | None) -> Page[Member]:
-        return await MembershipRepository(session).page(limit=limit, cursor=cursor)
+        return await MembershipRepository(session).members(limit=limit, cursor=cursor)
 
     async def create(self, session: AsyncSession, *, actor: Actor, data: UserCreate) -> Member:
         """Add a person to the caller's organization with a role.
@@ -147,16 +141,14 @@ class MemberService:
         )
         if await MembershipRepository(session).get_by_user(user_id) is not None:
             raise Conflict(f"{data.email} is already a member")
-        session.add(
+        await MembershipRepository(session).add(
             Membership(organization_id=actor.organization_id, user_id=user_id, role=data.role)
         )
-        await session.flush()
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="user.create",
-            target_type="user",
-            target_id=user_id,
+            actor,
+            "user.create",
+            target=("user", user_id),
             after={"email": str(data.email), "role": data.role},
         )
         return await self.get(session, user_id=user_id)
@@ -189,14 +181,13 @@ class MemberService:
             user = await UserRepository(session).get(user_id)
             if user is not None:
                 before["name"], user.name = user.name, data.name
-        await session.flush()
+        await MembershipRepository(session).flush()
         after = {"role": membership.role, "is_active": membership.is_active}
-        await audit.record(
+        await audit_service.log(
             session,
-            actor=actor,
-            action="user.update",
-            target_type="user",
-            target_id=user_id,
+            actor,
+            "user.update",
+            target=("user", user_id),
             before=before,
             after=after | ({"name": data.name} if data.name is not None else {}),
         )
@@ -209,14 +200,12 @@ class MemberService:
         if membership.role == Role.OWNER:
             await self._keep_an_owner(session)
         revoked = await ApiKeyRepository(session).revoke_for_user(user_id)
-        await session.delete(membership)
-        await session.flush()
-        await audit.record(
+        await MembershipRepository(session).delete(membership)
+        await audit_service.log(
             session,
-            actor=actor,
-            action="user.remove",
-            target_type="user",
-            target_id=user_id,
+            actor,
+            "user.remove",
+            target=("user", user_id),
             before={"role": membership.role},
             after={"revoked_keys": revoked},
         )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from raylane.core import audit
+from raylane.core.audit import audit_service
 from raylane.core.rbac import Permission
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Page
@@ -28,7 +28,7 @@ async def list_audit_events(
     until: datetime | None = None,
 ) -> Page[AuditEventRead]:
     """Newest first. ``action`` may end in ``*`` (``project.*``)."""
-    result = await audit.page(
+    result = await audit_service.page(
         session,
         limit=page.limit,
         cursor=page.cursor,
@@ -45,4 +45,4 @@ async def list_audit_events(
 @router.get("/verify", dependencies=[require(Permission.AUDIT_READ)])
 async def verify_audit_chain(session: SessionDep) -> AuditVerifyRead:
     """Recompute the organization's hash chain; names the first broken link."""
-    return AuditVerifyRead.model_validate(await audit.verify(session))
+    return AuditVerifyRead.model_validate(await audit_service.verify(session))

@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from raylane.core.collections import search as search_uc
+from raylane.core.collections.search import search_service
 from raylane.core.collections.service import Upload, collection_service, document_service
 from raylane.core.documents.sandbox import ParseLimits
 from raylane.core.rbac import Permission
-from raylane.core.runs.models import RunKind
-from raylane.core.runs.service import run_service
 from raylane.errors import InvalidInput
 from raylane.schemas.collections import (
     CollectionCreate,
@@ -203,13 +201,10 @@ async def ingest_collection(
     collection_id: uuid.UUID, session: SessionDep, actor: ActorDep, platform: PlatformDep
 ) -> RunRead:
     """Start an ingest run (new and changed documents only); poll GET /runs/{id}."""
-    collection = await collection_service.get(session, collection_id=collection_id)
-    run = await run_service.create(
+    run = await collection_service.start_ingest(
         session,
         actor=actor,
-        kind=RunKind.INGEST,
-        target_id=collection_id,
-        project_id=collection.project_id,
+        collection_id=collection_id,
         max_attempts=platform.settings.runs.max_attempts,
     )
     return RunRead.model_validate(run)
@@ -222,7 +217,7 @@ async def search_collection(
     collection_id: uuid.UUID, data: SearchRequest, session: SessionDep, platform: PlatformDep
 ) -> SearchResults:
     """Vector or hybrid search; filters match metadata fields exactly."""
-    hits = await search_uc.search(
+    hits = await search_service.search(
         session,
         collection_id=collection_id,
         query=data.query,
@@ -233,5 +228,7 @@ async def search_collection(
         embed=platform.embed,
     )
     return SearchResults(
-        collection_id=collection_id, mode=data.mode, hits=[SearchHit(**h) for h in hits]
+        collection_id=collection_id,
+        mode=data.mode,
+        hits=[SearchHit.model_validate(h) for h in hits],
     )
