@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from raylane.cli import context
 from raylane.cli.main import app
-from tests.unit.conftest_client import (
+from tests.unit.fake_api import (
     API_KEY,
     BASE_URL,
     FakeApi,

@@ -32,7 +32,7 @@ from raylane.client import (
 )
 from raylane.client.config import DEFAULT_URL, load_config, resolve, save_profile
 from raylane.schemas.projects import ProjectRead
-from tests.unit.conftest_client import (
+from tests.unit.fake_api import (
     API_KEY,
     BASE_URL,
     FakeApi,

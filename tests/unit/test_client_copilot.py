@@ -28,7 +28,7 @@ from raylane.client._sse import ServerSentEvent, SSEDecoder
 from raylane.client.copilot import ChatEvent
 from raylane.client.errors import ERRORS_BY_CODE, code_for_status
 from raylane.schemas.copilot import ChatAnswer, ConversationRead, UsageRead
-from tests.unit.conftest_client import (
+from tests.unit.fake_api import (
     API_KEY,
     BASE_URL,
     NOW,

@@ -21,7 +21,7 @@ from raylane.client import (
 )
 from raylane.client import data as sync_data
 from raylane.schemas.runs import RunRead
-from tests.unit.conftest_client import (
+from tests.unit.fake_api import (
     API_KEY,
     BASE_URL,
     FakeApi,

@@ -24,7 +24,7 @@ from raylane.schemas.guardrails import (
     GuardrailPolicyBody,
     GuardrailPolicyRead,
 )
-from tests.unit.conftest_client import (
+from tests.unit.fake_api import (
     API_KEY,
     BASE_URL,
     NOW,
