@@ -5,16 +5,16 @@ for notebooks; it never imports the server.
 
 The copilot is also served in OpenAI's format, so tools built on the ``openai`` package work
 unchanged: ``OpenAI(base_url=f"{client.base_url}/v1", api_key="rl_...")`` with the model
-``copilot/<project id>`` (see :mod:`raylane.client.copilot`).
+``copilot/<project id>`` (see :mod:`raylane.client.resources.copilot`).
 """
 
 from raylane.client._http import sdk_version
 from raylane.client._resources import UNSET
-from raylane.client.aio import AsyncClient
-from raylane.client.client import Client
+from raylane.client.client import AsyncClient, Client
 from raylane.client.errors import (
     APIConnectionError,
     AuditChainBroken,
+    BadRequest,
     ConfigError,
     Conflict,
     GuardrailBlocked,
@@ -28,7 +28,9 @@ from raylane.client.errors import (
     ServiceUnavailable,
     Unauthenticated,
     ValidationError,
+    WrongRegion,
 )
+from raylane.client.resources.copilot import ChatOptions
 
 __version__ = sdk_version()
 
@@ -37,6 +39,8 @@ __all__ = [
     "APIConnectionError",
     "AsyncClient",
     "AuditChainBroken",
+    "BadRequest",
+    "ChatOptions",
     "Client",
     "ConfigError",
     "Conflict",
@@ -51,5 +55,6 @@ __all__ = [
     "ServiceUnavailable",
     "Unauthenticated",
     "ValidationError",
+    "WrongRegion",
     "__version__",
 ]

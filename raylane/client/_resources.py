@@ -1,8 +1,10 @@
-"""The one generic resource helper shared by the sync and async clients.
+"""The generic resource machinery under every module of :mod:`raylane.client.resources`.
 
-A resource method builds a :class:`Call` (method, path, query, body, and how to parse the
-answer) through a :class:`Collection`; the sync client sends it with a blocking transport, the
-async client with a non-blocking one. All request shapes live here once.
+Each resource module builds :class:`Call` objects (method, path, query, body, and how to parse
+the answer), mostly through a :class:`Collection`; its sync class sends them with
+:class:`SyncResource`'s blocking transport, its async class with :class:`AsyncResource`'s
+non-blocking one. Request shapes are written once, in the resource module; nothing here knows
+a route.
 """
 
 from __future__ import annotations
@@ -18,19 +20,12 @@ import pydantic
 
 from raylane.client._http import AsyncHttpClient, Files, Form, HttpClient, decode
 from raylane.client.errors import RaylaneError, ValidationError
-from raylane.schemas.api_keys import ApiKeyRead
-from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
 from raylane.schemas.common import Input, Page
-from raylane.schemas.flags import FeatureFlagRead
-from raylane.schemas.health import HealthRead
-from raylane.schemas.projects import ProjectRead
-from raylane.schemas.tenancy import MeRead, OrganizationRead, UserRead
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 Item = TypeVar("Item")
 M = TypeVar("M", bound=pydantic.BaseModel)
 R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
 
 Ident = uuid.UUID | str
 DEFAULT_PAGE_SIZE: Final = 100  # the server caps pages at 200
@@ -142,6 +137,11 @@ def body(model: type[Input], /, **fields: Any) -> dict[str, Any]:
         ) from None
 
 
+def present(**fields: Any) -> dict[str, Any]:
+    """The fields that were given: None becomes :data:`UNSET`, so it is not sent."""
+    return {name: UNSET if value is None else value for name, value in fields.items()}
+
+
 def _same(data: Any) -> Any:
     return data
 
@@ -209,20 +209,6 @@ def _none(_: Any) -> None:
     return None
 
 
-# The API's collections, shared by both clients.
-ORGANIZATIONS: Final = Collection("/api/v1/organizations", OrganizationRead)
-USERS: Final = Collection("/api/v1/users", UserRead)
-API_KEYS: Final = Collection("/api/v1/api-keys", ApiKeyRead)
-PROJECTS: Final = Collection("/api/v1/projects", ProjectRead)
-FEATURE_FLAGS: Final = Collection("/api/v1/feature-flags", FeatureFlagRead)
-AUDIT_EVENTS: Final = Collection("/api/v1/audit/events", AuditEventRead)
-
-ME: Final = Call("GET", "/api/v1/me", MeRead.model_validate)
-AUDIT_VERIFY: Final = Call("GET", "/api/v1/audit/verify", AuditVerifyRead.model_validate)
-# A degraded server answers 503 with the same report: a result to show, not an error.
-HEALTH: Final = Call("GET", "/api/health", HealthRead.model_validate, accept=(503,))
-
-
 def send(http: HttpClient, call: Call[R]) -> R:
     """Send ``call`` through a blocking transport and return its result."""
     response = http.send(
@@ -251,14 +237,20 @@ async def asend(http: AsyncHttpClient, call: Call[R]) -> R:
     return finish(call, response)
 
 
-def mirrors(twin: Callable[..., Any]) -> Callable[[F], F]:
-    """Give an async method its blocking twin's docstring (one text to keep right)."""
+def adopt_docs(cls: type, twin: type) -> None:
+    """Give ``cls`` (an async class) the docstrings of its blocking ``twin``.
 
-    def apply(fn: F) -> F:
-        fn.__doc__ = twin.__doc__
-        return fn
-
-    return apply
+    Each public method without a docstring of its own takes the twin's method's, and the class
+    says whose async form it is, so the text that documents a call is written once.
+    """
+    if cls.__doc__ is None:
+        cls.__doc__ = f"Async form of :class:`{twin.__module__}.{twin.__qualname__}`."
+    for name, member in vars(cls).items():
+        source = getattr(twin, name, None)
+        if name.startswith("_") or source is None or not callable(member):
+            continue
+        if member.__doc__ is None:
+            member.__doc__ = source.__doc__
 
 
 PageOf = Callable[[str | None], Call[Page[Item]]]
@@ -284,7 +276,17 @@ class SyncResource:
 
 
 class AsyncResource:
-    """Base of the non-blocking resource groups."""
+    """Base of the non-blocking resource groups.
+
+    A subclass names its blocking twin (``class AsyncProjects(AsyncResource, twin=Projects)``):
+    each public method without a docstring of its own takes the twin's, so the text that
+    documents a call is written once. The parity test checks that the signatures match.
+    """
+
+    def __init_subclass__(cls, *, twin: type[SyncResource] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if twin is not None:
+            adopt_docs(cls, twin)
 
     def __init__(self, http: AsyncHttpClient) -> None:
         self._http = http

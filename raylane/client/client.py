@@ -1,4 +1,5 @@
-"""The blocking Python client.
+"""The Python clients: :class:`Client` (blocking) and :class:`AsyncClient`, one attribute per
+resource (:mod:`raylane.client.resources`).
 
 Example::
 
@@ -8,6 +9,11 @@ Example::
         project = client.projects.create(name="search")
         for key in client.api_keys.iter():
             print(key.name, key.prefix)
+
+    async with AsyncClient() as client:          # the same calls, awaited
+        me = await client.me()
+        async for event in client.audit.iter_events(action="project.*"):
+            print(event.seq, event.action)
 
 Every method may also raise :class:`Unauthenticated` (no or bad key), :class:`PermissionDenied`
 (role or scope too narrow), :class:`RateLimited`, :class:`ServiceUnavailable`,
@@ -21,21 +27,30 @@ from types import TracebackType
 
 import httpx
 
-from raylane.client import _copilot
-from raylane.client._http import DEFAULT_TIMEOUT, HttpClient
-from raylane.client._resources import HEALTH, ME, send
+from raylane.client._http import DEFAULT_TIMEOUT, AsyncHttpClient, HttpClient
+from raylane.client._resources import adopt_docs, asend, send
 from raylane.client.config import resolve
-from raylane.client.copilot import Copilot
-from raylane.client.data import Collections, Documents, Runs
-from raylane.client.guardrails import Guardrails
-from raylane.client.tenancy import ApiKeys, Organizations, Users
-from raylane.client.workspace import Audit, FeatureFlags, Projects
+from raylane.client.resources.api_keys import ApiKeys, AsyncApiKeys
+from raylane.client.resources.audit import AsyncAudit, Audit
+from raylane.client.resources.collections import AsyncCollections, Collections
+from raylane.client.resources.copilot import AsyncCopilot, Copilot
+from raylane.client.resources.documents import AsyncDocuments, Documents
+from raylane.client.resources.flags import AsyncFeatureFlags, FeatureFlags
+from raylane.client.resources.guardrails import AsyncGuardrails, Guardrails
+from raylane.client.resources.health import HEALTH
+from raylane.client.resources.me import ME
+from raylane.client.resources.organizations import AsyncOrganizations, Organizations
+from raylane.client.resources.projects import AsyncProjects, Projects
+from raylane.client.resources.runs import AsyncRuns, Runs
+from raylane.client.resources.usage import report as usage_report
+from raylane.client.resources.users import AsyncUsers, Users
 from raylane.schemas.copilot import UsageRead
 from raylane.schemas.health import HealthRead
 from raylane.schemas.tenancy import MeRead
 
 __all__ = [
     "ApiKeys",
+    "AsyncClient",
     "Audit",
     "Client",
     "Collections",
@@ -115,7 +130,7 @@ class Client:
         Raises:
             ValidationError: ``days`` is out of range.
         """
-        return send(self._http, _copilot.usage(days))
+        return send(self._http, usage_report(days))
 
     def health(self) -> HealthRead:
         """The server's health report; needs no key.
@@ -145,3 +160,72 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, profile={self.profile!r})"
+
+
+class AsyncClient:
+    """Non-blocking client for the Raylane API; arguments as for :class:`Client`, and each
+    method takes the same arguments, returns the same models and raises the same errors as its
+    blocking twin.
+
+    Raises:
+        ConfigError: the profile file is invalid or names a missing profile, or the URL is
+            malformed.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        profile: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        resolved = resolve(url=base_url, api_key=api_key, profile=profile)
+        self.base_url = resolved.url.rstrip("/")
+        self.profile = resolved.profile
+        self.has_api_key = resolved.api_key is not None
+        self._http = AsyncHttpClient(
+            resolved.url, api_key=resolved.api_key, timeout=timeout, transport=transport
+        )
+        self.organizations = AsyncOrganizations(self._http)
+        self.users = AsyncUsers(self._http)
+        self.api_keys = AsyncApiKeys(self._http)
+        self.projects = AsyncProjects(self._http)
+        self.feature_flags = AsyncFeatureFlags(self._http)
+        self.audit = AsyncAudit(self._http)
+        self.collections = AsyncCollections(self._http)
+        self.documents = AsyncDocuments(self._http)
+        self.runs = AsyncRuns(self._http)
+        self.guardrails = AsyncGuardrails(self._http)
+        self.copilot = AsyncCopilot(self._http)
+
+    async def me(self) -> MeRead:
+        return await asend(self._http, ME)
+
+    async def usage(self, days: int = 7) -> UsageRead:
+        return await asend(self._http, usage_report(days))
+
+    async def health(self) -> HealthRead:
+        return await asend(self._http, HEALTH)
+
+    async def aclose(self) -> None:
+        """Close the connection pool; the client is unusable afterwards."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(base_url={self.base_url!r}, profile={self.profile!r})"
+
+
+adopt_docs(AsyncClient, Client)

@@ -28,11 +28,14 @@ class RaylaneError(Exception):
         status: The HTTP status, or None when the error happened before any answer.
 
     ``default_code`` and ``default_status`` are the code and status the server uses for the
-    class; only ``default_code`` decides which class an answer becomes.
+    class; only the code (``default_code`` or one of ``also_codes``) decides which class an
+    answer becomes.
     """
 
     default_code: ClassVar[str] = "error"
     default_status: ClassVar[int | None] = None
+    # Further wire codes answered as this class (the first one is ``default_code``).
+    also_codes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, detail: Detail, *, code: str | None = None, status: int | None = None
@@ -168,6 +171,26 @@ class GuardrailBlocked(RaylaneError):
         self.detectors = list(detectors)
 
 
+class WrongRegion(RaylaneError):
+    """The organization's data is pinned to another region than this deployment's (the
+    server answers 409): connect to that region's URL instead."""
+
+    default_code = "wrong_region"
+    # Not 409: a bare 409 from a proxy is a conflict, never a region verdict.
+    default_status = None
+
+
+class BadRequest(RaylaneError):
+    """The server could not take the request as sent: a malformed body (400), or a method
+    (405) or media type (415) it does not support on that path. Usually the SDK and the
+    server are different versions, or the URL points past the API root."""
+
+    default_code = "http_error"
+    also_codes = ("method_not_allowed", "unsupported_media_type")
+    # Bare statuses keep their ``http_<status>`` codes: only our own error bodies map here.
+    default_status = None
+
+
 class AuditChainBroken(RaylaneError):
     """The server found the organization's audit hash chain tampered with."""
 
@@ -208,7 +231,7 @@ class RunFailed(RaylaneError):
 
 # The one table from wire code to exception class.
 ERRORS_BY_CODE: Mapping[str, type[RaylaneError]] = {
-    cls.default_code: cls
+    code: cls
     for cls in (
         NotFound,
         Conflict,
@@ -220,14 +243,17 @@ ERRORS_BY_CODE: Mapping[str, type[RaylaneError]] = {
         ServiceUnavailable,
         InternalError,
         GuardrailBlocked,
+        WrongRegion,
+        BadRequest,
         AuditChainBroken,
     )
+    for code in (cls.default_code, *cls.also_codes)
 }
 
 # Derived from the same table, for answers without a JSON error body (e.g. a proxy's 502 page).
 _CODE_BY_STATUS: Mapping[int, str] = {
-    cls.default_status: code
-    for code, cls in ERRORS_BY_CODE.items()
+    cls.default_status: cls.default_code
+    for cls in ERRORS_BY_CODE.values()
     if cls.default_status is not None
 }
 

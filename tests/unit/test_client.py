@@ -468,7 +468,7 @@ class TestProfiles:
 
 def test_the_sdk_does_not_import_the_server() -> None:
     code = (
-        "import sys, raylane.client, raylane.client.aio; "
+        "import sys, raylane.client, raylane.client.resources.copilot; "
         "bad = [m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'sqlalchemy', "
         "'raylane.core', 'raylane.serve'))]; print(bad); sys.exit(1 if bad else 0)"
     )

@@ -25,7 +25,7 @@ from raylane.client import (
     ValidationError,
 )
 from raylane.client._sse import ServerSentEvent, SSEDecoder
-from raylane.client.copilot import ChatEvent
+from raylane.client.resources.copilot import ChatEvent
 from raylane.client.errors import ERRORS_BY_CODE, code_for_status
 from raylane.schemas.copilot import ChatAnswer, ConversationRead, UsageRead
 from tests.unit.fake_api import (
@@ -525,8 +525,7 @@ class TestAsync:
         assert api.last().url.params["days"] == "7"
 
     def test_async_methods_carry_the_sync_docstrings(self) -> None:
-        from raylane.client.aio_copilot import AsyncCopilot
-        from raylane.client.copilot import Copilot
+        from raylane.client.resources.copilot import AsyncCopilot, Copilot
 
         for name in ("chat", "stream", "conversations", "iter_conversations", "conversation"):
             assert getattr(AsyncCopilot, name).__doc__ == getattr(Copilot, name).__doc__

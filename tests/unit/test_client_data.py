@@ -19,7 +19,7 @@ from raylane.client import (
     ServiceUnavailable,
     ValidationError,
 )
-from raylane.client import data as sync_data
+from raylane.client.resources import runs as runs_module
 from raylane.schemas.runs import RunRead
 from tests.unit.fake_api import (
     API_KEY,
@@ -66,7 +66,7 @@ def client(api: FakeApi) -> Client:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every pause of ``runs.wait``, recorded instead of slept."""
     slept: list[float] = []
-    monkeypatch.setattr(sync_data.time, "sleep", slept.append)
+    monkeypatch.setattr(runs_module.time, "sleep", slept.append)
     return slept
 
 
@@ -363,7 +363,7 @@ class TestRuns:
         self, api: FakeApi, client: Client, sleeps: list[float]
     ) -> None:
         api.error("GET", RUN, status=503, code="service_unavailable")
-        from raylane.client._data import WAIT_RETRIES
+        from raylane.client.resources.runs import WAIT_RETRIES
 
         with pytest.raises(ServiceUnavailable):
             client.runs.wait(RID, poll=0)

@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from raylane.cli import context
 from raylane.cli.main import app
 from raylane.client import AsyncClient, Client, NotFound, PermissionDenied, ValidationError
-from raylane.client.aio_guardrails import AsyncGuardrails
-from raylane.client.guardrails import Guardrails
+from raylane.client.resources.guardrails import AsyncGuardrails, Guardrails
 from raylane.schemas.guardrails import (
     DETECTORS,
     GuardrailCheckResult,

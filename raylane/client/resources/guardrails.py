@@ -1,4 +1,4 @@
-"""Guardrail policies and policy checks: the request shapes, and the blocking resource group.
+"""Guardrail policies and policy checks: request shapes, and the sync and async groups.
 
 Example::
 
@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from raylane.client._resources import Call, Ident, SyncResource, body, segment
+from raylane.client._resources import AsyncResource, Call, Ident, SyncResource, body, segment
 from raylane.schemas.guardrails import (
     GuardrailCheck,
     GuardrailCheckResult,
@@ -37,55 +37,71 @@ CHECK_PATH: Final = "/api/v1/guardrails/check"
 PolicyInput = Mapping[str, Any] | GuardrailPolicyBody
 
 
-def _project(project_id: Ident) -> str:
-    return f"/api/v1/projects/{segment(project_id)}/guardrails"
+class _Guardrails:
+    """The request shapes of the guardrail routes; both resource groups below send them."""
 
+    @staticmethod
+    def project_path(project_id: Ident) -> str:
+        """``/projects/{id}/guardrails``."""
+        return f"/api/v1/projects/{segment(project_id)}/guardrails"
 
-def policy_path(project_id: Ident | None) -> str:
-    """The organization's policy, or a project's."""
-    return POLICY_PATH if project_id is None else f"{_project(project_id)}/policy"
+    @staticmethod
+    def policy_path(project_id: Ident | None) -> str:
+        """The organization's policy, or a project's."""
+        return (
+            POLICY_PATH if project_id is None else f"{_Guardrails.project_path(project_id)}/policy"
+        )
 
+    @staticmethod
+    def policy_body(policy: PolicyInput) -> dict[str, Any]:
+        """A policy validated locally, with only the fields it sets.
 
-def policy_body(policy: PolicyInput) -> dict[str, Any]:
-    """A policy validated locally, with only the fields it sets.
+        Raises:
+            ValidationError: not a valid policy (nothing was sent).
+        """
+        if isinstance(policy, BaseModel):
+            policy = policy.model_dump(exclude_unset=True)
+        return body(GuardrailPolicyBody, **dict(policy))
 
-    Raises:
-        ValidationError: not a valid policy (nothing was sent).
-    """
-    if isinstance(policy, BaseModel):
-        policy = policy.model_dump(exclude_unset=True)
-    return body(GuardrailPolicyBody, **dict(policy))
+    @staticmethod
+    def get_policy(project_id: Ident | None) -> Call[GuardrailPolicyRead]:
+        """``GET`` the organization's or a project's stored policy."""
+        return Call("GET", _Guardrails.policy_path(project_id), GuardrailPolicyRead.model_validate)
 
+    @staticmethod
+    def set_policy(policy: PolicyInput, project_id: Ident | None) -> Call[GuardrailPolicyRead]:
+        """``PUT`` a policy, validated locally first."""
+        data = _Guardrails.policy_body(policy)
+        return Call(
+            "PUT",
+            _Guardrails.policy_path(project_id),
+            GuardrailPolicyRead.model_validate,
+            json=data,
+        )
 
-def get_policy(project_id: Ident | None) -> Call[GuardrailPolicyRead]:
-    """``GET`` the organization's or a project's stored policy."""
-    return Call("GET", policy_path(project_id), GuardrailPolicyRead.model_validate)
+    @staticmethod
+    def clear_project_policy(project_id: Ident) -> Call[None]:
+        """``DELETE`` a project's policy (204)."""
+        return Call("DELETE", _Guardrails.policy_path(project_id), lambda _: None)
 
+    @staticmethod
+    def effective(project_id: Ident | None) -> Call[GuardrailEffectiveRead]:
+        """``GET`` the merged policy of the organization or of a project."""
+        path = (
+            EFFECTIVE_PATH
+            if project_id is None
+            else f"{_Guardrails.project_path(project_id)}/effective"
+        )
+        return Call("GET", path, GuardrailEffectiveRead.model_validate)
 
-def set_policy(policy: PolicyInput, project_id: Ident | None) -> Call[GuardrailPolicyRead]:
-    """``PUT`` a policy, validated locally first."""
-    data = policy_body(policy)
-    return Call("PUT", policy_path(project_id), GuardrailPolicyRead.model_validate, json=data)
-
-
-def clear_project_policy(project_id: Ident) -> Call[None]:
-    """``DELETE`` a project's policy (204)."""
-    return Call("DELETE", policy_path(project_id), lambda _: None)
-
-
-def effective(project_id: Ident | None) -> Call[GuardrailEffectiveRead]:
-    """``GET`` the merged policy of the organization or of a project."""
-    path = EFFECTIVE_PATH if project_id is None else f"{_project(project_id)}/effective"
-    return Call("GET", path, GuardrailEffectiveRead.model_validate)
-
-
-def check(text: str, stage: StageName, project_id: Ident | None) -> Call[GuardrailCheckResult]:
-    """``POST /guardrails/check`` with a locally validated body."""
-    fields: dict[str, Any] = {"text": text, "stage": stage}
-    if project_id is not None:
-        fields["project_id"] = project_id
-    data = body(GuardrailCheck, **fields)
-    return Call("POST", CHECK_PATH, GuardrailCheckResult.model_validate, json=data)
+    @staticmethod
+    def check(text: str, stage: StageName, project_id: Ident | None) -> Call[GuardrailCheckResult]:
+        """``POST /guardrails/check`` with a locally validated body."""
+        fields: dict[str, Any] = {"text": text, "stage": stage}
+        if project_id is not None:
+            fields["project_id"] = project_id
+        data = body(GuardrailCheck, **fields)
+        return Call("POST", CHECK_PATH, GuardrailCheckResult.model_validate, json=data)
 
 
 class Guardrails(SyncResource):
@@ -101,7 +117,7 @@ class Guardrails(SyncResource):
         Raises:
             NotFound: the project does not exist or belongs to another organization.
         """
-        return self._run(get_policy(project_id))
+        return self._run(_Guardrails.get_policy(project_id))
 
     def set_policy(
         self, policy: PolicyInput, project_id: Ident | None = None
@@ -123,7 +139,7 @@ class Guardrails(SyncResource):
             PermissionDenied: setting policies needs the admin role.
             NotFound: the project does not exist or belongs to another organization.
         """
-        return self._run(set_policy(policy, project_id))
+        return self._run(_Guardrails.set_policy(policy, project_id))
 
     def clear_project_policy(self, project_id: Ident) -> None:
         """Remove a project's policy so it inherits the organization's; no error if it has
@@ -133,7 +149,7 @@ class Guardrails(SyncResource):
             PermissionDenied: clearing policies needs the admin role.
             NotFound: the project does not exist or belongs to another organization.
         """
-        self._run(clear_project_policy(project_id))
+        self._run(_Guardrails.clear_project_policy(project_id))
 
     def effective(self, project_id: Ident | None = None) -> GuardrailEffectiveRead:
         """The policy that applies, every field resolved: defaults, then the organization's
@@ -142,7 +158,7 @@ class Guardrails(SyncResource):
         Raises:
             NotFound: the project does not exist or belongs to another organization.
         """
-        return self._run(effective(project_id))
+        return self._run(_Guardrails.effective(project_id))
 
     def check(
         self, text: str, *, stage: StageName = "input", project_id: Ident | None = None
@@ -167,4 +183,25 @@ class Guardrails(SyncResource):
             ValidationError: the text is too long or the stage unknown.
             NotFound: the project does not exist or belongs to another organization.
         """
-        return self._run(check(text, stage, project_id))
+        return self._run(_Guardrails.check(text, stage, project_id))
+
+
+class AsyncGuardrails(AsyncResource, twin=Guardrails):
+    async def get_policy(self, project_id: Ident | None = None) -> GuardrailPolicyRead:
+        return await self._run(_Guardrails.get_policy(project_id))
+
+    async def set_policy(
+        self, policy: PolicyInput, project_id: Ident | None = None
+    ) -> GuardrailPolicyRead:
+        return await self._run(_Guardrails.set_policy(policy, project_id))
+
+    async def clear_project_policy(self, project_id: Ident) -> None:
+        await self._run(_Guardrails.clear_project_policy(project_id))
+
+    async def effective(self, project_id: Ident | None = None) -> GuardrailEffectiveRead:
+        return await self._run(_Guardrails.effective(project_id))
+
+    async def check(
+        self, text: str, *, stage: StageName = "input", project_id: Ident | None = None
+    ) -> GuardrailCheckResult:
+        return await self._run(_Guardrails.check(text, stage, project_id))
