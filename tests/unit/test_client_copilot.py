@@ -15,6 +15,7 @@ import pytest
 from raylane.client import (
     APIConnectionError,
     AsyncClient,
+    ChatOptions,
     Client,
     GuardrailBlocked,
     InternalError,
@@ -25,8 +26,8 @@ from raylane.client import (
     ValidationError,
 )
 from raylane.client._sse import ServerSentEvent, SSEDecoder
-from raylane.client.resources.copilot import ChatEvent
 from raylane.client.errors import ERRORS_BY_CODE, code_for_status
+from raylane.client.resources.copilot import ChatEvent
 from raylane.schemas.copilot import ChatAnswer, ConversationRead, UsageRead
 from tests.unit.fake_api import (
     API_KEY,
@@ -430,6 +431,28 @@ class TestChat:
         with pytest.raises(ValidationError) as info:
             client.copilot.chat(PID, **kwargs)
         assert info.value.status is None
+        assert api.requests == []
+
+    def test_options_carry_the_settings_and_keywords_override_them(
+        self, api: FakeApi, client: Client
+    ) -> None:
+        api.on("POST", CHAT, body=answer_json())
+        options = ChatOptions(top_k=2, temperature=0.0, stop=["Q:"], max_tokens=64)
+        client.copilot.chat(PID, "q", options=options)
+        assert json_body(api.last()) == {
+            "messages": [{"role": "user", "content": "q"}],
+            "top_k": 2,
+            "max_tokens": 64,
+            "temperature": 0.0,
+            "stop": ["Q:"],
+            "stream": False,
+        }
+        client.copilot.chat(PID, "q", options=options, top_k=7)
+        assert (json_body(api.last())["top_k"], json_body(api.last())["max_tokens"]) == (7, 64)
+
+    def test_an_unknown_keyword_is_a_type_error(self, api: FakeApi, client: Client) -> None:
+        with pytest.raises(TypeError):
+            client.copilot.chat(PID, "q", top_p=0.9)  # type: ignore[call-arg]
         assert api.requests == []
 
     def test_blocked_question(self, api: FakeApi, client: Client) -> None:
