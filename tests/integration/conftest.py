@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from raylane.infra.db.urls import libpq_url, owner_url
+from raylane.infra.db.urls import app_url, libpq_url, owner_url
 from tests.factories import Api, Tenant, bootstrap_platform
 
 
@@ -21,6 +21,13 @@ from tests.factories import Api, Tenant, bootstrap_platform
 def owner_conn(services):  # type: ignore[no-untyped-def]
     """The schema owner: sees every tenant's rows, so counts do not depend on the API."""
     with psycopg.connect(libpq_url(owner_url(services)), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def app_conn(services):  # type: ignore[no-untyped-def]
+    """The role the API connects as: bound by row-level security and the audit grants."""
+    with psycopg.connect(libpq_url(app_url(services)), autocommit=True) as conn:
         yield conn
 
 
