@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from raylane import __version__
 from raylane.config import Settings, get_settings
-from raylane.serve import errors
+from raylane.serve import errors, openapi
 from raylane.serve.middleware import BodyLimit, RequestContext
 from raylane.serve.platform import Embed, Platform
 from raylane.serve.routes import (
@@ -79,6 +79,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.core.rbac import Actor, Permission
-from raylane.errors import InvalidInput, Unauthenticated, WrongRegion
+from raylane.errors import Unauthenticated, WrongRegion
 from raylane.serve.middleware import client_address
 from raylane.serve.platform import Platform
 
@@ -126,15 +126,15 @@ class PageParams:
 async def page_params(
     platform: PlatformDep,
     limit: Annotated[int | None, Query(ge=1, description="page size (capped)")] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[
+        uuid.UUID | None, Query(description="`next_cursor` of the previous page")
+    ] = None,
 ) -> PageParams:
     api = platform.settings.api
-    if cursor is not None:
-        try:
-            uuid.UUID(cursor)
-        except ValueError as exc:
-            raise InvalidInput("cursor is not one this API returned") from exc
-    return PageParams(min(limit or api.page_size_default, api.page_size_max), cursor)
+    return PageParams(
+        min(limit or api.page_size_default, api.page_size_max),
+        None if cursor is None else str(cursor),
+    )
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]

@@ -81,7 +81,16 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        # The router answers from the first route whose path matched; the path may have others.
+        from raylane.serve.openapi import allowed_methods
+
+        headers = {
+            **(headers or {}),
+            "Allow": ", ".join(allowed_methods(request.app, request.url.path)),
+        }
+    return error_response(exc.status_code, code, exc.detail, headers)
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

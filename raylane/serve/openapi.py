@@ -1,0 +1,179 @@
+"""The OpenAPI document as the API really behaves: every status a route can answer, the one error
+shape (validation errors included), ``Retry-After`` on 429 and 503, the bearer scheme, and links
+from each create to the operations on what it created (for clients and stateful fuzzers).
+
+FastAPI documents only the success status and its own 422 body; the answers the platform adds
+around every route (authentication, permissions, region pinning, rate limits, body limits,
+outages, missing ids) are the same for whole classes of routes, so they are added here from the
+route's shape rather than repeated on ~60 decorators.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_RATE_HEADERS = {
+    name: {"description": text, "schema": {"type": "integer", "minimum": 0}}
+    for name, text in (
+        ("RateLimit-Limit", "the burst of the tighter limit"),
+        ("RateLimit-Remaining", "requests left in it"),
+        ("RateLimit-Reset", "seconds until it is full again"),
+    )
+}
+# Status → (description, extra headers). Every one answers the shared error body.
+_ANSWERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "401": ("missing, malformed, unknown, revoked or expired API key", {}),
+    "403": ("the key's role or scopes lack the route's permission", {}),
+    "404": ("no such resource in the caller's organization (another's answers the same)", {}),
+    "409": (
+        "a conflict with the current state, or the organization is pinned to another region",
+        {},
+    ),
+    "413": ("the body or an uploaded file is larger than its limit", {}),
+    "415": ("the body's media type is not one this operation reads", {}),
+    "422": ("the request is not valid (`detail` lists the fields, or says why)", {}),
+    "429": (
+        "over the key's or the organization's rate limit, or the token quota",
+        {
+            **_RETRY_AFTER,
+            **_RATE_HEADERS,
+        },
+    ),
+    "503": ("a dependency (database, Redis, Ray, the model) is unavailable", _RETRY_AFTER),
+}
+# The id parameter that names what each create returns (its `id`), for OpenAPI links.
+_CREATED_ID = {
+    "/api/v1/organizations": "organization_id",
+    "/api/v1/users": "user_id",
+    "/api/v1/api-keys": "key_id",
+    "/api/v1/projects": "project_id",
+    "/api/v1/projects/{project_id}/collections": "collection_id",
+}
+# Every operation under these prefixes authenticates with an API key (a test checks that each
+# answers 401 without one); the rest (health, metrics, the document itself) need none.
+_AUTHENTICATED = ("/api/v1/", "/v1/")
+
+
+def install(app: FastAPI) -> None:
+    """Serve the corrected document at ``/openapi.json`` (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["ErrorBody"] = _error_schema()
+    components["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "`rl_...` API key"}
+    }
+    for path, item in doc.get("paths", {}).items():
+        for op in item.values():
+            _complete(op, path)
+    _link_creates(doc)
+    return doc
+
+
+def _error_schema() -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+        "required": ["loc", "msg", "type"],
+    }
+    return {
+        "title": "ErrorBody",
+        "description": "Every error answer: a stable code and a message (or, for request "
+        "validation, the list of fields at fault).",
+        "type": "object",
+        "properties": {
+            "error": {"type": "string", "description": "stable machine-readable code"},
+            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": item}]},
+            "request_id": {"type": "string", "description": "set on 500 answers"},
+        },
+        "required": ["error", "detail"],
+    }
+
+
+def _complete(op: dict[str, Any], path: str) -> None:
+    statuses = {"422"}
+    if path.startswith(_AUTHENTICATED):
+        statuses |= {"401", "403", "409", "429", "503"}
+        op["security"] = [{"apiKey": []}]
+    if "{" in path:
+        statuses.add("404")
+    if "requestBody" in op:
+        statuses |= {"413", "415", "409"}
+    if path == "/api/health":
+        statuses.add("503")
+    responses = op.setdefault("responses", {})
+    for status in sorted(statuses):
+        description, headers = _ANSWERS[status]
+        answer: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        if headers:
+            answer["headers"] = headers
+        responses[status] = answer
+
+
+def _link_creates(doc: dict[str, Any]) -> None:
+    paths = doc.get("paths", {})
+    for create_path, param in _CREATED_ID.items():
+        create = paths.get(create_path, {}).get("post")
+        if create is None:
+            continue
+        success = next((s for s in ("201", "200") if s in create.get("responses", {})), None)
+        if success is None:
+            continue
+        links: dict[str, Any] = {}
+        for path, item in paths.items():
+            if "{" + param + "}" not in path:
+                continue
+            for op in item.values():
+                others = set(re.findall(r"{(\w+)}", path)) - {param}
+                parameters = {param: "$response.body#/id"}
+                if others and others <= set(re.findall(r"{(\w+)}", create_path)):
+                    parameters |= {p: f"$request.path.{p}" for p in others}
+                elif others:
+                    continue  # a parameter the create does not know
+                links[op["operationId"]] = {
+                    "operationId": op["operationId"],
+                    "parameters": parameters,
+                }
+        if links:
+            create["responses"][success]["links"] = links
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the document lists for this request path (for a 405's ``Allow``)."""
+    methods: set[str] = set()
+    for template, item in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in item}
+    return sorted(methods)
