@@ -122,15 +122,17 @@ def _error_schema() -> dict[str, Any]:
 def _complete(op: dict[str, Any], path: str) -> None:
     statuses = {"422"}
     if path.startswith(_AUTHENTICATED):
-        statuses |= {"401", "403", "409", "429", "503"}
+        # 404 on every one: ids arrive in paths, bodies (a key's user_id, a check's project_id)
+        # and OpenAI model names alike, and another tenant's answers like a missing one.
+        statuses |= {"401", "403", "404", "409", "429", "503"}
         op["security"] = [{"apiKey": []}]
     if "{" in path:
         statuses.add("404")
     if "requestBody" in op:
         statuses |= {"413", "415", "409"}
-    if path == "/api/health":
-        statuses.add("503")
     responses = op.setdefault("responses", {})
+    if path == "/api/health":  # degraded: the same report, with 503 (for load balancers)
+        responses["503"] = {**responses["200"], "description": "a dependency is down"}
     for status in sorted(statuses):
         description, headers = _ANSWERS[status]
         answer: dict[str, Any] = {
