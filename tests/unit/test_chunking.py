@@ -130,7 +130,7 @@ class TestHelpers:
         with pytest.raises(FileNotFoundError):
             load_tokenizer(tmp_path / "nope")
 
-    def test_content_hash(self) -> None:
+    def test_content_hash_is_the_sha256_of_the_utf8_text(self) -> None:
         assert content_hash("abc") == hashlib.sha256(b"abc").hexdigest()
         assert content_hash("é") == hashlib.sha256("é".encode()).hexdigest()
         assert content_hash("a") != content_hash("a ")
@@ -179,7 +179,7 @@ class TestChunkText:
         assert_well_formed(text, chunks, tokenizer, 60)
         assert all(chunk.text.endswith(".") for chunk in chunks)
 
-    def test_deterministic(self, tokenizer: Any) -> None:
+    def test_same_text_gives_the_same_chunks(self, tokenizer: Any) -> None:
         first = chunk_text(MIXED, tokenizer=tokenizer, max_tokens=50, overlap=10)
         assert first == chunk_text(MIXED, tokenizer=tokenizer, max_tokens=50, overlap=10)
 
@@ -189,14 +189,16 @@ class TestChunkText:
         assert chunk_text("", tokenizer=tokenizer) == []
         assert chunk_text(" \n\t ", tokenizer=tokenizer) == []
 
-    def test_long_document(self, tokenizer: Any) -> None:
+    def test_long_document_is_covered_by_well_formed_chunks(self, tokenizer: Any) -> None:
         text = prose(50_000, seed=3)
         chunks = chunk_text(text, tokenizer=tokenizer)
         assert_well_formed(text, chunks, tokenizer, 200)
         assert sum(c.token_count for c in chunks) >= n_tokens(tokenizer, text)
 
     @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, -1), (10, 10), (10, 11)])
-    def test_bad_parameters(self, tokenizer: Any, max_tokens: int, overlap: int) -> None:
+    def test_size_or_overlap_out_of_range_is_refused(
+        self, tokenizer: Any, max_tokens: int, overlap: int
+    ) -> None:
         with pytest.raises(ValueError):
             chunk_text("text", tokenizer=tokenizer, max_tokens=max_tokens, overlap=overlap)
 

@@ -96,7 +96,7 @@ class TestOutput:
         assert result.stdout == ""
         assert "No flags." in result.stderr
 
-    def test_me_table(self, api: FakeApi) -> None:
+    def test_me_prints_email_role_and_organization(self, api: FakeApi) -> None:
         api.on("GET", "/api/v1/me", body=me_json(email="ada@acme.test", role="admin"))
         result = run("me")
         assert result.exit_code == 0, result.output

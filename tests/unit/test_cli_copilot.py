@@ -254,7 +254,7 @@ class TestConversations:
 
 
 class TestUsage:
-    def test_table(self, api: FakeApi) -> None:
+    def test_table_shows_today_against_the_quota_and_each_day(self, api: FakeApi) -> None:
         api.on("GET", "/api/v1/usage", body=usage_json())
         result = run("usage")
         assert result.exit_code == 0, result.output
@@ -262,7 +262,7 @@ class TestUsage:
         assert "2026-01-02" in result.stdout and "1,200" in result.stdout
         assert api.last().url.params["days"] == "7"
 
-    def test_json(self, api: FakeApi) -> None:
+    def test_json_prints_the_report_for_the_days_asked(self, api: FakeApi) -> None:
         api.on("GET", "/api/v1/usage", body=usage_json())
         result = run("usage", "--days", "30", "--output", "json")
         assert result.exit_code == 0, result.output

@@ -320,7 +320,7 @@ class TestRuns:
         assert result.exit_code == 1
         assert json.loads(result.stdout)["error"] == "boom"
 
-    def test_watch_timeout(self, api: FakeApi) -> None:
+    def test_watch_exits_1_when_the_run_outlasts_the_timeout(self, api: FakeApi) -> None:
         api.on("GET", RUN, body=run_json("running", id=RID))
         result = run("runs", "watch", RID, "--interval", "0", "--timeout", "0")
         assert result.exit_code == 1

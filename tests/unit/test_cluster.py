@@ -549,7 +549,9 @@ def test_cli_render_reports_bad_values(cli: typer.Typer, tmp_path: Path) -> None
 
 
 @needs_crds
-def test_cli_validate(cli: typer.Typer, tmp_path: Path) -> None:
+def test_cluster_validate_passes_rendered_stacks_and_fails_a_broken_one(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
     files = [str(ROOT / "cluster" / "rendered" / f"{s}.yaml") for s in STACKS]
     result = CliRunner().invoke(cli, ["cluster", "validate", *files, "--crds", str(CRD_DIR)])
     assert result.exit_code == 0, result.output

@@ -59,12 +59,12 @@ def _one(data: bytes, filename: str, mime: str | None = None) -> ParsedDoc:
 
 
 class TestPlainText:
-    def test_utf8(self) -> None:
+    def test_utf8_text_keeps_its_characters_and_normalises_newlines(self) -> None:
         doc = _one("Grüße aus Köln.\r\nZweite Zeile.\n".encode(), "notes.txt")
         assert doc.text == "Grüße aus Köln.\nZweite Zeile."
         assert doc.title is None
 
-    def test_utf8_bom(self) -> None:
+    def test_utf8_byte_order_mark_is_dropped(self) -> None:
         assert _one(codecs.BOM_UTF8 + b"hello", "a.txt").text == "hello"
 
     @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
@@ -176,7 +176,7 @@ class TestPdf:
     @pytest.mark.parametrize(
         "data", [b"%PDF-1.4\nthis is not really a pdf", b"%PDF-1.7\n" + os.urandom(300), b"plain"]
     )
-    def test_broken_pdf(self, data: bytes) -> None:
+    def test_unreadable_pdf_is_refused_naming_the_file(self, data: bytes) -> None:
         with pytest.raises(InvalidInput, match=r"broken\.pdf.*not a readable PDF"):
             parse(data, filename="broken.pdf")
 
@@ -215,7 +215,7 @@ class TestJsonl:
         with pytest.raises(InvalidInput, match=rf"rows\.jsonl.*{reason}"):
             parse(data, filename="rows.jsonl")
 
-    def test_no_records(self) -> None:
+    def test_jsonl_without_records_is_refused(self) -> None:
         for data in (b"\n", b"\n   \n\t\n"):
             with pytest.raises(InvalidInput, match=r"rows\.jsonl.*no records"):
                 parse(data, filename="rows.jsonl", mime="application/x-ndjson")

@@ -46,7 +46,7 @@ class ObjectStoreContract:
         assert url == store.url("docs/a.txt")
         assert store.get("docs/a.txt") == b"hello"
 
-    def test_put_replaces(self, store: ObjectStore) -> None:
+    def test_put_on_an_existing_key_replaces_the_object(self, store: ObjectStore) -> None:
         store.put("k", b"first")
         store.put("k", b"second, longer")
         assert store.get("k") == b"second, longer"
@@ -74,7 +74,7 @@ class ObjectStoreContract:
         assert info.value.code == "not_found"
         assert "missing.bin" not in str(info.value)  # keys never reach a client
 
-    def test_exists(self, store: ObjectStore) -> None:
+    def test_exists_is_true_for_objects_only(self, store: ObjectStore) -> None:
         assert not store.exists("a/b")
         store.put("a/b", b"x")
         assert store.exists("a/b")
@@ -122,7 +122,7 @@ class ObjectStoreContract:
         with pytest.raises(InvalidInput):
             store.list(prefix)
 
-    def test_satisfies_protocol(self, store: ObjectStore) -> None:
+    def test_store_satisfies_the_object_store_protocol(self, store: ObjectStore) -> None:
         assert isinstance(store, ObjectStore)
 
 
@@ -195,7 +195,7 @@ class TestFileStore:
 
 
 class TestOpenStore:
-    def test_file_url(self, tmp_path: Path) -> None:
+    def test_file_url_opens_a_file_store_at_its_path(self, tmp_path: Path) -> None:
         store = open_store((tmp_path / "my objects").as_uri())
         assert isinstance(store, FileStore)
         assert store.root == tmp_path / "my objects"
@@ -212,7 +212,7 @@ class TestOpenStore:
         assert store.url("a/b") == "s3://bucket/some/prefix/a/b"
 
     @pytest.mark.parametrize("url", ["http://x/y", "file://host/x", "file:relative", "s3:///p"])
-    def test_bad_urls(self, url: str) -> None:
+    def test_unsupported_or_malformed_urls_are_refused(self, url: str) -> None:
         with pytest.raises(ValueError):
             open_store(url)
 

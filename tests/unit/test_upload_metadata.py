@@ -35,7 +35,9 @@ CASES: list[tuple[Any, dict[str, dict[str, Any]]]] = [
 
 class TestMetadataPerFile:
     @pytest.mark.parametrize(("value", "expected"), CASES)
-    def test_rule(self, value: Any, expected: dict[str, dict[str, Any]]) -> None:
+    def test_mapping_by_file_name_or_one_object_for_all(
+        self, value: Any, expected: dict[str, dict[str, Any]]
+    ) -> None:
         assert metadata_per_file(value, NAMES) == expected
 
     @pytest.mark.parametrize("value", [[], "team", 3, None])
