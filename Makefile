@@ -28,7 +28,14 @@ constraints: install
 	  | grep -viE '^(torch|llama[-_]cpp[-_]python|raylane)=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-install: $(STAMP)
+# Tools the tests run as separate programs, in their own venv (their pins clash with ours).
+TOOLS := $(VENV)/tools
+$(TOOLS)/.installed: configs/tools-requirements.txt | $(BIN)/python
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q -r configs/tools-requirements.txt
+	touch $@
+
+install: $(STAMP) $(TOOLS)/.installed
 
 run: install
 	$(BIN)/raylane up

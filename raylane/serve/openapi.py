@@ -92,6 +92,7 @@ def build(app: FastAPI) -> dict[str, Any]:
         for op in item.values():
             _complete(op, path)
     _link_creates(doc)
+    _mark_binary(schemas)
     return doc
 
 
@@ -179,3 +180,18 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
             methods |= {m.upper() for m in item}
     return sorted(methods)
+
+
+def _mark_binary(schemas: dict[str, Any]) -> None:
+    """File parts say ``format: binary`` as well as OpenAPI 3.1's ``contentMediaType``: the
+    common generators (openapi-python-client, openapi-generator) read only the former, and would
+    otherwise send a file's name as a text field."""
+    pending: list[Any] = list(schemas.values())
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "string" and "contentMediaType" in node:
+                node.setdefault("format", "binary")
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
