@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,8 +14,11 @@ from rich.table import Table
 console = Console(stderr=True)
 db_app = typer.Typer(help="Database schema commands (run as the owner role).", no_args_is_help=True)
 
+if TYPE_CHECKING:
+    from raylane.config import Settings
 
-def _settings():  # type: ignore[no-untyped-def]
+
+def _settings() -> Settings:
     from raylane.config import get_settings
 
     return get_settings()

@@ -175,7 +175,7 @@ def cluster_resources() -> dict[str, dict[str, float]] | None:
 
     if not ray.is_initialized():
         return None
-    total, free = ray.cluster_resources(), ray.available_resources()
+    total, free = ray.cluster_resources(), ray.available_resources()  # type: ignore[no-untyped-call]
     return {
         name: {
             "total": amount,

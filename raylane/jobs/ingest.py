@@ -224,7 +224,7 @@ def _default_pool(threads: int, options: dict[str, Any]) -> int:
     once: a fixed-size pool waits for every actor, so an unschedulable one would stall the run."""
     import ray
 
-    total = ray.cluster_resources()
+    total = ray.cluster_resources()  # type: ignore[no-untyped-call]
     need = {"CPU": options["num_cpus"], **options["resources"]}
     if "memory" in options:
         need["memory"] = options["memory"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
 
-def base_columns(*, tenant: bool = True) -> list[sa.Column]:
+def base_columns(*, tenant: bool = True) -> list[sa.Column[Any]]:
     """id, timestamps and (for tenant tables) the indexed ``organization_id`` foreign key."""
     columns = [
         sa.Column("id", sa.Uuid, primary_key=True),

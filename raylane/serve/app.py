@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from raylane import __version__
 from raylane.config import Settings, get_settings
+from raylane.core.ports import Copilot, Embed
 from raylane.serve import errors, openapi
 from raylane.serve.middleware import BodyLimit, RequestContext
-from raylane.serve.platform import Embed, Platform
+from raylane.serve.platform import Platform
 from raylane.serve.routes import (
     api_keys,
     audit,
@@ -55,7 +55,7 @@ ROUTERS = [
 
 
 def create_app(
-    settings: Settings | None = None, *, embed: Embed | None = None, copilot: Any = None
+    settings: Settings | None = None, *, embed: Embed | None = None, copilot: Copilot | None = None
 ) -> FastAPI:
     """Build the API. Engines and clients are opened in the lifespan, never here.
 

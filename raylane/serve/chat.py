@@ -42,7 +42,7 @@ def count_tokens(actor: Actor, event: Event) -> Event:
 def _slots(platform: Platform) -> ChatSlots:
     cfg = platform.settings.copilot
     return ChatSlots(
-        platform.redis,  # type: ignore[arg-type]
+        platform.redis,
         limit=cfg.max_concurrent_per_org,
         lease_s=cfg.slot_lease_s,
         retry_after_s=cfg.busy_retry_after_s,

@@ -42,7 +42,7 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 @serve.deployment(name="Copilot")
 class Copilot:
-    def __init__(self, embedder: DeploymentHandle, llm: DeploymentHandle) -> None:
+    def __init__(self, embedder: DeploymentHandle[Any], llm: DeploymentHandle[Any]) -> None:
         settings = get_settings()
         self._db = Database(app_url(settings), pool_size=4)
         quota = TokenQuota(
@@ -62,7 +62,7 @@ class Copilot:
 
         self._engine = CopilotEngine(self._db, embed=embed, generate=generate, quota=quota)
 
-    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         # Cancelled by the API when its client leaves: the engine's generator is closed there
         # and charges what was generated.
         async for event in self._engine.chat(actor, request):
@@ -72,10 +72,12 @@ class Copilot:
 class ServeCopilot:
     """The API's view of the Copilot and LLM deployments."""
 
-    def __init__(self, copilot: DeploymentHandle, llm: DeploymentHandle, model_name: str) -> None:
+    def __init__(
+        self, copilot: DeploymentHandle[Any], llm: DeploymentHandle[Any], model_name: str
+    ) -> None:
         self._copilot, self._llm, self.model_name = copilot, llm, model_name
 
-    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncIterator[Event]:
+    async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         stream = cast(
             DeploymentResponseGenerator[Event],
             self._copilot.options(stream=True).chat.remote(actor, request),
@@ -90,7 +92,7 @@ class ServeCopilot:
             raise _unwrap(exc) from exc
         finally:
             if not finished:  # the client left: cancel the replica's chat (it settles the charge)
-                stream.cancel()
+                stream.cancel()  # type: ignore[no-untyped-call]
 
 
 class LocalCopilot:

@@ -26,7 +26,10 @@ class ApiIngress:
     """The FastAPI app as a Serve ingress; settings come from the replica's environment."""
 
     def __init__(
-        self, embedder: DeploymentHandle, copilot: DeploymentHandle, llm: DeploymentHandle
+        self,
+        embedder: DeploymentHandle[Any],
+        copilot: DeploymentHandle[Any],
+        llm: DeploymentHandle[Any],
     ) -> None:
         from raylane.config import get_settings
 

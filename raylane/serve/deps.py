@@ -144,6 +144,6 @@ def page_of(page: Any, schema: Any) -> Any:
     """Turn a core Page of rows into the wire ``Page[schema]``."""
     from raylane.schemas.common import Page
 
-    return Page[schema](  # type: ignore[valid-type]
+    return Page[schema](
         items=[schema.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )

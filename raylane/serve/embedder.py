@@ -36,4 +36,4 @@ class Embedder:
 
     async def embed(self, model: str, text: str) -> list[float]:
         """One unit-length vector for ``text`` under the named model."""
-        return await self._embed((model, text))  # type: ignore[arg-type,no-any-return]
+        return await self._embed((model, text))

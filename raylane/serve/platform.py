@@ -6,13 +6,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from raylane.config import Settings
 from raylane.core.apikeys.gate import RequestGate
-from raylane.core.ports import Embed
+from raylane.core.ports import Copilot, Embed
 from raylane.core.quotas.service import TokenQuota
 from raylane.infra import compute, embeddings
 from raylane.infra.db.session import Database, check_role
@@ -67,17 +67,17 @@ def local_embedder(settings: Settings) -> Embed:
 class Platform:
     settings: Settings
     db: Database
-    redis: object
+    redis: aioredis.Redis
     gate: RequestGate
     store: ObjectStore
     embed: Embed
     quota: TokenQuota
-    copilot: Any
+    copilot: Copilot
     read_db: Database
 
     @classmethod
     def open(
-        cls, settings: Settings, *, embed: Embed | None = None, copilot: Any = None
+        cls, settings: Settings, *, embed: Embed | None = None, copilot: Copilot | None = None
     ) -> Platform:
         """``copilot`` is the Serve port under Serve; by default the engine runs in-process.
 
@@ -114,7 +114,7 @@ class Platform:
         await self.db.dispose()
         if self.read_db is not self.db:
             await self.read_db.dispose()
-        await self.redis.aclose()  # type: ignore[attr-defined]
+        await self.redis.aclose()
 
     async def health(self, timeout: float = 2.0) -> HealthRead:
         """Probe each dependency concurrently, with a deadline each."""
@@ -129,7 +129,7 @@ class Platform:
             await session.execute(text("SELECT 1"))
 
     async def _redis_ok(self) -> None:
-        await self.redis.ping()  # type: ignore[attr-defined]
+        await self.redis.ping()
 
 
 async def _timed(fn, timeout: float) -> ComponentHealth:  # type: ignore[no-untyped-def]
@@ -142,4 +142,4 @@ async def _timed(fn, timeout: float) -> ComponentHealth:  # type: ignore[no-unty
         log.warning("health check %s failed: %s", getattr(fn, "__name__", fn), exc)
         status, detail = "down", "timeout" if isinstance(exc, TimeoutError) else "unavailable"
     latency = round((time.perf_counter() - start) * 1000, 2)
-    return ComponentHealth(status=status, latency_ms=latency, detail=detail)  # type: ignore[arg-type]
+    return ComponentHealth(status=status, latency_ms=latency, detail=detail)

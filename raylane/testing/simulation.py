@@ -97,7 +97,7 @@ class SimulatedNodeProvider(FakeMultiNodeProvider):
         resources = copy.deepcopy(resources)
         with self.lock:
             node_type = tags[TAG_RAY_USER_NODE_TYPE]
-            node_id = self._next_hex_node_id()
+            node_id = self._next_hex_node_id()  # type: ignore[no-untyped-call]
             memory = resources.pop("memory", None)
             params = ray._private.parameter.RayParams(
                 min_worker_port=0,
@@ -241,7 +241,7 @@ class SimulatedCluster:
 
         counts = dict.fromkeys(self.spec.workloads, 0)
         by_resource = self.resource_kinds()
-        for node in ray.nodes():
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
             if not node.get("Alive"):
                 continue
             for resource, kind in by_resource.items():

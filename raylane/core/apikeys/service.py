@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -97,7 +98,7 @@ def actor_for(record: KeyRecord, *, request_id: str | None = None, ip: str | Non
     )
 
 
-def _check_scopes(scopes: list[str]) -> list[str]:
+def _check_scopes(scopes: Sequence[str]) -> list[str]:
     known = {p.value for p in Permission} | {"*"}
     unknown = sorted(set(scopes) - known)
     if unknown:
@@ -111,7 +112,7 @@ async def issue(
     organization_id: uuid.UUID,
     user_id: uuid.UUID,
     name: str,
-    scopes: list[str],
+    scopes: Sequence[str],
     expires_at: datetime | None,
 ) -> tuple[ApiKey, str]:
     """Create a key row and return it with its token (the only time the token exists)."""

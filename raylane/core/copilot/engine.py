@@ -34,6 +34,7 @@ from raylane.core.guardrails.policy import (
 from raylane.core.guardrails.service import guardrail_service, record_hits
 from raylane.core.guardrails.stream import StreamRedactor
 from raylane.core.ports import Embed
+from raylane.core.ports import Event as Event  # one definition, shared with the hosts
 from raylane.core.projects.service import project_service
 from raylane.core.quotas.repository import UsageRepository
 from raylane.core.quotas.service import Reservation, TokenQuota
@@ -46,7 +47,7 @@ from raylane.infra.llm.base import Delta, GenerationParams, Usage
 log = logging.getLogger("raylane.copilot")
 
 Generate = Callable[[list[dict[str, str]], GenerationParams], AsyncIterator[Delta]]
-Event = dict[str, Any]
+
 HISTORY_TURNS = 10
 # The role a client's turn takes in the prompt. A client's system (or developer) turn becomes a
 # user turn after the platform's system prompt: it is the client's text, and must never carry

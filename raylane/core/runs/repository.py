@@ -83,8 +83,8 @@ class RunRepository(Repository[Run]):
     async def tenant_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The run's organization, across tenants (SECURITY DEFINER): workers get only an id."""
         stmt = text("SELECT raylane_run_tenant(:id)")
-        result: Any = (await self._session.execute(stmt, {"id": run_id})).scalar()
-        return result
+        result = (await self._session.execute(stmt, {"id": run_id})).scalar()
+        return None if result is None else uuid.UUID(str(result))
 
     async def to_submit(self, *, limit: int, max_running: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(run id, organization id) of due queued runs, across tenants, taking organizations in

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from raylane.core.tenancy.models import Membership, Organization, User
@@ -60,7 +60,7 @@ class UserRepository(Repository[User]):
 class MembershipRepository(Repository[Membership]):
     model = Membership
 
-    def _members(self):  # type: ignore[no-untyped-def]
+    def _members(self) -> Select[uuid.UUID, str, str, str, bool, datetime]:
         return select(
             User.id,
             User.email,

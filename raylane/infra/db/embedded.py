@@ -35,7 +35,7 @@ def start(data_dir: Path) -> str:
 
     path = pgdata(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(path, cleanup_mode=None)
+    server = pgserver.get_server(path, cleanup_mode=None)  # type: ignore[attr-defined]
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE};")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +19,35 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+@overload
 async def keyset_page(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: Select[T],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+    row: None = None,
+) -> Page[T]: ...
+
+
+@overload
+async def keyset_page(
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+    row: Callable[..., T],
+) -> Page[T]: ...
+
+
+async def keyset_page(
+    session: AsyncSession,
+    stmt: Any,
     id_column: Any,
     *,
     limit: int,
