@@ -142,9 +142,11 @@ def looks_random(value: str, *, min_len: int = 16) -> bool:
     )
 
 
+# Internationalised addresses (RFC 6531/IDNA: "josé@correo.es", "用户@例子.广告") are common in
+# real text, so letters and digits are Unicode ones, not ASCII only.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24})(?![\w-])"
+    r"(?<![\w.%+-])[^\W_](?:[\w.%+-]{0,62}[\w%+-])?"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}([^\W\d_]{2,24})(?![\w-])"
 )
 # Asset names like "logo@2x.png" have the shape of an address with a file extension as TLD.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff"}

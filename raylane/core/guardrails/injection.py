@@ -6,8 +6,11 @@ add up, and the result stays in [0, 1]. The text is also scanned in normalized f
 (leetspeak, spaced-out letters, underscores) and, for short encoded blobs (base64, hex,
 rot13), in decoded form, because attackers obfuscate exactly the phrases this looks for.
 
-Heuristic by nature: it catches the common phrasings, not a determined adversary, and it
-flags some texts that *discuss* attacks by quoting them. Treat the score as one signal.
+Patterns catch the common phrasings, not paraphrases or most other languages, so a learned
+head over the MiniLM embedding (``semantic``) adds one more signal, ``semantic``, weighted by
+its probability when that reaches ``SEMANTIC_FLOOR`` (chosen by cross-validation on the
+training and development sets: below it the head flags too many texts that merely discuss
+attacks). Neither catches a determined adversary; treat the score as one signal.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from raylane.core.guardrails import semantic
+
 DEFAULT_THRESHOLD = 0.5
+SEMANTIC_FLOOR = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +350,11 @@ def _noisy_or(weights: list[float]) -> float:
 
 
 def score_injection(
-    text: str, *, threshold: float = DEFAULT_THRESHOLD, signals: tuple[Signal, ...] = SIGNALS
+    text: str,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    signals: tuple[Signal, ...] = SIGNALS,
+    learned: bool = True,
 ) -> InjectionResult:
     """Score how likely ``text`` is a prompt injection or jailbreak attempt.
 
@@ -352,6 +362,8 @@ def score_injection(
         text: user input, a retrieved chunk, or model output.
         threshold: score at or above which ``is_injection`` is true.
         signals: the weighted patterns; ``SIGNALS`` by default.
+        learned: add the embedding head's signal (loads MiniLM once per process); the
+            patterns alone when False or when the model is not installed.
 
     Returns:
         The noisy-OR score of the distinct signals found, and the signals themselves.
@@ -363,5 +375,7 @@ def score_injection(
             # A hidden instruction is at least as bad as a visible one: reuse its weight.
             score = _noisy_or([s.weight for s in inner.values()])
             hits.setdefault("encoded_payload", SignalMatch("encoded_payload", score, payload[:120]))
+    if learned and (p := semantic.probability(text)) is not None and p >= SEMANTIC_FLOOR:
+        hits["semantic"] = SignalMatch("semantic", round(p, 4), text[:120])
     score = _noisy_or([h.weight for h in hits.values()])
     return InjectionResult(score, tuple(hits.values()), threshold)

@@ -161,7 +161,7 @@ class StreamRedactor:
     def _hold_from(text: str, off: int) -> int:
         """Earliest position from which the end of ``text`` could still become a match."""
         cut = len(text)
-        while cut > off and text[cut - 1] in _WORD_CHARS:
+        while cut > off and (text[cut - 1] in _WORD_CHARS or text[cut - 1].isalnum()):
             cut -= 1  # the trailing word may still grow into an address or a key
         for pattern in _PARTIALS:
             m = pattern.search(text, off)
