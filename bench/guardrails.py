@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from raylane.config import get_settings  # noqa: E402
 from raylane.core.guardrails.detectors import PII_TYPES, detect_pii, redact_pii  # noqa: E402
 from raylane.core.guardrails.injection import score_injection  # noqa: E402
 from raylane.core.guardrails.stream import StreamRedactor  # noqa: E402
@@ -118,7 +119,7 @@ def heldout_counts(rows: list[Row]) -> dict[str, Counter[str]]:
     return c
 
 
-def injection_counts(rows: list[Row]) -> dict[str, Counter[str]]:
+def injection_counts(rows: list[Row], *, learned: bool) -> dict[str, Counter[str]]:
     """Per category: texts, flagged texts."""
     total: Counter[str] = Counter()
     flagged: Counter[str] = Counter()
@@ -127,7 +128,7 @@ def injection_counts(rows: list[Row]) -> dict[str, Counter[str]]:
             raise Unscorable(f"row {i}: injection must be true or false")
         category = str(row.get("category") or ("injection" if row["injection"] else "benign"))
         total[category] += 1
-        flagged[category] += score_injection(str(row["text"])).is_injection
+        flagged[category] += score_injection(str(row["text"]), learned=learned).is_injection
     return {"total": total, "flagged": flagged}
 
 
@@ -144,7 +145,7 @@ def report_dev(rows: list[Row]) -> None:
     table = [(k, tp[k] + fn[k], tp[k], fp[k], fn[k]) for k in PII_TYPES]
     table.append(("PII (micro)", *_totals(table)))
     print_pii_table(f"development set: {len(rows)} texts, scored per text and type", table)
-    report_injection(rows)
+    report_injection(rows, learned=get_settings().guardrails.learned_injection)
 
 
 def _totals(table: list[tuple[str, int, int, int, int]]) -> tuple[int, int, int, int]:
@@ -179,12 +180,17 @@ def report_heldout(rows: list[Row]) -> tuple[float, float, float, float]:
         f"{'PII (micro)':<14}{found + missed:>9}{found:>7}{sum(c['typed'].values()):>8}"
         f"{missed:>7}{detected:>9}{fp:>5}{pii_p:>11.3f}{pii_r:>8.3f}"
     )
-    inj_r, inj_fpr = report_injection(rows)
+    # Both scorers are reported; the gated figures are the shipped default's (the setting).
+    shipped = get_settings().guardrails.learned_injection
+    for learned in (not shipped, shipped):
+        label = "patterns + learned head" if learned else "patterns only"
+        print(f"\ninjection scorer: {label}{' (shipped default)' if learned == shipped else ''}")
+        inj_r, inj_fpr = report_injection(rows, learned=learned)
     return pii_r, pii_p, inj_r, inj_fpr
 
 
-def report_injection(rows: list[Row]) -> tuple[float, float]:
-    c = injection_counts(rows)
+def report_injection(rows: list[Row], *, learned: bool) -> tuple[float, float]:
+    c = injection_counts(rows, learned=learned)
     labels = {str(r.get("category") or "") for r in rows if r["injection"]}
     print(f"\n{'injection, per category':<26}{'texts':>7}{'flagged':>9}{'rate':>7}")
     for category in sorted(c["total"]):

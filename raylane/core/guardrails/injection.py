@@ -354,7 +354,7 @@ def score_injection(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     signals: tuple[Signal, ...] = SIGNALS,
-    learned: bool = True,
+    learned: bool = False,
 ) -> InjectionResult:
     """Score how likely ``text`` is a prompt injection or jailbreak attempt.
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from raylane.config import get_settings
 from raylane.core.guardrails.detectors import PII_TYPES, Finding, detect_pii, redact
 from raylane.core.guardrails.injection import DEFAULT_THRESHOLD, score_injection
 
@@ -315,7 +316,11 @@ def _injection_check(
     rule = policy.active("injection", stage)
     if rule is None:
         return None, None
-    result = score_injection(text, threshold=policy.injection_threshold)
+    result = score_injection(
+        text,
+        threshold=policy.injection_threshold,
+        learned=get_settings().guardrails.learned_injection,
+    )
     if not result.is_injection:
         return None, result.score
     label = ",".join(s.name for s in result.signals)
