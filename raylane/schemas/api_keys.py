@@ -4,16 +4,46 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import Field
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import JSON_NUMBER, Input, Name, Output
+
+# The permissions a key's scopes may name ("*": every permission of the key's role). The same
+# strings as the server's RBAC table (a unit test ties the two), listed here because the SDK
+# does not import the server; the document lists them as an enum.
+ScopeName = Literal[
+    "*",
+    "org:read",
+    "org:update",
+    "org:create",
+    "user:read",
+    "user:write",
+    "apikey:self",
+    "apikey:admin",
+    "project:read",
+    "project:write",
+    "flag:read",
+    "flag:write",
+    "audit:read",
+    "collection:read",
+    "collection:write",
+    "run:read",
+    "run:write",
+    "copilot:use",
+    "usage:read",
+    "observability:read",
+    "guardrail:read",
+    "guardrail:write",
+]
+SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
 
 
 class ApiKeyCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=50)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    name: Name = Field(max_length=200)
+    scopes: list[ScopeName] = Field(default_factory=lambda: ["*"], max_length=50)
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), JSON_NUMBER] | None = None
     user_id: uuid.UUID | None = None
 
 

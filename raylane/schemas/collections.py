@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import (
+    JSON_NUMBER,
+    NUL_FREE,
+    Bool,
+    Float,
+    Input,
+    Int,
+    JsonObject,
+    Name,
+    Output,
+    Text,
+)
 
 MetadataType = Literal["string", "number", "integer", "boolean"]
 
 
 class CollectionCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
-    embedding_model: str | None = Field(default=None, max_length=200)
-    chunk_max_tokens: int | None = Field(default=None, ge=16, le=512)
-    chunk_overlap: int | None = Field(default=None, ge=0, le=256)
-    metadata_schema: dict[str, MetadataType] = Field(default_factory=dict, max_length=50)
-    max_documents: int | None = Field(default=None, ge=1)
-    max_document_bytes: int | None = Field(default=None, ge=1)
+    name: Name = Field(max_length=200)
+    embedding_model: Text | None = Field(default=None, max_length=200)
+    # The overlap must stay below the chunk size. JSON Schema cannot compare two fields, so the
+    # bounds make it hold for every pair a client can send (overlap <= 63 < 64 <= size); the
+    # service still checks an overlap sent alone against the platform's default size.
+    chunk_max_tokens: Annotated[int, Field(ge=64, le=512), JSON_NUMBER] | None = None
+    chunk_overlap: Annotated[int, Field(ge=0, le=63), JSON_NUMBER] | None = None
+    metadata_schema: dict[Annotated[str, Field(pattern=NUL_FREE)], MetadataType] = Field(
+        default_factory=dict, max_length=50
+    )
+    max_documents: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    max_document_bytes: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> CollectionCreate:
@@ -73,10 +89,10 @@ class DocumentUploaded(Output):
 class DocumentText(Input):
     """A document given as text in a JSON body (the alternative to multipart files)."""
 
-    name: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    mime: str = Field(default="text/plain", max_length=100)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: Name = Field(max_length=500)
+    text: Name
+    mime: Text = Field(default="text/plain", max_length=100)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 def metadata_per_file(value: object, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -102,12 +118,44 @@ class DocumentBatch(Input):
     documents: list[DocumentText] = Field(min_length=1, max_length=1000)
 
 
+# A vector's components are stored as 32-bit floats: anything wider does not fit.
+VectorValue = Annotated[float, Field(ge=-3.4e38, le=3.4e38), JSON_NUMBER]
+
+
+def _search_schema(schema: dict[str, Any]) -> None:
+    # The document states the rule the validator below enforces: exactly one of ``query`` and
+    # ``vector`` (neither may be null), and a vector search only in ``vector`` mode.
+    props = schema["properties"]
+    for name in ("query", "vector"):
+        props[name] = next(s for s in props[name]["anyOf"] if s.get("type") != "null")
+    schema["oneOf"] = [
+        {"required": ["query"], "not": {"required": ["vector"]}},
+        {
+            "required": ["vector"],
+            "not": {"required": ["query"]},
+            "properties": {"mode": {"const": "vector"}},
+        },
+    ]
+
+
 class SearchRequest(Input):
-    query: str | None = Field(default=None, min_length=1, max_length=4000)
-    vector: list[float] | None = Field(default=None, min_length=1, max_length=4096)
-    top_k: int = Field(default=5, ge=1, le=100)
-    filters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=20)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_search_schema)
+
+    query: Name | None = Field(default=None, max_length=4000)
+    vector: list[VectorValue] | None = Field(default=None, min_length=1, max_length=4096)
+    top_k: Int = Field(default=5, ge=1, le=100)
+    filters: dict[
+        Annotated[str, Field(pattern=NUL_FREE)],
+        Annotated[str, Field(pattern=NUL_FREE)] | Int | Float | Bool,
+    ] = Field(default_factory=dict, max_length=20)
     mode: Literal["vector", "hybrid"] = "vector"
+
+    @field_validator("query", "vector", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # left out, not null: the document has no null for either
+            raise ValueError("leave the field out instead of sending null")
+        return value
 
     @model_validator(mode="after")
     def _one_of_query_or_vector(self) -> SearchRequest:

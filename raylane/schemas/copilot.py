@@ -4,39 +4,55 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import JSON_NUMBER, Bool, Float, Input, Int, Output, RawText
+
+# "At least one message from the user": the document says it with ``contains``.
+_HAS_USER_TURN = {"contains": {"properties": {"role": {"const": "user"}}, "required": ["role"]}}
 
 
 class ChatMessage(Input):
     model_config = ConfigDict(extra="forbid")  # content and stop strings keep their whitespace
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=100_000)
+    content: RawText = Field(max_length=100_000)
+
+
+def question_index(roles: list[str]) -> int:
+    """Where the question is: the last ``user`` message (every other message is history).
+
+    Raises:
+        ValueError: no message comes from the user.
+    """
+    for i in range(len(roles) - 1, -1, -1):
+        if roles[i] == "user":
+            return i
+    raise ValueError("at least one message must come from the user")
 
 
 class ChatBody(Input):
-    """The last message is the question; earlier ones are history (unless continuing a
-    stored conversation, whose own history is used)."""
+    """The last ``user`` message is the question; the others are history, in order (unless
+    continuing a stored conversation, whose own history is used)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    messages: list[ChatMessage] = Field(
+        min_length=1, max_length=100, json_schema_extra=_HAS_USER_TURN
+    )
     conversation_id: uuid.UUID | None = None
     collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-    top_k: int = Field(default=4, ge=1, le=20)
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float = Field(default=0.2, ge=0, le=2)
-    stop: list[str] = Field(default_factory=list, max_length=4)
-    stream: bool = False
+    top_k: Int = Field(default=4, ge=1, le=20)
+    max_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    temperature: Float = Field(default=0.2, ge=0, le=2)
+    stop: list[RawText] = Field(default_factory=list, max_length=4)
+    stream: Bool = False
 
     @model_validator(mode="after")
-    def _ends_with_user(self) -> ChatBody:
-        if self.messages[-1].role != "user":
-            raise ValueError("the last message must come from the user")
+    def _has_a_question(self) -> ChatBody:
+        question_index([m.role for m in self.messages])
         return self
 
 
@@ -93,22 +109,33 @@ class UsageRead(Output):
 
 
 # OpenAI-compatible shapes: lenient on input (clients send fields we do not use).
+# ``tool`` and ``function`` messages are refused: the platform runs no tools.
+OpenAIRole = Literal["system", "developer", "user", "assistant"]
+
+
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str
-    content: str | None = None
+    role: OpenAIRole
+    content: RawText | None = None
 
 
 class OpenAIChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
-    model: str
-    messages: list[OpenAIMessage] = Field(min_length=1, max_length=100)
-    stream: bool = False
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    stop: str | list[str] | None = None
-    user: str | None = None
+    model: RawText
+    messages: list[OpenAIMessage] = Field(
+        min_length=1, max_length=100, json_schema_extra=_HAS_USER_TURN
+    )
+    stream: Bool = False
+    max_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
+    stop: RawText | list[RawText] | None = None
+    user: RawText | None = None
+
+    @model_validator(mode="after")
+    def _has_a_question(self) -> OpenAIChatRequest:
+        question_index([m.role for m in self.messages])
+        return self
 
     def stops(self) -> list[str]:
         if self.stop is None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import JSON_NUMBER, NUL_FREE, Bool, Float, Input, Output, RawText
 
 DetectorName = Literal[
     "email",
@@ -48,9 +48,23 @@ def _all_stages() -> list[StageName]:
 class DetectorRuleBody(Input):
     """What one detector does; a field left out keeps that detector's default (or inherits)."""
 
-    enabled: bool = True
+    enabled: Bool = True
     action: ActionName = "redact"
     stages: list[StageName] = Field(default_factory=_all_stages, max_length=3)
+
+
+# A denied keyword or topic: at most 200 characters as sent (the server also folds its spaces).
+Keyword = Annotated[str, Field(max_length=200, pattern=NUL_FREE)]
+
+
+def _policy_schema(schema: dict[str, Any]) -> None:
+    # The document states the rule ``_actions_fit`` enforces: a detector without spans to
+    # replace (injection, token_limit) takes ``block`` or ``flag``, never ``redact``.
+    rule = schema["properties"]["detectors"]["additionalProperties"]
+    schema["properties"]["detectors"]["properties"] = {
+        name: {"allOf": [rule, {"properties": {"action": {"enum": ["block", "flag"]}}}]}
+        for name in sorted(_NO_REDACT)
+    }
 
 
 class GuardrailPolicyBody(Input):
@@ -60,12 +74,14 @@ class GuardrailPolicyBody(Input):
     (score >= 0.5) blocked on input and context, denied topics blocked, no token limits.
     """
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_policy_schema)
+
     detectors: dict[DetectorName, DetectorRuleBody] = Field(default_factory=dict)
-    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    denied_topics: dict[str, list[str]] = Field(default_factory=dict)
-    denied_keywords: list[str] = Field(default_factory=list, max_length=1000)
-    max_input_tokens: int | None = Field(None, gt=0)
-    max_output_tokens: int | None = Field(None, gt=0)
+    injection_threshold: Float = Field(0.5, ge=0.0, le=1.0)
+    denied_topics: dict[Keyword, list[Keyword]] = Field(default_factory=dict)
+    denied_keywords: list[Keyword] = Field(default_factory=list, max_length=1000)
+    max_input_tokens: Annotated[int, Field(gt=0), JSON_NUMBER] | None = None
+    max_output_tokens: Annotated[int, Field(gt=0), JSON_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _actions_fit(self) -> GuardrailPolicyBody:
@@ -117,7 +133,7 @@ class GuardrailCheck(Input):
     # Spans in the answer index the text as sent: never strip it.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    text: str = Field(max_length=MAX_CHECK_CHARS)
+    text: RawText = Field(max_length=MAX_CHECK_CHARS)
     stage: StageName = "input"
     project_id: uuid.UUID | None = None
 

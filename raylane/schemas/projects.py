@@ -7,17 +7,17 @@ from datetime import datetime
 
 from pydantic import Field
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import Input, Name, Output, Text
 
 
 class ProjectCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
+    name: Name = Field(max_length=200)
+    description: Text | None = Field(default=None, max_length=10_000)
 
 
 class ProjectUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
+    name: Name | None = Field(default=None, max_length=200)
+    description: Text | None = Field(default=None, max_length=10_000)
 
 
 class ProjectRead(Output):

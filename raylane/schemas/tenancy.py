@@ -5,21 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
-from raylane.schemas.common import Input, Output, RoleName
+from raylane.schemas.common import Bool, Email, Input, Name, Output, RoleName, Text
 
 
 class OrganizationCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(max_length=200)
     slug: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
-    region: str | None = Field(default=None, max_length=64)
-    owner_email: EmailStr
-    owner_name: str = Field(default="", max_length=200)
+    region: Text | None = Field(default=None, max_length=64)
+    owner_email: Email
+    owner_name: Text = Field(default="", max_length=200)
 
 
 class OrganizationUpdate(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(max_length=200)
 
 
 class OrganizationRead(Output):
@@ -40,15 +40,15 @@ class OrganizationCreated(Output):
 
 
 class UserCreate(Input):
-    email: EmailStr
-    name: str = Field(default="", max_length=200)
+    email: Email
+    name: Text = Field(default="", max_length=200)
     role: RoleName = "developer"
 
 
 class UserUpdate(Input):
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     role: RoleName | None = None
-    is_active: bool | None = None
+    is_active: Bool | None = None
 
 
 class UserRead(Output):

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from raylane import __version__
 from raylane.config import Settings, get_settings
@@ -54,6 +55,12 @@ ROUTERS = [
 ]
 
 
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``create_project``): short, stable ids for generated clients.
+    Route names are unique verb_noun names (a unit test checks it)."""
+    return route.name
+
+
 def create_app(
     settings: Settings | None = None, *, embed: Embed | None = None, copilot: Copilot | None = None
 ) -> FastAPI:
@@ -77,6 +84,7 @@ def create_app(
         description="Multi-tenant AI platform on Ray. "
         "Authenticate with `Authorization: Bearer rl_...`.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     errors.install(app)
     openapi.install(app)

@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from raylane.schemas.common import JSON_VALUE_SCHEMA, NUL_FREE
+
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 _RETRY_AFTER = {
     "Retry-After": {
@@ -60,6 +62,10 @@ _CREATED_ID = {
     "/api/v1/projects": "project_id",
     "/api/v1/projects/{project_id}/collections": "collection_id",
 }
+# Operations a create does not lead to, though their path holds the created id: an organization
+# is renamed by its own members, not by the platform administrator who created it; a chat names
+# more than the project (conversation, collections), so a new project alone answers it with 404.
+_UNLINKED = {"update_organization", "chat"}
 # Every operation under these prefixes authenticates with an API key (a test checks that each
 # answers 401 without one); the rest (health, metrics, the document itself) need none.
 _AUTHENTICATED = ("/api/v1/", "/v1/")
@@ -88,12 +94,66 @@ def build(app: FastAPI) -> dict[str, Any]:
     components["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "`rl_...` API key"}
     }
+    schemas["JsonValue"] = JSON_VALUE_SCHEMA
+    seen: set[str] = set()
     for path, item in doc.get("paths", {}).items():
         for op in item.values():
             _complete(op, path)
+            for param in op.get("parameters", []):
+                _nul_free(param.get("schema", {}), schemas, seen)
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                _nul_free(media.get("schema", {}), schemas, seen)
     _link_creates(doc)
     _mark_binary(schemas)
     return doc
+
+
+# Formats whose own syntax has no room for a NUL; every other string gets the NUL-free pattern.
+_FORMATTED = {"uuid", "date-time", "binary", "email"}
+_SUBSCHEMAS = ("items", "not", "contains")
+_COMBINED = ("anyOf", "oneOf", "allOf", "prefixItems")
+_ANNOTATIONS = {"title", "description", "default", "examples", "deprecated"}
+_JSON_VALUE = {"$ref": "#/components/schemas/JsonValue"}
+
+
+def _nul_free(schema: Any, components: dict[str, Any], seen: set[str]) -> None:
+    """Say in every request schema what ``raylane.serve.routing`` enforces: no string, object key
+    or free-form value holds U+0000. Strings without a pattern get one; maps get NUL-free
+    ``propertyNames``; values that may be anything become ``JsonValue``."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[1]
+        if name not in seen:
+            seen.add(name)
+            _nul_free(components.get(name), components, seen)
+        return
+    if schema.keys() <= _ANNOTATIONS:  # any value at all
+        schema.update(_JSON_VALUE)
+        return
+    if (
+        schema.get("type") == "string"
+        and not {"pattern", "enum", "const", "contentMediaType"} & schema.keys()
+        and schema.get("format") not in _FORMATTED
+    ):
+        schema["pattern"] = NUL_FREE
+    if schema.get("type") == "object":
+        # A map (free keys) says its keys are NUL-free. A model with fixed properties and no
+        # word on extras (a form) ignores unknown fields, so the document leaves them open.
+        extra = schema.get("additionalProperties", None if "properties" in schema else True)
+        if extra is not None and extra is not False:
+            schema.setdefault("propertyNames", {"pattern": NUL_FREE})
+            if extra is True or extra == {}:
+                schema["additionalProperties"] = dict(_JSON_VALUE)
+    for key in _SUBSCHEMAS:
+        _nul_free(schema.get(key), components, seen)
+    for key in _COMBINED:
+        for sub in schema.get(key, []):
+            _nul_free(sub, components, seen)
+    for sub in schema.get("properties", {}).values():
+        _nul_free(sub, components, seen)
+    _nul_free(schema.get("additionalProperties"), components, seen)
 
 
 def _error_schema() -> dict[str, Any]:
@@ -159,6 +219,8 @@ def _link_creates(doc: dict[str, Any]) -> None:
             if "{" + param + "}" not in path:
                 continue
             for op in item.values():
+                if op["operationId"] in _UNLINKED:
+                    continue
                 others = set(re.findall(r"{(\w+)}", path)) - {param}
                 parameters = {param: "$response.body#/id"}
                 if others and others <= set(re.findall(r"{(\w+)}", create_path)):

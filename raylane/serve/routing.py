@@ -9,6 +9,11 @@ Both parsers are strict where the standard one is lenient: ``NaN`` and ``Infinit
 (Postgres refuses them in JSONB and vectors), and nesting deeper than pydantic-core's limit
 (a few hundred levels) is refused instead of exhausting the interpreter's stack. Either is a 422
 ``json_invalid``, never a 500.
+
+No string may contain U+0000 (Postgres stores it in neither text nor JSONB): a JSON body with a
+NUL in any key or value, and a query or path with ``%00``, are refused here with a 422
+``string_nul`` before any route code runs. The body check is a byte search on the hot path; only
+a body that holds the six bytes ``\\u0000`` (or is UTF-16/32) is walked to find the field.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from typing import Any
 
 import pydantic_core
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+
+_NUL_ESCAPE = b"\\u0000"
+_NUL_MSG = "must not contain U+0000 (NUL)"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -59,11 +68,62 @@ class JsonRequest(Request):
         return self._json
 
 
+def nul_at(value: Any, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first NUL is in a parsed JSON value (a key or a string), or None."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return (*loc, key.replace("\x00", "\\u0000"))
+            found = nul_at(item, (*loc, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_at(item, (*loc, i))
+            if found is not None:
+                return found
+    return None
+
+
+def nul_error(loc: tuple[str | int, ...]) -> RequestValidationError:
+    return RequestValidationError([{"type": "string_nul", "loc": loc, "msg": _NUL_MSG}])
+
+
+async def _refuse_nul(request: JsonRequest, json_body: bool) -> None:
+    if b"%00" in request.scope.get("query_string", b""):
+        raise nul_error(("query",))
+    if b"%00" in request.scope.get("raw_path", b"") or "\x00" in request.scope["path"]:
+        raise nul_error(("path",))
+    if not json_body:
+        return
+    body = await request.body()  # read once: FastAPI reads the same cached bytes next
+    if _NUL_ESCAPE in body or b"\x00" in body[:4]:  # JSON in UTF-16/32 starts with a NUL byte
+        try:
+            value = await request.json()
+        except json.JSONDecodeError:
+            return  # FastAPI answers the malformed body itself
+        loc = nul_at(value)
+        if loc is not None:
+            raise nul_error(("body", *loc))
+
+
 class Route(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # Multipart bodies are not JSON: the upload route checks its own form fields.
+        json_body = self.body_field is not None and not _is_form(self)
 
         async def route(request: Request) -> Response:
-            return await handler(JsonRequest(request.scope, request.receive))
+            wrapped = JsonRequest(request.scope, request.receive)
+            await _refuse_nul(wrapped, json_body)
+            return await handler(wrapped)
 
         return route
+
+
+def _is_form(route: APIRoute) -> bool:
+    from fastapi.params import Form
+
+    return any(isinstance(p.field_info, Form) for p in route.dependant.body_params)

@@ -21,6 +21,7 @@ class LiveApi:
     url: str
     token: str
     organization_id: str
+    admin_token: str  # a platform administrator's key (organizations are theirs to create)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,12 @@ def live_api(services: Any) -> Iterator[LiveApi]:
             json={"name": "Live", "slug": f"live-{port}", "owner_email": "o@live.example.com"},
         )
         assert created.status_code == 201, created.text
-        yield LiveApi(url, created.json()["owner_api_key"], created.json()["organization"]["id"])
+        yield LiveApi(
+            url,
+            created.json()["owner_api_key"],
+            created.json()["organization"]["id"],
+            admin.token,
+        )
     finally:
         server.should_exit = True
         thread.join(30)

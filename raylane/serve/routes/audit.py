@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,7 +8,7 @@ from fastapi import APIRouter, Query
 from raylane.core.audit import audit_service
 from raylane.core.rbac import Permission
 from raylane.schemas.audit import AuditEventRead, AuditVerifyRead
-from raylane.schemas.common import Page
+from raylane.schemas.common import DateTime, Page
 from raylane.serve.deps import PageDep, ReadSessionDep, SessionDep, page_of, require
 from raylane.serve.routing import Route
 
@@ -24,10 +23,11 @@ async def list_audit_events(
     target_type: Annotated[str | None, Query(max_length=64)] = None,
     target_id: Annotated[str | None, Query(max_length=200)] = None,
     actor_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
 ) -> Page[AuditEventRead]:
-    """Newest first. ``action`` may end in ``*`` (``project.*``)."""
+    """Newest first. ``action`` may end in ``*`` (``project.*``); ``since`` and ``until`` are
+    RFC 3339 date-times with an offset (``2026-01-31T12:00:00Z``)."""
     result = await audit_service.page(
         session,
         limit=page.limit,

@@ -5,6 +5,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import WithJsonSchema
 
 from raylane.core.collections.search import search_service
 from raylane.core.collections.service import Upload, collection_service, document_service
@@ -25,7 +26,7 @@ from raylane.schemas.collections import (
 from raylane.schemas.common import Page
 from raylane.schemas.runs import RunRead
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
-from raylane.serve.routing import Route, parse_json
+from raylane.serve.routing import Route, nul_at, nul_error, parse_json
 
 router = APIRouter(prefix="/api/v1", tags=["collections"], route_class=Route)
 
@@ -90,6 +91,9 @@ def _metadata_for(raw: str | None, names: list[str]) -> dict[str, dict[str, Any]
         value = parse_json(raw)  # strict: no NaN, no nesting past the limit
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"metadata is not valid JSON: {exc}") from exc
+    loc = nul_at(value)
+    if loc is not None:
+        raise nul_error(("body", "metadata", *loc))
     try:
         return metadata_per_file(value, names)
     except ValueError as exc:
@@ -106,13 +110,21 @@ async def upload_documents(
     session: SessionDep,
     actor: ActorDep,
     platform: PlatformDep,
-    files: Annotated[list[UploadFile], File(description="one or more files")],
-    metadata: Annotated[str | None, Form(description="JSON object, or {filename: object}")] = None,
+    files: Annotated[list[UploadFile], File(description="one or more files", min_length=1)],
+    # A JSON object in a form field: the document calls it an object, which multipart sends as
+    # JSON (OpenAPI's default encoding for objects).
+    metadata: Annotated[
+        str | None,
+        WithJsonSchema({"type": "object"}),
+        Form(description="JSON object, or {filename: object}"),
+    ] = None,
 ) -> list[DocumentUploaded]:
     """Upload files (text, Markdown, HTML, PDF, JSONL). All are checked before any is stored."""
     names = [f.filename or "" for f in files]
     if not all(names):
         raise InvalidInput("every file needs a filename")
+    if any("\x00" in name for name in names):
+        raise nul_error(("body", "files"))
     meta = _metadata_for(metadata, names)
     uploads = [
         Upload(

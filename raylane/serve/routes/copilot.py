@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from raylane.core.copilot.engine import ChatRequest, Event
 from raylane.core.rbac import Permission
-from raylane.schemas.copilot import ChatAnswer, ChatBody
+from raylane.schemas.copilot import ChatAnswer, ChatBody, question_index
 from raylane.serve.chat import drain, generation, started
 from raylane.serve.deps import PlatformDep, ReleasedActorDep, require
 from raylane.serve.errors import stream_error
@@ -57,13 +57,16 @@ async def chat(
     """Answer with citations from the project's collections; ``stream`` gives Server-Sent Events
     (``citations``, ``token``…, ``done``; or ``blocked`` / ``error``).
 
+    The question is the last ``user`` message; every other message is history, in order.
+
     Every message is checked by the input guardrails; a ``system`` message is the client's text
     and reaches the model as a user turn after the platform's prompt."""
+    at = question_index([m.role for m in data.messages])  # the body's validator found one
     request = ChatRequest(
-        question=data.messages[-1].content,
+        question=data.messages[at].content,
         project_id=project_id,
         conversation_id=data.conversation_id,
-        history=[m.model_dump() for m in data.messages[:-1]],
+        history=[m.model_dump() for i, m in enumerate(data.messages) if i != at],
         collection_ids=data.collection_ids,
         top_k=data.top_k,
         params=generation(platform, data.max_tokens, data.temperature, data.stop),

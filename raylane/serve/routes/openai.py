@@ -19,8 +19,8 @@ from fastapi.responses import StreamingResponse
 from raylane.core.copilot.engine import ChatRequest, Event
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Permission
-from raylane.errors import InvalidInput, NotFound
-from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list
+from raylane.errors import NotFound
+from raylane.schemas.copilot import OpenAIChatRequest, openai_model_list, question_index
 from raylane.serve.chat import drain, generation, started
 from raylane.serve.deps import PlatformDep, ReleasedActorDep, SessionDep, require
 from raylane.serve.errors import stream_error
@@ -57,16 +57,16 @@ async def create_chat_completion(
 
     Every message is checked by the input guardrails. ``system`` and ``developer`` messages are
     the client's text: they reach the model as user turns after the platform's own system
-    prompt, never in its place; ``tool`` and other roles are refused (422). A missing project
+    prompt, never in its place; ``tool`` and other roles are refused (422). The question is the
+    last ``user`` message; the others are history, in order. A missing project
     is a 404 from the engine's first transaction."""
     project_id = _project(data.model, platform.copilot.model_name)
     turns = [{"role": m.role, "content": m.content or ""} for m in data.messages]
-    if turns[-1]["role"] != "user":
-        raise InvalidInput("the last message must come from the user")
+    at = question_index([t["role"] for t in turns])  # the body's validator found one
     request = ChatRequest(
-        question=turns[-1]["content"],
+        question=turns[at]["content"],
         project_id=project_id,
-        history=turns[:-1],
+        history=turns[:at] + turns[at + 1 :],
         store=False,
         params=generation(
             platform, data.max_completion_tokens or data.max_tokens, data.temperature, data.stops()
