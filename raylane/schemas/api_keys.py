@@ -40,9 +40,13 @@ ScopeName = Literal[
 SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
 
 
+def _every_scope() -> list[ScopeName]:
+    return ["*"]
+
+
 class ApiKeyCreate(Input):
     name: Name = Field(max_length=200)
-    scopes: list[ScopeName] = Field(default_factory=lambda: ["*"], max_length=50)
+    scopes: list[ScopeName] = Field(default_factory=_every_scope, max_length=50)
     expires_in_days: Annotated[int, Field(ge=1, le=3650), JSON_NUMBER] | None = None
     user_id: uuid.UUID | None = None
 

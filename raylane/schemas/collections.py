@@ -18,6 +18,7 @@ from raylane.schemas.common import (
     JsonObject,
     Name,
     Output,
+    RawText,
     Text,
 )
 
@@ -26,7 +27,8 @@ MetadataType = Literal["string", "number", "integer", "boolean"]
 
 class CollectionCreate(Input):
     name: Name = Field(max_length=200)
-    embedding_model: Text | None = Field(default=None, max_length=200)
+    # Exactly as sent: the names are an enum in the document (the deployment's models).
+    embedding_model: RawText | None = Field(default=None, max_length=200)
     # The overlap must stay below the chunk size. JSON Schema cannot compare two fields, so the
     # bounds make it hold for every pair a client can send (overlap <= 63 < 64 <= size); the
     # service still checks an overlap sent alone against the platform's default size.
@@ -35,8 +37,10 @@ class CollectionCreate(Input):
     metadata_schema: dict[Annotated[str, Field(pattern=NUL_FREE)], MetadataType] = Field(
         default_factory=dict, max_length=50
     )
-    max_documents: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
-    max_document_bytes: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    # Stored as 32- and 64-bit integers; 2**53 keeps the bound exact in JSON (the platform caps
+    # both further).
+    max_documents: Annotated[int, Field(ge=1, le=2**31 - 1), JSON_NUMBER] | None = None
+    max_document_bytes: Annotated[int, Field(ge=1, le=2**53), JSON_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> CollectionCreate:
@@ -128,14 +132,11 @@ def _search_schema(schema: dict[str, Any]) -> None:
     props = schema["properties"]
     for name in ("query", "vector"):
         props[name] = next(s for s in props[name]["anyOf"] if s.get("type") != "null")
-    schema["oneOf"] = [
-        {"required": ["query"], "not": {"required": ["vector"]}},
-        {
-            "required": ["vector"],
-            "not": {"required": ["query"]},
-            "properties": {"mode": {"const": "vector"}},
-        },
-    ]
+    # Said with not/if/then/else rather than oneOf so that generated clients keep one body class.
+    schema["not"] = {"required": ["query", "vector"]}
+    schema["if"] = {"required": ["vector"]}
+    schema["then"] = {"properties": {"mode": {"const": "vector"}}}
+    schema["else"] = {"required": ["query"]}
 
 
 class SearchRequest(Input):

@@ -87,6 +87,8 @@ Bool: TypeAlias = Annotated[bool, Strict()]
 # ``Annotated[int, Field(ge=1), JSON_NUMBER]``; ``Int`` and ``Float`` take constraints only as
 # a field's own ``Field(...)`` on a required or defaulted, non-optional field.
 JSON_NUMBER = BeforeValidator(_number)
+# A token count a request may name: well past any model's context, inside a 32-bit integer.
+MAX_TOKENS = 1_000_000
 Int: TypeAlias = Annotated[int, JSON_NUMBER]
 Float: TypeAlias = Annotated[float, JSON_NUMBER]
 DateTime: TypeAlias = Annotated[
@@ -97,20 +99,15 @@ DateTime: TypeAlias = Annotated[
 
 # Free-form JSON (a flag's value, document metadata): anything JSON holds, without NUL in a key
 # or a string. The document names it ``JsonValue``; the routing layer enforces the NUL rule.
+# No ``type``: each keyword applies to the values of its own type only (``pattern`` to strings,
+# ``propertyNames`` and ``additionalProperties`` to objects, ``items`` to arrays). Written this
+# way rather than as a union of six types so that client generators read it as "any".
 JSON_VALUE_SCHEMA: dict[str, Any] = {
     "description": "any JSON value; no string or object key may contain U+0000",
-    "anyOf": [
-        {"type": "null"},
-        {"type": "boolean"},
-        {"type": "number"},
-        {"type": "string", "pattern": NUL_FREE},
-        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": NUL_FREE},
-            "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
-        },
-    ],
+    "pattern": NUL_FREE,
+    "items": {"$ref": "#/components/schemas/JsonValue"},
+    "propertyNames": {"pattern": NUL_FREE},
+    "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
 }
 # In a model's own schema these are plain "any value" and "object"; the document
 # (``raylane.serve.openapi``) refers them to ``JsonValue``, NUL-free keys included.

@@ -6,12 +6,14 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from raylane.schemas.common import JSON_NUMBER, Bool, Float, Input, Int, Output, RawText
+from raylane.schemas.common import JSON_NUMBER, MAX_TOKENS, Bool, Float, Input, Int, Output, RawText
 
 # "At least one message from the user": the document says it with ``contains``.
-_HAS_USER_TURN = {"contains": {"properties": {"role": {"const": "user"}}, "required": ["role"]}}
+_HAS_USER_TURN: dict[str, JsonValue] = {
+    "contains": {"properties": {"role": {"const": "user"}}, "required": ["role"]}
+}
 
 
 class ChatMessage(Input):
@@ -45,7 +47,7 @@ class ChatBody(Input):
     conversation_id: uuid.UUID | None = None
     collection_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     top_k: Int = Field(default=4, ge=1, le=20)
-    max_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS), JSON_NUMBER] | None = None
     temperature: Float = Field(default=0.2, ge=0, le=2)
     stop: list[RawText] = Field(default_factory=list, max_length=4)
     stream: Bool = False
@@ -126,8 +128,8 @@ class OpenAIChatRequest(BaseModel):
         min_length=1, max_length=100, json_schema_extra=_HAS_USER_TURN
     )
     stream: Bool = False
-    max_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS), JSON_NUMBER] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS), JSON_NUMBER] | None = None
     temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
     stop: RawText | list[RawText] | None = None
     user: RawText | None = None

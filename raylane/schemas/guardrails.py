@@ -15,7 +15,16 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
-from raylane.schemas.common import JSON_NUMBER, NUL_FREE, Bool, Float, Input, Output, RawText
+from raylane.schemas.common import (
+    JSON_NUMBER,
+    MAX_TOKENS,
+    NUL_FREE,
+    Bool,
+    Float,
+    Input,
+    Output,
+    RawText,
+)
 
 DetectorName = Literal[
     "email",
@@ -60,11 +69,15 @@ Keyword = Annotated[str, Field(max_length=200, pattern=NUL_FREE)]
 def _policy_schema(schema: dict[str, Any]) -> None:
     # The document states the rule ``_actions_fit`` enforces: a detector without spans to
     # replace (injection, token_limit) takes ``block`` or ``flag``, never ``redact``.
-    rule = schema["properties"]["detectors"]["additionalProperties"]
-    schema["properties"]["detectors"]["properties"] = {
-        name: {"allOf": [rule, {"properties": {"action": {"enum": ["block", "flag"]}}}]}
-        for name in sorted(_NO_REDACT)
-    }
+    # Written out in full (not allOf over the shared rule): client generators merge allOf
+    # poorly, and this is the shape a client should build for these two.
+    rules = {}
+    for name in sorted(_NO_REDACT):
+        rule = DetectorRuleBody.model_json_schema()
+        rule["title"] = f"{name.title().replace('_', '')}RuleBody"
+        rule["properties"]["action"] = {"type": "string", "enum": ["block", "flag"]}
+        rules[name] = rule
+    schema["properties"]["detectors"]["properties"] = rules
 
 
 class GuardrailPolicyBody(Input):
@@ -80,8 +93,8 @@ class GuardrailPolicyBody(Input):
     injection_threshold: Float = Field(0.5, ge=0.0, le=1.0)
     denied_topics: dict[Keyword, list[Keyword]] = Field(default_factory=dict)
     denied_keywords: list[Keyword] = Field(default_factory=list, max_length=1000)
-    max_input_tokens: Annotated[int, Field(gt=0), JSON_NUMBER] | None = None
-    max_output_tokens: Annotated[int, Field(gt=0), JSON_NUMBER] | None = None
+    max_input_tokens: Annotated[int, Field(gt=0, le=MAX_TOKENS), JSON_NUMBER] | None = None
+    max_output_tokens: Annotated[int, Field(gt=0, le=MAX_TOKENS), JSON_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _actions_fit(self) -> GuardrailPolicyBody:

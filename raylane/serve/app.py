@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from raylane import __version__
 from raylane.config import Settings, get_settings
 from raylane.core.ports import Copilot, Embed
+from raylane.infra.embeddings import BUILTIN
 from raylane.serve import errors, openapi
 from raylane.serve.middleware import BodyLimit, RequestContext
 from raylane.serve.platform import Platform
@@ -87,7 +88,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     errors.install(app)
-    openapi.install(app)
+    openapi.install(app, embedding_models=[BUILTIN, *settings.embeddings.models])
     for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(

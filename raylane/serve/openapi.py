@@ -35,6 +35,7 @@ _RATE_HEADERS = {
 }
 # Status → (description, extra headers). Every one answers the shared error body.
 _ANSWERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": ("the multipart body cannot be parsed", {}),
     "401": ("missing, malformed, unknown, revoked or expired API key", {}),
     "403": ("the key's role or scopes lack the route's permission", {}),
     "404": ("no such resource in the caller's organization (another's answers the same)", {}),
@@ -62,21 +63,26 @@ _CREATED_ID = {
     "/api/v1/projects": "project_id",
     "/api/v1/projects/{project_id}/collections": "collection_id",
 }
-# Operations a create does not lead to, though their path holds the created id: an organization
-# is renamed by its own members, not by the platform administrator who created it; a chat names
+# Operations a create does not lead to, though their path holds the created id: a chat names
 # more than the project (conversation, collections), so a new project alone answers it with 404.
-_UNLINKED = {"update_organization", "chat"}
+_UNLINKED = {"chat"}
 # Every operation under these prefixes authenticates with an API key (a test checks that each
 # answers 401 without one); the rest (health, metrics, the document itself) need none.
 _AUTHENTICATED = ("/api/v1/", "/v1/")
 
 
-def install(app: FastAPI) -> None:
-    """Serve the corrected document at ``/openapi.json`` (built once, on first request)."""
+def install(app: FastAPI, *, embedding_models: list[str] | None = None) -> None:
+    """Serve the corrected document at ``/openapi.json`` (built once, on first request).
+
+    ``embedding_models``: the names a collection may use here (the deployment's settings), listed
+    as the field's enum so that the document refuses what the API refuses.
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = build(app)
+            if embedding_models:
+                _enum_models(app.openapi_schema, embedding_models)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -141,6 +147,8 @@ def _nul_free(schema: Any, components: dict[str, Any], seen: set[str]) -> None:
     if schema.get("type") == "object":
         # A map (free keys) says its keys are NUL-free. A model with fixed properties and no
         # word on extras (a form) ignores unknown fields, so the document leaves them open.
+        if "patternProperties" in schema:  # pydantic's dict with patterned keys: only those
+            schema.setdefault("additionalProperties", False)
         extra = schema.get("additionalProperties", None if "properties" in schema else True)
         if extra is not None and extra is not False:
             schema.setdefault("propertyNames", {"pattern": NUL_FREE})
@@ -151,8 +159,9 @@ def _nul_free(schema: Any, components: dict[str, Any], seen: set[str]) -> None:
     for key in _COMBINED:
         for sub in schema.get(key, []):
             _nul_free(sub, components, seen)
-    for sub in schema.get("properties", {}).values():
-        _nul_free(sub, components, seen)
+    for key in ("properties", "patternProperties"):
+        for sub in schema.get(key, {}).values():
+            _nul_free(sub, components, seen)
     _nul_free(schema.get("additionalProperties"), components, seen)
 
 
@@ -191,6 +200,8 @@ def _complete(op: dict[str, Any], path: str) -> None:
         statuses.add("404")
     if "requestBody" in op:
         statuses |= {"413", "415", "409"}
+        if "multipart/form-data" in op["requestBody"].get("content", {}):
+            statuses.add("400")  # the form parser's own answer to a broken body
     responses = op.setdefault("responses", {})
     if path == "/api/health":  # degraded: the same report, with 503 (for load balancers)
         responses["503"] = {**responses["200"], "description": "a dependency is down"}
@@ -242,6 +253,14 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
             methods |= {m.upper() for m in item}
     return sorted(methods)
+
+
+def _enum_models(doc: dict[str, Any], names: list[str]) -> None:
+    field = doc["components"]["schemas"].get("CollectionCreate", {}).get("properties", {})
+    for option in field.get("embedding_model", {}).get("anyOf", []):
+        if option.get("type") == "string":
+            option["enum"] = sorted(names)
+            option.pop("pattern", None)
 
 
 def _mark_binary(schemas: dict[str, Any]) -> None:

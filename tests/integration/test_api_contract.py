@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
 
@@ -45,7 +46,7 @@ def _config(live: LiveApi) -> str:
             f"headers = {bearer(live.admin_token)}",
             "",
             "[[operations]]",
-            'include-path = "/api/health"',
+            'include-operation-id = "get_health"',
             'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]',
             "",
         ]
@@ -82,3 +83,31 @@ def test_every_operation_answers_as_the_document_says(
     )
     report = result.stdout[-20_000:] + result.stderr[-5_000:]
     assert result.returncode == 0, report
+
+
+def test_a_platform_administrator_renames_the_organization_it_created(
+    live_api: LiveApi,  # noqa: F811  (the fixture)
+) -> None:
+    """The link the document states from creating an organization to renaming it holds for its
+    creator; an organization's own owner still renames only its own."""
+    import httpx
+
+    def as_(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    url = f"{live_api.url}/api/v1/organizations"
+
+    def create(slug: str) -> dict[str, Any]:
+        body = {"name": slug, "slug": slug, "owner_email": f"o@{slug}.example.com"}
+        created = httpx.post(url, headers=as_(live_api.admin_token), json=body)
+        assert created.status_code == 201, created.text
+        return created.json()  # type: ignore[no-any-return]
+
+    # Fresh organizations: the fuzzer may have revoked the fixture's owner key by now.
+    mine, other = create("rename-mine"), create("rename-other")
+    target = f"{url}/{other['organization']['id']}"
+    renamed = httpx.patch(target, headers=as_(live_api.admin_token), json={"name": "R"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "R"
+    refused = httpx.patch(target, headers=as_(mine["owner_api_key"]), json={"name": "X"})
+    assert refused.status_code == 404, refused.text

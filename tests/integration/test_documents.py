@@ -348,7 +348,8 @@ class TestBadUploadsWriteNothing:
     @pytest.mark.parametrize(
         ("documents", "needles"),
         [
-            ([{"name": "nul.txt", "text": "text with a \x00 in it"}], ["nul.txt"]),
+            # NUL is refused before the route runs; the error's loc names the document and field.
+            ([{"name": "nul.txt", "text": "text with a \x00 in it"}], ["documents", "text"]),
             ([{"name": "m.txt", "text": "words", "metadata": {"year": 1.5}}], ["m.txt", "year"]),
             ([{"name": "m.txt", "text": "words", "metadata": {"tag": "x"}}], ["m.txt", "tag"]),
             ([{"name": "big.txt", "text": "b" * 1001}], ["big.txt"]),
@@ -384,7 +385,7 @@ class TestBadUploadsWriteNothing:
         )
         assert r.status_code in (413, 422), r.text
         for needle in needles:
-            assert needle in r.json()["detail"], (needle, r.json()["detail"])
+            assert needle in str(r.json()["detail"]), (needle, r.json()["detail"])
         assert snapshot(owner_conn, objects_root, org_a) == before
 
     @pytest.mark.parametrize(

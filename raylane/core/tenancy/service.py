@@ -93,12 +93,12 @@ class OrganizationService:
         organization_id: uuid.UUID,
         data: OrganizationUpdate,
     ) -> Organization:
-        """Rename the caller's own organization.
+        """Rename the caller's own organization (a platform administrator: any organization).
 
         Raises:
             NotFound: any organization but the caller's.
         """
-        if organization_id != actor.organization_id:
+        if organization_id != actor.organization_id and not actor.is_platform_admin:
             raise NotFound("organization", organization_id)
         org = await self.get(session, organization_id=organization_id)
         before = {"name": org.name}
