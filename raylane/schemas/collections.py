@@ -6,11 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from raylane.schemas.common import (
     JSON_NUMBER,
     NUL_FREE,
+    WHITESPACE,
     Bool,
     Float,
     Input,
@@ -23,6 +31,12 @@ from raylane.schemas.common import (
 )
 
 MetadataType = Literal["string", "number", "integer", "boolean"]
+
+# A text document is text: no control characters but tab, newlines, vertical tab and form feed
+# (the parser refuses text with many of them as binary; the document refuses any), and at least
+# one character that is not whitespace.
+_CONTROLS = r"\u0000-\u0008\u000e-\u001f\u007f-\u009f"
+DOCUMENT_TEXT = rf"^[^{_CONTROLS}]*[^{_CONTROLS}{WHITESPACE}][^{_CONTROLS}]*$"
 
 
 class CollectionCreate(Input):
@@ -94,7 +108,7 @@ class DocumentText(Input):
     """A document given as text in a JSON body (the alternative to multipart files)."""
 
     name: Name = Field(max_length=500)
-    text: Name
+    text: Annotated[str, Field(min_length=1, pattern=DOCUMENT_TEXT), AfterValidator(str.strip)]
     mime: Text = Field(default="text/plain", max_length=100)
     metadata: JsonObject = Field(default_factory=dict)
 

@@ -273,6 +273,7 @@ def _mark_binary(schemas: dict[str, Any]) -> None:
         if isinstance(node, dict):
             if node.get("type") == "string" and "contentMediaType" in node:
                 node.setdefault("format", "binary")
+                node.setdefault("minLength", 1)  # an empty file is refused (422)
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)

@@ -13,7 +13,8 @@ Both parsers are strict where the standard one is lenient: ``NaN`` and ``Infinit
 No string may contain U+0000 (Postgres stores it in neither text nor JSONB): a JSON body with a
 NUL in any key or value, and a query or path with ``%00``, are refused here with a 422
 ``string_nul`` before any route code runs. The body check is a byte search on the hot path; only
-a body that holds the six bytes ``\\u0000`` (or is UTF-16/32) is walked to find the field.
+a body that holds the six bytes ``\\u0000`` (or ``\\ud``: a surrogate, which must come in a
+valid pair) or is UTF-16/32 is walked to find the field.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 _NUL_ESCAPE = b"\\u0000"
-_NUL_MSG = "must not contain U+0000 (NUL)"
+_SURROGATE_ESCAPES = (b"\\ud", b"\\uD")
+_NUL_MSG = "must not contain U+0000 (NUL) or an unpaired surrogate"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -68,14 +70,29 @@ class JsonRequest(Request):
         return self._json
 
 
+def _unstorable(text: str) -> bool:
+    # NUL, or a lone surrogate (JSON's \\ud800 without its pair): neither is text Postgres or
+    # UTF-8 can hold. Valid pairs arrive already joined into one character.
+    if "\x00" in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def nul_at(value: Any, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
-    """Where the first NUL is in a parsed JSON value (a key or a string), or None."""
+    """Where the first unstorable string is in a parsed JSON value (a key or a string): one with
+    a NUL or a lone surrogate. None when there is none."""
     if isinstance(value, str):
-        return loc if "\x00" in value else None
+        return loc if _unstorable(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                return (*loc, key.replace("\x00", "\\u0000"))
+            if _unstorable(key):
+                # The key as printable text: NUL and a lone surrogate written as escapes.
+                shown = key.replace("\x00", "\\u0000")
+                return (*loc, shown.encode("utf-8", "backslashreplace").decode())
             found = nul_at(item, (*loc, key))
             if found is not None:
                 return found
@@ -99,7 +116,8 @@ async def _refuse_nul(request: JsonRequest, json_body: bool) -> None:
     if not json_body:
         return
     body = await request.body()  # read once: FastAPI reads the same cached bytes next
-    if _NUL_ESCAPE in body or b"\x00" in body[:4]:  # JSON in UTF-16/32 starts with a NUL byte
+    suspect = _NUL_ESCAPE in body or any(e in body for e in _SURROGATE_ESCAPES)
+    if suspect or b"\x00" in body[:4]:  # JSON in UTF-16/32 starts with a NUL byte
         try:
             value = await request.json()
         except json.JSONDecodeError:

@@ -111,3 +111,43 @@ def test_a_platform_administrator_renames_the_organization_it_created(
     assert renamed.json()["name"] == "R"
     refused = httpx.patch(target, headers=as_(mine["owner_api_key"]), json={"name": "X"})
     assert refused.status_code == 404, refused.text
+
+
+def test_text_postgres_cannot_store_is_a_422_wherever_it_arrives(
+    live_api: LiveApi,  # noqa: F811  (the fixture)
+) -> None:
+    """NUL (in a value, a key, a query, a path) and an unpaired surrogate are refused before any
+    route code runs, with the field named; nothing reaches the database (no 500)."""
+    import httpx
+
+    created = httpx.post(
+        f"{live_api.url}/api/v1/organizations",
+        headers={"Authorization": f"Bearer {live_api.admin_token}"},
+        json={"name": "Nul", "slug": "nul-check", "owner_email": "o@nul.example.com"},
+    )
+    assert created.status_code == 201, created.text
+    auth = {"Authorization": f"Bearer {created.json()['owner_api_key']}"}
+    json_type = {**auth, "Content-Type": "application/json"}
+    api = f"{live_api.url}/api/v1"
+    cases = [
+        ("POST", "/projects", b'{"name": "a\\u0000b"}', ["body", "name"]),
+        ("POST", "/projects", b'{"name": "\\ud800x"}', ["body", "name"]),
+        ("PUT", "/feature-flags/f", b'{"enabled": true, "value": {"k\\u0000": 1}}', None),
+        ("PUT", "/feature-flags/f", b'{"enabled": true, "value": [[{"a": "\\u0000"}]]}', None),
+        ("GET", "/audit/events?action=a%00b", None, ["query"]),
+        ("GET", "/runs?kind=%00", None, ["query"]),
+        ("GET", "/feature-flags/a%00b", None, ["path"]),
+    ]
+    for method, path, body, loc in cases:
+        r = httpx.request(method, api + path, headers=json_type, content=body)
+        assert r.status_code == 422, (path, body, r.text)
+        detail = r.json()["detail"]
+        assert detail[0]["type"] == "string_nul", detail
+        if loc is not None:
+            assert detail[0]["loc"] == loc, detail
+    # A literal backslash-u0000 is six ordinary characters, and an emoji's escaped pair is fine.
+    ok = httpx.post(
+        f"{api}/projects", headers=json_type, content=b'{"name": "\\\\u0000 \\ud83d\\ude00"}'
+    )
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["name"] == "\\u0000 \U0001f600"

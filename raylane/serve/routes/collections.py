@@ -123,8 +123,9 @@ async def upload_documents(
     names = [f.filename or "" for f in files]
     if not all(names):
         raise InvalidInput("every file needs a filename")
-    if any("\x00" in name for name in names):
-        raise nul_error(("body", "files"))
+    bad = nul_at(names)
+    if bad is not None:
+        raise nul_error(("body", "files", *bad))
     meta = _metadata_for(metadata, names)
     uploads = [
         Upload(
