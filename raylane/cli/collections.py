@@ -56,10 +56,10 @@ def create_collection(
         str | None, typer.Option(help="Embedding model (default: the server's).")
     ] = None,
     chunk_max_tokens: Annotated[
-        int | None, typer.Option(min=16, max=512, help="Chunk size in tokens.")
+        int | None, typer.Option(min=64, max=512, help="Chunk size in tokens.")
     ] = None,
     chunk_overlap: Annotated[
-        int | None, typer.Option(min=0, max=256, help="Tokens shared by neighbouring chunks.")
+        int | None, typer.Option(min=0, max=63, help="Tokens shared by neighbouring chunks.")
     ] = None,
     field: Annotated[
         list[str] | None,

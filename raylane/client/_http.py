@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -74,7 +74,10 @@ def clean_params(params: Params | None) -> dict[str, str | int | float | bool]:
         if value is None:
             continue
         if isinstance(value, datetime):
-            out[key] = value.isoformat()
+            # The API takes RFC 3339 with an offset; a naive time is read as UTC, as the
+            # server stores every timestamp.
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            out[key] = aware.isoformat()
         elif isinstance(value, uuid.UUID):
             out[key] = str(value)
         else:

@@ -475,3 +475,11 @@ def test_the_sdk_does_not_import_the_server() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAYLANE_")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_naive_datetime_is_sent_as_utc_with_its_offset() -> None:
+    # The API takes RFC 3339 date-times with an offset only; the SDK must not send a naive one.
+    from raylane.client._http import clean_params
+
+    sent = clean_params({"since": datetime(2026, 1, 2, 3, 4, 5)})["since"]
+    assert sent == "2026-01-02T03:04:05+00:00"
