@@ -56,7 +56,7 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
     } | overrides
     os.environ.update(env)
     from raylane.config import get_settings
-    from raylane.core.bootstrap import ensure_platform_admin
+    from raylane.core.bootstrap.service import ensure_platform_admin
     from raylane.infra import runtime
     from raylane.infra.db import migrate
 

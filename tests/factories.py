@@ -79,7 +79,7 @@ class _As:
 
 async def bootstrap_platform(settings: Any) -> Tenant:
     """The platform organization and its administrator, as ``raylane up`` creates them."""
-    from raylane.core.bootstrap import ensure_platform_admin
+    from raylane.core.bootstrap.service import ensure_platform_admin
 
     slug = f"platform-{uuid.uuid4().hex[:6]}"
     result = await ensure_platform_admin(settings, slug=slug, email=f"admin@{slug}.example.com")

@@ -26,7 +26,7 @@ def _settings() -> Settings:
 
 def up() -> None:
     """Start the platform on embedded defaults (or the configured services) and deploy the API."""
-    from raylane.core.bootstrap import ensure_demo, ensure_platform_admin
+    from raylane.core.bootstrap.service import ensure_demo, ensure_platform_admin
     from raylane.infra import runtime
     from raylane.infra.db import migrate
     from raylane.serve.deploy import deploy

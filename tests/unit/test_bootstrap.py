@@ -7,7 +7,7 @@ def test_shipped_sample_docs_match_the_docs_folder() -> None:
     """The first-start demo ingests Raylane's own docs: the packaged copies must not go stale."""
     from pathlib import Path
 
-    from raylane.core.bootstrap import sample_documents
+    from raylane.core.bootstrap.service import sample_documents
 
     docs = Path(__file__).resolve().parents[2] / "docs"
     shipped = sample_documents()

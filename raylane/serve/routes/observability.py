@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from raylane.core import observability
+from raylane.core.observability.service import observability_service
 from raylane.core.rbac import Permission
 from raylane.serve.deps import ActorDep, PlatformDep, ReadSessionDep, require
 from raylane.serve.routing import Route
@@ -19,7 +19,7 @@ async def get_observability(
 ) -> dict[str, Any]:
     """Runs by status (with Ray dashboard links), recent HTTP error rate and latency
     percentiles, token usage, and the Ray cluster's resources used and available."""
-    return await observability.summary(
+    return await observability_service.summary(
         session,
         actor=actor,
         settings=platform.settings,

@@ -72,7 +72,7 @@ DEMO_COLLECTION = "raylane-docs"
 
 def sample_documents() -> list[tuple[str, bytes]]:
     """Raylane's own docs, shipped inside the package for the first-start demo."""
-    folder = Path(__file__).resolve().parents[1] / "data" / "docs"
+    folder = Path(__file__).resolve().parents[2] / "data" / "docs"
     return [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.md"))]
 
 

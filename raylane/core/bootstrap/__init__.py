@@ -1,0 +1,1 @@
+"""First start: the platform organization and its owner, and the demo project."""
