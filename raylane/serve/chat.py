@@ -67,8 +67,8 @@ async def started(
 ) -> tuple[list[Event], AsyncGenerator[Event, None]]:
     """Run the chat until the model has produced something (or refused), so that quota,
     not-found, busy and backend failures still answer with a proper status, not a broken
-    stream. The caller holds no database connection (see ``ReleasedActorDep``)."""
-    await platform.quota.check(actor.organization_id)
+    stream. The caller holds no database connection (see ``ReleasedActorDep``). The quota
+    is checked by the engine's reservation, before anything is written."""
     events = _events(platform, actor, request)
     head: list[Event] = []
     try:

@@ -21,6 +21,7 @@ from raylane.infra.llm.base import Delta, GenerationParams, Usage
 from raylane.serve.app import create_app
 from raylane.serve.platform import local_embedder
 from tests.factories import Api, Tenant
+from tests.integration.chunks import chunk_row
 from tests.services import free_port
 
 LLM = "smollm2-135m-instruct"
@@ -223,20 +224,16 @@ class TestEngineGuardrails:
         async with db.session(organization_id=uuid.UUID(org_a.organization_id)) as session:
             await ChunkRepository(session).upsert(
                 [
-                    {
-                        "id": uuid.uuid4(),
-                        "organization_id": uuid.UUID(org_a.organization_id),
-                        "collection_id": uuid.UUID(collection["id"]),
-                        "document_id": uuid.UUID(doc["id"]),
-                        "chunk_index": 0,
-                        "content_hash": "h",
-                        "model": collection["embedding_model"],
-                        "text": text,
-                        "token_count": 12,
-                        "metadata": {},
-                        "dimensions": 384,
-                        "embedding": vector,
-                    }
+                    chunk_row(
+                        organization_id=org_a.organization_id,
+                        collection_id=collection["id"],
+                        document_id=doc["id"],
+                        model=collection["embedding_model"],
+                        dimensions=384,
+                        text=text,
+                        embedding=vector,
+                        token_count=12,
+                    )
                 ]
             )
         seen: list[str] = []

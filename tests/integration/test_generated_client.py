@@ -29,6 +29,7 @@ from raylane.core.collections.repository import ChunkRepository
 from raylane.infra.db.session import Database
 from raylane.infra.db.urls import app_url
 from raylane.serve.platform import local_embedder
+from tests.integration.chunks import chunk_row
 from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
 
 GENERATOR = Path(sys.executable).parent.parent / "tools" / "bin" / "openapi-python-client"
@@ -99,20 +100,16 @@ async def _embed_chunk(services: Any, live: LiveApi, collection: Any, document: 
         async with db.session(organization_id=org) as session:
             await ChunkRepository(session).upsert(
                 [
-                    {
-                        "id": uuid.uuid4(),
-                        "organization_id": org,
-                        "collection_id": uuid.UUID(str(collection.id)),
-                        "document_id": uuid.UUID(str(document.id)),
-                        "chunk_index": 0,
-                        "content_hash": f"chunk-{document.content_hash[:16]}",
-                        "model": collection.embedding_model,
-                        "text": TEXT,
-                        "token_count": 16,
-                        "metadata": {},
-                        "dimensions": collection.dimensions,
-                        "embedding": vector,
-                    }
+                    chunk_row(
+                        organization_id=org,
+                        collection_id=collection.id,
+                        document_id=document.id,
+                        model=collection.embedding_model,
+                        dimensions=collection.dimensions,
+                        text=TEXT,
+                        embedding=vector,
+                        content_hash=f"chunk-{document.content_hash[:16]}",
+                    )
                 ],
                 contents={uuid.UUID(str(document.id)): document.content_hash},
             )

@@ -21,6 +21,7 @@ from raylane.infra.db.urls import app_url
 from raylane.infra.llm.base import Delta, GenerationParams, Usage
 from raylane.serve.platform import local_embedder
 from tests.factories import Api, Tenant
+from tests.integration.chunks import chunk_row
 from tests.integration.test_documents import new_collection, upload
 
 OLD = "Employees get twelve days of paid vacation, booked through the old HR portal."
@@ -44,20 +45,16 @@ async def write_chunks(
     async with db.session(organization_id=org) as session:
         return await ChunkRepository(session).upsert(
             [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": org,
-                    "collection_id": uuid.UUID(collection["id"]),
-                    "document_id": uuid.UUID(doc["id"]),
-                    "chunk_index": 0,
-                    "content_hash": f"chunk-{doc['content_hash'][:16]}",
-                    "model": collection["embedding_model"],
-                    "text": text,
-                    "token_count": 16,
-                    "metadata": {},
-                    "dimensions": collection["dimensions"],
-                    "embedding": vector,
-                }
+                chunk_row(
+                    organization_id=org,
+                    collection_id=collection["id"],
+                    document_id=doc["id"],
+                    model=collection["embedding_model"],
+                    dimensions=collection["dimensions"],
+                    text=text,
+                    embedding=vector,
+                    content_hash=f"chunk-{doc['content_hash'][:16]}",
+                )
             ],
             contents={uuid.UUID(doc["id"]): doc["content_hash"]},
         )

@@ -64,21 +64,6 @@ class TokenQuota:
             raise ServiceUnavailable("quota store unavailable (Redis unreachable)") from exc
         return int(value or 0)
 
-    async def check(self, organization_id: uuid.UUID) -> int:
-        """Tokens left today; raises RateLimited (429, Retry-After to UTC midnight) at zero."""
-        if not self.daily_tokens:
-            return 2**62
-        left = self.daily_tokens - await self.used(organization_id)
-        if left <= 0:
-            raise RateLimited(
-                f"daily token quota of {self.daily_tokens} tokens is used up; "
-                "it resets at 00:00 UTC",
-                retry_after=_seconds_to_midnight(),
-                limit=self.daily_tokens,
-                scope="tokens",
-            )
-        return left
-
     async def reserve(self, organization_id: uuid.UUID, tokens: int) -> Reservation:
         """Set ``tokens`` aside against today's quota, or refuse if they do not fit.
 
@@ -107,9 +92,6 @@ class TokenQuota:
     async def settle(self, reservation: Reservation, used: int) -> None:
         """Replace a reservation by the tokens actually used (on the day it was made)."""
         await self._incr(reservation.key, used - reservation.tokens)
-
-    async def add(self, organization_id: uuid.UUID, tokens: int) -> None:
-        await self._incr(self._key(organization_id), tokens)
 
     async def _incr(self, key: str, tokens: int) -> None:
         try:
