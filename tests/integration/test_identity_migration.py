@@ -42,10 +42,13 @@ def _org(conn: psycopg.Connection, slug: str) -> uuid.UUID:
     return org
 
 
-def _member(conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, role: str) -> None:
+def _member(
+    conn: psycopg.Connection, org: uuid.UUID, user: uuid.UUID, role: str, *, day: int
+) -> None:
     conn.execute(
-        "INSERT INTO memberships (id, organization_id, user_id, role) VALUES (%s, %s, %s, %s)",
-        (uuid.uuid4(), org, user, role),
+        "INSERT INTO memberships (id, organization_id, user_id, role, created_at) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (uuid.uuid4(), org, user, role, f"2026-01-{day:02d}T00:00:00Z"),
     )
     conn.execute(
         "INSERT INTO api_keys (id, organization_id, user_id, name, prefix, secret_hash, scopes) "
@@ -64,9 +67,9 @@ def test_a_person_in_two_organizations_becomes_two_identities(scratch_database: 
             "(%s, 'admin@x.example', 'Admin', true), (%s, 'alice@x.example', 'Alice', false)",
             (admin, alice),
         )
-        _member(conn, platform, admin, "owner")
-        _member(conn, other, admin, "viewer")  # the escalation the review found
-        _member(conn, other, alice, "developer")
+        _member(conn, platform, admin, "owner", day=1)  # the first start
+        _member(conn, other, admin, "owner", day=2)  # the adoption the review found, as owner
+        _member(conn, other, alice, "developer", day=3)
 
     migrate.upgrade(scratch_database)
 

@@ -29,9 +29,14 @@ def upgrade() -> None:
     op.execute(
         """
         ALTER TABLE organizations ADD COLUMN is_platform boolean NOT NULL DEFAULT false;
-        UPDATE organizations o SET is_platform = true WHERE EXISTS (
-            SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
-            WHERE m.organization_id = o.id AND m.role = 'owner' AND u.is_platform_admin);
+        -- The organization each former platform administrator owned first (the one the first
+        -- start created): a later ownership may be exactly the adoption the review found, and
+        -- must not become a platform organization.
+        UPDATE organizations o SET is_platform = true WHERE o.id IN (
+            SELECT (SELECT m.organization_id FROM memberships m
+                    WHERE m.user_id = u.id AND m.role = 'owner'
+                    ORDER BY m.created_at, m.id LIMIT 1)
+            FROM users u WHERE u.is_platform_admin);
 
         ALTER TABLE users ADD COLUMN organization_id uuid
             REFERENCES organizations(id) ON DELETE CASCADE;
