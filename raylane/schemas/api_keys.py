@@ -36,6 +36,12 @@ ScopeName = Literal[
     "observability:read",
     "guardrail:read",
     "guardrail:write",
+    "dataset:read",
+    "dataset:write",
+    "experiment:read",
+    "experiment:write",
+    "model:read",
+    "model:write",
 ]
 SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
 

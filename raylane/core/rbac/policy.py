@@ -31,6 +31,12 @@ class Permission(StrEnum):
     OBSERVABILITY_READ = "observability:read"
     GUARDRAIL_READ = "guardrail:read"  # read policies, test a text against them
     GUARDRAIL_WRITE = "guardrail:write"  # set and clear policies
+    DATASET_READ = "dataset:read"  # list and get datasets and versions, download a version
+    DATASET_WRITE = "dataset:write"  # create datasets, upload or materialise versions
+    EXPERIMENT_READ = "experiment:read"  # experiments, tracking runs, metrics, artifacts
+    EXPERIMENT_WRITE = "experiment:write"  # create, log to and end tracking runs
+    MODEL_READ = "model:read"  # registered models, versions, aliases
+    MODEL_WRITE = "model:write"  # register models and versions, move aliases
 
 
 class Role(StrEnum):
@@ -50,12 +56,18 @@ _VIEWER = {
     Permission.RUN_READ,
     Permission.GUARDRAIL_READ,
     Permission.COPILOT_USE,
+    Permission.DATASET_READ,
+    Permission.EXPERIMENT_READ,
+    Permission.MODEL_READ,
 }
 _DEVELOPER = _VIEWER | {
     Permission.PROJECT_WRITE,
     Permission.OBSERVABILITY_READ,
     Permission.COLLECTION_WRITE,
     Permission.RUN_WRITE,
+    Permission.DATASET_WRITE,
+    Permission.EXPERIMENT_WRITE,
+    Permission.MODEL_WRITE,
 }
 _ADMIN = _DEVELOPER | {
     Permission.USER_WRITE,
