@@ -8,9 +8,11 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,7 +77,7 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
 
 
 @contextmanager
-def uvicorn_app(env: dict[str, str]) -> Iterator[str]:
+def uvicorn_app(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     """The platform's FastAPI app under plain uvicorn in a subprocess; yields its base URL."""
     from raylane.serve.deploy import wait_http
 
@@ -91,6 +93,8 @@ def uvicorn_app(env: dict[str, str]) -> Iterator[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--log-level",
             "warning",
             "--no-access-log",
@@ -103,7 +107,58 @@ def uvicorn_app(env: dict[str, str]) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(20)
+
+
+def wait_serve_app(timeout: float = 300) -> None:
+    """Until every deployment of the Serve app is up (the LLM replica loads a model at start)."""
+    from ray import serve
+
+    from raylane.serve.deployments import APP_NAME
+
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        app = serve.status().applications.get(APP_NAME)
+        status = app.status if app else None
+        if str(status) in ("RUNNING", "ApplicationStatus.RUNNING"):
+            return
+        time.sleep(1)
+    raise TimeoutError(f"Serve app {APP_NAME!r} not running after {timeout:.0f} s ({status})")
+
+
+def serve_replicas(deployment: str) -> int:
+    """RUNNING replicas of one deployment of the Serve app (Serve's status API)."""
+    from ray import serve
+
+    from raylane.serve.deployments import APP_NAME
+
+    app = serve.status().applications.get(APP_NAME)
+    if app is None or deployment not in app.deployments:
+        return 0
+    states = app.deployments[deployment].replica_states
+    return int(sum(n for state, n in states.items() if str(state).endswith("RUNNING")))
+
+
+def stop_platform_ray() -> None:
+    """Disconnect this driver and stop the local Ray head (Serve with it); stores stay up."""
+    import ray
+
+    from raylane.config import get_settings
+    from raylane.infra import runtime
+
+    ray.shutdown()
+    runtime.stop_ray(get_settings())
+
+
+def median_spread(values: list[float], fmt: str = ".1f") -> str:
+    """``median (min-max)`` of a list of measurements."""
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def tenant(url: str, admin_key: str, slug: str = "bench") -> tuple[uuid.UUID, str]:
@@ -139,6 +194,9 @@ def wrk(url: str, *, clients: int, seconds: int, headers: dict[str, str]) -> Loa
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Socket errors: (.*)", out)
+    if errors:
+        raise RuntimeError(f"wrk socket errors ({errors.group(1)}):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     dist = out.split("Latency Distribution", 1)[1]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", dist, re.M).group(1))  # type: ignore[union-attr]
