@@ -41,6 +41,12 @@ class Conflict(RaylaneError):
     code = "conflict"
 
 
+class IdempotencyKeyReused(Conflict):
+    """An ``Idempotency-Key`` sent again with another request than the one it first named."""
+
+    code = "idempotency_key_reused"
+
+
 class InvalidInput(RaylaneError):
     code = "validation_error"
 

@@ -72,6 +72,15 @@ class Conflict(RaylaneError):
     default_status = 409
 
 
+class IdempotencyKeyReused(Conflict):
+    """The ``Idempotency-Key`` was first used with another request (409): a key names one
+    request; send a new key for a new request."""
+
+    default_code = "idempotency_key_reused"
+    # Not 409: a bare 409 is a conflict, never this verdict.
+    default_status = None
+
+
 class ValidationError(RaylaneError):
     """The input was rejected, by the server (422) or before sending (``status`` None)."""
 
@@ -235,6 +244,7 @@ ERRORS_BY_CODE: Mapping[str, type[RaylaneError]] = {
     for cls in (
         NotFound,
         Conflict,
+        IdempotencyKeyReused,
         ValidationError,
         PayloadTooLarge,
         Unauthenticated,

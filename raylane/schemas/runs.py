@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 from raylane.schemas.common import Output
+
+# Core's RunStatus, repeated so clients validate a filter without importing the server (a test
+# ties the two). ``dead_lettered``: every attempt failed; ``POST /runs/{id}/replay`` retries it.
+RunStatusName = Literal[
+    "queued", "running", "cancelling", "succeeded", "failed", "dead_lettered", "cancelled"
+]
+TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "dead_lettered", "cancelled"})
 
 
 class RunRead(Output):
@@ -25,9 +32,17 @@ class RunRead(Output):
     started_at: datetime | None
     finished_at: datetime | None
     next_attempt_at: datetime | None
+    replay_of: uuid.UUID | None = None  # the dead-lettered run this one replays
+    replayed_by: uuid.UUID | None = None  # the run that replays this dead letter
 
 
 class RunLogs(Output):
+    """The latest attempt's logs from ``offset`` on; ask again from ``next_offset`` for what
+    was written since. A new attempt (another ``ray_job_id``) has logs of its own, from 0."""
+
     run_id: uuid.UUID
     ray_job_id: str | None
     logs: str
+    status: str | None = None  # the run's status, read before the logs: terminal means complete
+    offset: int = 0
+    next_offset: int = 0

@@ -24,6 +24,7 @@ STATUS: dict[type[errors.RaylaneError], int] = {
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.IdempotencyKeyReused: 409,
     errors.WrongRegion: 409,
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,

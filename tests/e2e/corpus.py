@@ -64,7 +64,7 @@ def wait_run(http: httpx.Client, run_id: str, timeout: float = 420) -> dict[str,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = http.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "cancelled"):
+        if run["status"] in ("succeeded", "failed", "dead_lettered", "cancelled"):
             return dict(run)
         time.sleep(1)
     logs = http.get(f"/api/v1/runs/{run_id}/logs").json()["logs"]

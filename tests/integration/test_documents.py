@@ -602,7 +602,14 @@ class TestRuns:
 
         logs = await api.as_(org_a).get(f"/api/v1/runs/{run['id']}/logs")
         assert logs.status_code == 200
-        assert logs.json() == {"run_id": run["id"], "ray_job_id": None, "logs": ""}
+        assert logs.json() == {
+            "run_id": run["id"],
+            "ray_job_id": None,
+            "logs": "",
+            "status": "queued",
+            "offset": 0,
+            "next_offset": 0,
+        }
 
     async def test_cancel_of_a_queued_run_is_immediate_and_frees_the_target(
         self, api: Api, org_a: Tenant

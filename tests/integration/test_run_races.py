@@ -34,7 +34,7 @@ from raylane.infra.db.urls import app_url
 from raylane.jobs import _base as job
 from tests.factories import Api, Tenant
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+TERMINAL = {"succeeded", "failed", "dead_lettered", "cancelled"}
 
 
 @dataclass

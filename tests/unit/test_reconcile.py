@@ -238,7 +238,7 @@ class TestFollow:
         run = make_run(status=RunStatus.RUNNING, attempts=3, ray_job_id="job-3")
         ray.states["job-3"] = compute.JobState("MISSING")
         await reconcile._step(run, settings, repo)
-        assert run.status == RunStatus.FAILED and run.finished_at is not None
+        assert run.status == RunStatus.DEAD_LETTERED and run.finished_at is not None
         assert run.error == "attempt 3: MISSING"  # no message: the state names the cause
 
 
@@ -264,7 +264,7 @@ class TestRetries:
             pytest.approx(BACKOFF_S, abs=0.5),
             pytest.approx(2 * BACKOFF_S, abs=0.5),
         ]
-        assert run.status == RunStatus.FAILED
+        assert run.status == RunStatus.DEAD_LETTERED
         assert run.finished_at is not None
         assert run.error == "attempt 3: crash 3"
         # A dead-lettered run is terminal: another step does nothing.
@@ -296,7 +296,7 @@ class TestRetries:
     ) -> None:
         run = make_run(status=RunStatus.RUNNING, attempts=1, max_attempts=1)
         await reconcile._retry_or_dead_letter(run, settings, repo, "boom")
-        assert run.status == RunStatus.FAILED and run.finished_at is not None
+        assert run.status == RunStatus.DEAD_LETTERED and run.finished_at is not None
         assert run.error == "attempt 1: boom"
 
 
@@ -332,7 +332,10 @@ class TestCancel:
         assert run.status == RunStatus.CANCELLED and run.finished_at is not None
         assert ray.stopped == [] and ray.polled == [] and ray.submitted == []
 
-    @pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED])
+    @pytest.mark.parametrize(
+        "status",
+        [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.DEAD_LETTERED, RunStatus.CANCELLED],
+    )
     async def test_terminal_runs_are_left_alone(
         self, repo: FakeRepo, ray: FakeRay, settings: Settings, status: RunStatus
     ) -> None:

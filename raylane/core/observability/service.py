@@ -33,8 +33,9 @@ class ObservabilityService:
         """
         runs = RunRepository(session)
         by_status = await runs.by_status()
-        finished = [n for _, s, n in by_status if s in ("succeeded", "failed")]
-        failed = sum(n for _, s, n in by_status if s == "failed")
+        ended_badly = ("failed", "dead_lettered")
+        finished = [n for _, s, n in by_status if s == "succeeded" or s in ended_badly]
+        failed = sum(n for _, s, n in by_status if s in ended_badly)
         recent = await runs.recent(limit=RECENT_RUNS)
         today = await UsageRepository(session).recent(days=1)
         resources = await asyncio.to_thread(compute.cluster_resources)

@@ -1,5 +1,6 @@
 """Keeps Postgres in step with Ray: submits queued runs, follows running ones, retries with
-exponential backoff, dead-letters when attempts run out, and stops cancelled ones.
+exponential backoff, dead-letters when attempts run out (``dead_lettered``, replayable), stops
+cancelled ones, and deletes expired idempotency keys.
 
 Safe to run in several places at once: each run is handled under a row lock (SKIP LOCKED), and
 every status change is a conditional transition (``RunRepository.transition``), so an API cancel
@@ -45,6 +46,7 @@ async def reconcile_once(
         repo = RunRepository(session)
         to_follow = await repo.to_follow(after=cursor.after, limit=limit)
         to_submit = await repo.to_submit(limit=limit, max_running=settings.runs.max_running_per_org)
+        await repo.purge_idempotency_keys(limit=limit)
     # A short page means the end was reached: the next pass starts over.
     cursor.after = to_follow[-1][0] if len(to_follow) == limit else None
     # Following first frees the slots of finished runs before submitting.
@@ -130,7 +132,7 @@ async def _retry_or_dead_letter(
     attempts = run.attempts if attempts is None else attempts
     message = f"attempt {attempts}: {error}"[:4000]
     if attempts >= run.max_attempts:
-        await _finish(run, repo, RunStatus.FAILED, attempts=attempts, error=message)
+        await _finish(run, repo, RunStatus.DEAD_LETTERED, attempts=attempts, error=message)
         log.warning("run dead-lettered", extra={"run_id": str(run.id)})
         return
     delay = settings.runs.backoff_s * 2 ** (attempts - 1)

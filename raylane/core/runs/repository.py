@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from raylane.core.runs.models import ACTIVE, EDGES, HOLDING_A_JOB, Run, RunStatus
+from raylane.core.runs.models import ACTIVE, EDGES, HOLDING_A_JOB, IdempotencyKey, Run, RunStatus
 from raylane.infra.db.repository import Repository
+from raylane.infra.ids import uuid7
 
 
 class RunRepository(Repository[Run]):
@@ -29,6 +33,16 @@ class RunRepository(Repository[Run]):
             select(Run)
             .where(Run.id == run_id)
             .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self._session.scalars(stmt)).first()
+
+    async def get_for_update(self, run_id: uuid.UUID) -> Run | None:
+        """The run, row-locked for this transaction (waiting for another holder to finish)."""
+        stmt = (
+            select(Run)
+            .where(Run.id == run_id)
+            .with_for_update()
             .execution_options(populate_existing=True)
         )
         return (await self._session.scalars(stmt)).first()
@@ -117,3 +131,87 @@ class RunRepository(Repository[Run]):
         """(kind, status, runs) of the current organization."""
         stmt = select(Run.kind, Run.status, func.count(Run.id)).group_by(Run.kind, Run.status)
         return [(k, s, int(n)) for k, s, n in (await self._session.execute(stmt)).all()]
+
+    async def purge_idempotency_keys(self, *, limit: int) -> int:
+        """Delete up to ``limit`` expired idempotency keys of every organization (SECURITY
+        DEFINER); returns how many went."""
+        stmt = text("SELECT raylane_purge_idempotency_keys(:n)")
+        return int((await self._session.execute(stmt, {"n": limit})).scalar_one())
+
+
+class IdempotencyRepository:
+    """All SQL for idempotency keys (the current organization's, under row-level security)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(
+        self,
+        *,
+        organization_id: uuid.UUID,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        expires_at: datetime,
+    ) -> bool:
+        """Insert the key; False when it exists already.
+
+        A concurrent transaction that inserted the same key first makes this one wait on the
+        unique index until it commits (then False) or rolls back (then this one has it).
+        """
+        stmt = (
+            insert(IdempotencyKey)
+            .values(
+                id=uuid7(),
+                organization_id=organization_id,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_nothing(index_elements=["organization_id", "scope", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        return (await self._session.execute(stmt)).first() is not None
+
+    async def reclaim_expired(
+        self, *, scope: str, key: str, fingerprint: str, expires_at: datetime
+    ) -> bool:
+        """Take over an expired key as if it were new; False if it has not expired."""
+        stmt = (
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.scope == scope,
+                IdempotencyKey.key == key,
+                IdempotencyKey.expires_at <= func.now(),
+            )
+            .values(
+                fingerprint=fingerprint,
+                status_code=None,
+                response=None,
+                expires_at=expires_at,
+                created_at=func.now(),
+            )
+            .returning(IdempotencyKey.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.execute(stmt)).first() is not None
+
+    async def find(self, *, scope: str, key: str) -> IdempotencyKey | None:
+        stmt = (
+            select(IdempotencyKey)
+            .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+            .execution_options(populate_existing=True)
+        )
+        return (await self._session.scalars(stmt)).first()
+
+    async def record(
+        self, *, scope: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None:
+        stmt = (
+            update(IdempotencyKey)
+            .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+            .values(status_code=status_code, response=response)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(stmt)

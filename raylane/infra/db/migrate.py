@@ -30,6 +30,7 @@ SECURITY_DEFINERS = (
     "raylane_runs_to_follow(uuid, int)",
     "raylane_run_counts()",
     "raylane_object_deletions_due(int)",
+    "raylane_purge_idempotency_keys(int)",
 )
 
 

@@ -26,6 +26,7 @@ from raylane.schemas.collections import (
 from raylane.schemas.common import Page
 from raylane.schemas.runs import RunRead
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
+from raylane.serve.idempotency import IdempotencyDep
 from raylane.serve.routing import Route, nul_at, nul_error, parse_json
 
 router = APIRouter(prefix="/api/v1", tags=["collections"], route_class=Route)
@@ -211,16 +212,24 @@ async def delete_document(
     dependencies=[require(Permission.COLLECTION_WRITE)],
 )
 async def ingest_collection(
-    collection_id: uuid.UUID, session: SessionDep, actor: ActorDep, platform: PlatformDep
+    collection_id: uuid.UUID,
+    session: SessionDep,
+    actor: ActorDep,
+    platform: PlatformDep,
+    idem: IdempotencyDep,
 ) -> RunRead:
     """Start an ingest run (new and changed documents only); poll GET /runs/{id}."""
-    run = await collection_service.start_ingest(
-        session,
-        actor=actor,
-        collection_id=collection_id,
-        max_attempts=platform.settings.runs.max_attempts,
-    )
-    return RunRead.model_validate(run)
+
+    async def start() -> RunRead:
+        run = await collection_service.start_ingest(
+            session,
+            actor=actor,
+            collection_id=collection_id,
+            max_attempts=platform.settings.runs.max_attempts,
+        )
+        return RunRead.model_validate(run)
+
+    return await idem.once(session, actor, RunRead, start)
 
 
 @router.post(
