@@ -1,0 +1,1 @@
+"""Training: text classifiers trained as Ray Train jobs, served from the registry."""

@@ -1,0 +1,88 @@
+"""Training use cases: create a training run (a Run of kind ``train``), read and list them.
+
+The request is validated here and stored as the run's params; the job re-reads them by run id,
+so tenant input never reaches a job's command line.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.projects.service import project_service
+from raylane.core.rbac import Actor
+from raylane.core.runs.models import Run
+from raylane.core.runs.service import run_service
+from raylane.core.training import tracking
+from raylane.errors import InvalidInput, NotFound
+from raylane.infra.db.paging import Page
+from raylane.infra.workloads import task_resources
+from raylane.schemas.training import TrainingRunCreate
+
+KIND = "train"
+
+
+class TrainingService:
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        project_id: uuid.UUID,
+        data: TrainingRunCreate,
+    ) -> Run:
+        """Queue a training run on a dataset version of the caller's organization.
+
+        Raises:
+            NotFound: the project or the dataset version does not exist in the organization.
+            InvalidInput: a GPU was asked for and the training workload has no GPU group.
+        """
+        await project_service.get(session, project_id=project_id)
+        await tracking.check_dataset(
+            session,
+            organization_id=actor.organization_id,
+            dataset_version_id=data.dataset_version_id,
+        )
+        if data.use_gpu:
+            try:
+                task_resources("training", gpu=True)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from exc
+        # Each training run is its own target: several may train on one dataset at once.
+        return await run_service.create(
+            session,
+            actor=actor,
+            kind=KIND,
+            target_id=uuid.uuid4(),
+            project_id=project_id,
+            max_attempts=data.max_attempts,
+            params=data.model_dump(mode="json"),
+        )
+
+    async def get(self, session: AsyncSession, *, project_id: uuid.UUID, run_id: uuid.UUID) -> Run:
+        """One training run of the project.
+
+        Raises:
+            NotFound: no such training run in the project (or the organization).
+        """
+        run = await run_service.get(session, run_id=run_id)
+        if run.kind != KIND or run.project_id != project_id:
+            raise NotFound("training run", run_id)
+        return run
+
+    async def page(
+        self, session: AsyncSession, *, project_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[Run]:
+        """The project's training runs, newest first.
+
+        Raises:
+            NotFound: no such project in the organization.
+        """
+        await project_service.get(session, project_id=project_id)
+        return await run_service.page(
+            session, limit=limit, cursor=cursor, kind=KIND, project_id=project_id
+        )
+
+
+training_service = TrainingService()

@@ -1,0 +1,386 @@
+"""Training job: ``python -m raylane.jobs.train --run-id <uuid>``.
+
+Reads the dataset version, embeds each text once with the bundled MiniLM (a Ray Data
+``map_batches`` over an actor that loads the model once), then trains a head either with a Ray
+Train ``TorchTrainer`` (data-parallel over ``num_workers``, checkpoints every epoch, worker
+failures recovered from the last checkpoint) or with a Ray Tune search (grid or random, ASHA
+early stopping) whose trials are recorded as child runs. Metrics stream into the run's progress
+while it trains; the final head and its label map are stored as the run's artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from raylane.config import Settings, get_settings
+from raylane.core.training import tracking
+from raylane.core.training.classifier import (
+    Classifier,
+    Example,
+    Head,
+    evaluate,
+    label_map,
+    parse_examples,
+    predict_classes,
+    save_head,
+)
+from raylane.errors import InvalidInput
+from raylane.infra import embeddings
+from raylane.infra.storage import FileStore, S3Store, store_from_settings
+from raylane.infra.workloads import task_resources
+from raylane.jobs._base import RunContext, main
+from raylane.schemas.training import TrainingRunCreate
+
+log = logging.getLogger("raylane.jobs.train")
+ARTIFACT = "model.safetensors"
+PROGRESS_INTERVAL_S = 0.5  # how often the driver folds worker events into the run's progress
+
+
+class EmbedTexts:
+    """A Ray Data actor: MiniLM loaded once, texts in, unit vectors out."""
+
+    def __init__(self, model_dir: str, threads: int) -> None:
+        self._model = embeddings.load(model_dir, threads)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        vectors = self._model.encode(
+            list(batch["text"]), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return {"vector": vectors.astype(np.float32), "y": batch["y"], "heldout": batch["heldout"]}
+
+
+@dataclass
+class Embedded:
+    train: Any  # ray.data.Dataset of {"vector", "y"}
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    dim: int
+
+
+def embed(examples: list[Example], labels: list[str], *, resources: dict[str, Any]) -> Embedded:
+    """Embed every text once; the train split stays a Ray Data dataset for the workers."""
+    import pandas as pd
+    import ray
+
+    index = {label: i for i, label in enumerate(labels)}
+    items = [
+        {"text": e.text, "y": index[e.label], "heldout": e.split == "heldout"} for e in examples
+    ]
+    threads = max(1, int(resources.get("num_cpus", 1)))
+    done = (
+        # Few large blocks: one block per row would cost a task round trip per text.
+        ray.data.from_items(items, override_num_blocks=max(1, len(items) // 512))
+        .map_batches(
+            EmbedTexts,
+            fn_constructor_kwargs={
+                "model_dir": str(embeddings.resolve(embeddings.BUILTIN)),
+                "threads": threads,
+            },
+            batch_size=256,
+            concurrency=1,
+            num_cpus=resources.get("num_cpus", 1),
+            resources=resources.get("resources"),
+        )
+        .materialize()
+    )
+    rows = done.to_pandas()
+    vectors = np.stack(rows["vector"].to_numpy()).astype(np.float32)
+    y = rows["y"].to_numpy().astype(np.int64)
+    held = rows["heldout"].to_numpy().astype(bool)
+    if not (~held).any():
+        raise InvalidInput("the dataset has no training rows")
+    train = ray.data.from_pandas(pd.DataFrame({"vector": list(vectors[~held]), "y": y[~held]}))
+    return Embedded(train, vectors[~held], y[~held], vectors[held], y[held], vectors.shape[1])
+
+
+def storage(settings: Settings, organization_id: uuid.UUID) -> tuple[str, Any]:
+    """Where checkpoints go: the platform's object storage (a path and its filesystem)."""
+    store = store_from_settings(settings)
+    if isinstance(store, FileStore):
+        return str(store.root / "checkpoints" / str(organization_id)), None
+    if isinstance(store, S3Store):
+        from pyarrow import fs
+
+        storage_cfg = settings.storage
+        filesystem = fs.S3FileSystem(
+            endpoint_override=store.endpoint_url,
+            region=store.region or "us-east-1",
+            access_key=_secret(storage_cfg.access_key_id),
+            secret_key=_secret(storage_cfg.secret_access_key),
+        )
+        prefix = f"{store.prefix}/" if store.prefix else ""
+        return f"{store.bucket}/{prefix}checkpoints/{organization_id}", filesystem
+    raise RuntimeError(f"no checkpoint storage for {store!r}")
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+@dataclass
+class Tracker:
+    """Folds worker events into the run's progress (only the driver writes to the database)."""
+
+    ctx: RunContext
+    epochs: int
+    steps: int = 0
+    resumes: list[int] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last_step: dict[str, Any] = field(default_factory=dict)
+
+    async def drain(self, queue: Any) -> None:
+        events = await asyncio.to_thread(_take_all, queue)
+        new_epochs = []
+        for event in events:
+            kind = event.pop("type")
+            if kind == "step":
+                self.last_step = event
+            elif kind == "epoch":
+                self.steps += int(event.pop("steps"))
+                event.pop("confusion_matrix", None)
+                self.history.append(event)
+                new_epochs.append(event)
+            elif kind == "resume":
+                self.resumes.append(int(event["from_epoch"]))
+        if not events:
+            return await self.ctx.progress()  # still answers a cancel
+        if new_epochs:
+            points = [
+                {"name": name, "value": value, "step": e["epoch"]}
+                for e in new_epochs
+                for name, value in e.items()
+                if name != "epoch"
+            ]
+            await tracking.log_metrics(
+                organization_id=self.ctx.organization_id, run_id=self.ctx.run_id, metrics=points
+            )
+        await self.ctx.progress(**self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        epoch = self.history[-1]["epoch"] if self.history else 0
+        return {
+            "stage": "training",
+            "epoch": epoch,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "step": self.last_step,
+            "history": self.history[-200:],  # the full series goes to the experiment
+            "worker_restarts": len(self.resumes),
+            "resumed_from_epochs": self.resumes,
+        }
+
+
+def _take_all(queue: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+async def _pump(fit: asyncio.Future[Any], queue: Any, tracker: Tracker) -> Any:
+    while not fit.done():
+        await asyncio.wait({fit}, timeout=PROGRESS_INTERVAL_S)
+        await tracker.drain(queue)
+    return fit.result()
+
+
+def _config(params: TrainingRunCreate, data: Embedded, classes: int) -> dict[str, Any]:
+    return params.hyperparameters.model_dump() | {"dim": data.dim, "classes": classes}
+
+
+async def fit_trainer(
+    ctx: RunContext, params: TrainingRunCreate, data: Embedded, classes: int
+) -> tuple[Head, dict[str, Any]]:
+    """Data-parallel training with Ray Train; returns the final head and the run's counters."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
+
+    from raylane.core.training.loop import CHECKPOINT_FILE, train_worker
+
+    settings = get_settings()
+    path, filesystem = storage(settings, ctx.organization_id)
+    resources = task_resources("training", gpu=params.use_gpu)
+    queue = Queue(actor_options={"num_cpus": 0})
+    config = _config(params, data, classes) | {
+        "queue": queue,
+        "heldout": (data.val_x, data.val_y),
+    }
+    per_worker = {"CPU": resources["num_cpus"], **resources["resources"]}
+    if "memory" in resources:
+        per_worker["memory"] = resources["memory"]
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=params.num_workers,
+            use_gpu=params.use_gpu,
+            resources_per_worker=per_worker,
+        ),
+        run_config=ray.train.RunConfig(
+            # Same name on every attempt of this run: a retried job restores the last checkpoint.
+            name=f"run-{ctx.run_id}",
+            storage_path=path,
+            storage_filesystem=filesystem,
+            failure_config=ray.train.FailureConfig(max_failures=params.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+        ),
+        datasets={"train": data.train},
+    )
+    tracker = Tracker(ctx, params.hyperparameters.epochs)
+    fit = asyncio.ensure_future(asyncio.to_thread(trainer.fit))
+    result = await _pump(fit, queue, tracker)
+    await tracker.drain(queue)
+    if result.checkpoint is None:
+        raise RuntimeError("training ended without a checkpoint")
+    head = Head(data.dim, classes, params.hyperparameters.hidden, params.hyperparameters.dropout)
+    with result.checkpoint.as_directory() as directory:
+        from safetensors.torch import load_file
+
+        state = load_file(os.path.join(directory, CHECKPOINT_FILE))
+    head.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+    counters = {
+        "steps": tracker.steps,
+        "worker_restarts": len(tracker.resumes),
+        "resumed_from_epochs": tracker.resumes,
+        "history": tracker.history,
+    }
+    return head, counters
+
+
+async def fit_search(
+    ctx: RunContext, params: TrainingRunCreate, data: Embedded, classes: int
+) -> tuple[Head, dict[str, Any]]:
+    """A Ray Tune search over the head's hyperparameters; returns the best trial's head."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from raylane.core.training.loop import tune_trial
+
+    search = params.search
+    assert search is not None
+    settings = get_settings()
+    path, filesystem = storage(settings, ctx.organization_id)
+    pick = tune.grid_search if search.algorithm == "grid" else tune.choice
+    space = _config(params, data, classes) | {k: pick(v) for k, v in search.space().items()}
+    mode = "min" if search.metric == "loss" else "max"
+    epochs = params.hyperparameters.epochs
+    scheduler = (
+        ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1, reduction_factor=2)
+        if search.scheduler == "asha"
+        else None
+    )
+    resources = task_resources("training", gpu=params.use_gpu)
+    trial = tune.with_parameters(
+        tune_trial, data=(data.train_x, data.train_y, data.val_x, data.val_y)
+    )
+    tuner = tune.Tuner(
+        tune.with_resources(
+            trial,
+            {
+                "cpu": resources["num_cpus"],
+                "gpu": resources.get("num_gpus", 0),
+                **resources["resources"],
+            },
+        ),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=mode,
+            num_samples=1 if search.algorithm == "grid" else search.num_samples,
+            scheduler=scheduler,
+        ),
+        run_config=tune.RunConfig(
+            name=f"run-{ctx.run_id}-search",
+            storage_path=path,
+            storage_filesystem=filesystem,
+            verbose=0,
+        ),
+    )
+    await ctx.progress(stage="searching", trials=None)
+    grid = await asyncio.to_thread(tuner.fit)
+    best = grid.get_best_result(metric=search.metric, mode=mode, scope="last")
+    trials = [_trial(r, best, search.space()) for r in grid if r.config is not None]
+    await tracking.log_trials(organization_id=ctx.organization_id, run_id=ctx.run_id, trials=trials)
+    await ctx.progress(stage="searched", trials=trials)
+    # The winner is retrained on the whole train split with its settings (the trials only
+    # reported metrics), so the artifact is reproducible from the recorded config.
+    best_params = params.model_copy(
+        update={
+            "hyperparameters": params.hyperparameters.model_copy(
+                update={k: best.config[k] for k in search.space()}
+            )
+        }
+    )
+    head, counters = await fit_trainer(ctx, best_params, data, classes)
+    best_trial = next(t for t in trials if t["best"])
+    return head, counters | {"trials": trials, "best_trial": best_trial["trial_id"]}
+
+
+def _trial(result: Any, best: Any, space: dict[str, Any]) -> dict[str, Any]:
+    metrics = result.metrics or {}
+    return {
+        "trial_id": str(metrics.get("trial_id") or result.path.rsplit("/", 1)[-1]),
+        "params": {k: result.config[k] for k in space},
+        "epochs": int(metrics.get("epoch", 0)),
+        "metrics": {
+            k: metrics[k] for k in ("loss", "val_accuracy", "val_macro_f1") if k in metrics
+        },
+        "early_stopped": int(metrics.get("epoch", 0)) < int(result.config["epochs"]),
+        "best": result.path == best.path,
+    }
+
+
+async def train(ctx: RunContext) -> dict[str, Any]:
+    """The job's handler: dataset → embeddings → trainer or search → evaluation → artifact."""
+    import ray
+
+    params = TrainingRunCreate.model_validate(ctx.params)
+    settings = get_settings()
+    await ctx.progress(stage="loading")
+    content, fmt = await tracking.read_dataset(
+        organization_id=ctx.organization_id, dataset_version_id=params.dataset_version_id
+    )
+    examples = parse_examples(content, fmt=fmt)
+    labels = label_map(examples)
+    if len(labels) < 2:
+        raise InvalidInput("a classifier needs at least two labels")
+    ray.init(namespace=settings.ray.namespace, ignore_reinit_error=True, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    await ctx.progress(stage="embedding", examples=len(examples), labels=labels)
+    data = await asyncio.to_thread(
+        embed, examples, labels, resources=task_resources("training", gpu=params.use_gpu)
+    )
+    fit = fit_search if params.search is not None else fit_trainer
+    head, counters = await fit(ctx, params, data, len(labels))
+    final = evaluate(data.val_y, predict_classes(head, data.val_x), len(labels))
+    model = Classifier(head=head, labels=labels, encoder=embeddings.BUILTIN)
+    key = await tracking.save_artifact(
+        organization_id=ctx.organization_id, run_id=ctx.run_id, name=ARTIFACT, data=save_head(model)
+    )
+    counters.pop("history", None)
+    return {
+        "artifact_key": key,
+        "labels": labels,
+        "examples": {"train": len(data.train_y), "heldout": len(data.val_y)},
+        "evaluation": final,
+        "majority_baseline": _majority(data.val_y),
+        **counters,
+    }
+
+
+def _majority(y: np.ndarray) -> float:
+    return float(np.bincount(y).max() / len(y)) if len(y) else 0.0
+
+
+if __name__ == "__main__":
+    main(train)

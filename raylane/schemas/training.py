@@ -1,0 +1,103 @@
+"""Training runs and predictions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from raylane.schemas.common import JSON_NUMBER, Bool, Input, Output, RawText
+
+PositiveInt = Annotated[int, JSON_NUMBER]
+Epochs = Annotated[int, Field(ge=1, le=1000), JSON_NUMBER]
+BatchSize = Annotated[int, Field(ge=1, le=4096), JSON_NUMBER]
+LearningRate = Annotated[float, Field(gt=0, le=1), JSON_NUMBER]
+WeightDecay = Annotated[float, Field(ge=0, le=1), JSON_NUMBER]
+Hidden = Annotated[int, Field(ge=0, le=4096), JSON_NUMBER]
+Dropout = Annotated[float, Field(ge=0, lt=1), JSON_NUMBER]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1), JSON_NUMBER]
+
+
+class Hyperparameters(Input):
+    """The head's training settings (``hidden`` 0: a linear head)."""
+
+    epochs: Epochs = 10
+    batch_size: BatchSize = 32
+    learning_rate: LearningRate = 1e-2
+    weight_decay: WeightDecay = 0.0
+    hidden: Hidden = 0
+    dropout: Dropout = 0.0
+    seed: Seed = 0
+
+
+class SearchSpace(Input):
+    """A Ray Tune search: each listed hyperparameter takes the listed values (grid: every
+    combination; random: ``num_samples`` draws), the others keep ``hyperparameters``."""
+
+    algorithm: Literal["grid", "random"] = "grid"
+    num_samples: Annotated[int, Field(ge=1, le=64), JSON_NUMBER] = 4
+    scheduler: Literal["asha", "none"] = "asha"
+    metric: Literal["val_macro_f1", "val_accuracy", "loss"] = "val_macro_f1"
+    learning_rate: list[LearningRate] | None = Field(default=None, min_length=1, max_length=16)
+    batch_size: list[BatchSize] | None = Field(default=None, min_length=1, max_length=16)
+    hidden: list[Hidden] | None = Field(default=None, min_length=1, max_length=16)
+    weight_decay: list[WeightDecay] | None = Field(default=None, min_length=1, max_length=16)
+    dropout: list[Dropout] | None = Field(default=None, min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _something_to_search(self) -> SearchSpace:
+        if not self.space():
+            raise ValueError("a search needs at least one hyperparameter with values")
+        trials = 1
+        for values in self.space().values():
+            trials *= len(values)
+        if self.algorithm == "grid" and trials > 64:
+            raise ValueError("a grid search may have at most 64 combinations")
+        return self
+
+    def space(self) -> dict[str, list[Any]]:
+        names = ("learning_rate", "batch_size", "hidden", "weight_decay", "dropout")
+        return {n: list(v) for n in names if (v := getattr(self, n)) is not None}
+
+
+class TrainingRunCreate(Input):
+    dataset_version_id: uuid.UUID
+    task: Literal["text-classification"] = "text-classification"
+    # The bundled MiniLM, frozen, with a trained head: each text is embedded once per run.
+    base: Literal["minilm-frozen"] = "minilm-frozen"
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    search: SearchSpace | None = None
+    num_workers: Annotated[int, Field(ge=1, le=16), JSON_NUMBER] = 1
+    use_gpu: Bool = False
+    # Job attempts (the run is retried, then dead-lettered) and, inside one attempt, how many
+    # worker failures Ray Train recovers from its last checkpoint.
+    max_attempts: Annotated[int, Field(ge=1, le=10), JSON_NUMBER] = 3
+    max_failures: Annotated[int, Field(ge=0, le=10), JSON_NUMBER] = 2
+
+
+class PredictRequest(Input):
+    """Texts to classify with a model version named by ``version`` or ``alias``."""
+
+    inputs: list[Annotated[RawText, Field(min_length=1, max_length=10_000)]] = Field(
+        min_length=1, max_length=256
+    )
+    version: Annotated[RawText, Field(min_length=1, max_length=64)] | None = None
+    alias: Annotated[RawText, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> PredictRequest:
+        if self.version is not None and self.alias is not None:
+            raise ValueError("name a version or an alias, not both")
+        return self
+
+
+class Prediction(Output):
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(Output):
+    model: str
+    version: str
+    predictions: list[Prediction]
