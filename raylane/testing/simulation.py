@@ -62,9 +62,14 @@ _NODE_OBJECT_STORE_BYTES = 80 * 2**20
 _HEAD_OBJECT_STORE_BYTES = 200 * 2**20
 _PROBE_LINE = re.compile(
     rf"^{PROBE_MARKER} kind=(?P<kind>\S+) "
-    r"started=(?P<started>[\d.]+) finished=(?P<finished>[\d.]+)",
+    r"started=(?P<started>[\d.]+) (?:useful=(?P<useful>[\d.]+) )?finished=(?P<finished>[\d.]+)",
     re.M,
 )
+# Ray's own default for the autoscaler's loop (``AUTOSCALER_UPDATE_INTERVAL_S``), which the
+# KubeRay autoscaler container keeps unless its env sets another: how often it looks at demand.
+PRODUCTION_UPDATE_INTERVAL_S = 5
+# Tests shorten the loop so a scale-up shows within seconds; benches pass the production value.
+TEST_UPDATE_INTERVAL_S = 1
 
 
 class SimulatedNodeProvider(FakeMultiNodeProvider):
@@ -212,11 +217,16 @@ def _free_port() -> int:
 
 @dataclass
 class ProbeRun:
-    """When the probe job's task ran, as the task itself saw the clock."""
+    """When the probe job's task ran, as the task itself saw the clock.
+
+    ``useful`` is when its first useful step was done (``work="train-step"``: the model loaded
+    and one training step taken), None for a sleep probe.
+    """
 
     kind: str
     started: float
     finished: float
+    useful: float | None = None
 
 
 @dataclass
@@ -277,11 +287,20 @@ class SimulatedCluster:
             self._job_client = JobSubmissionClient(self.dashboard_url)
         return self._job_client
 
-    def submit_probe(self, kind: str, *, seconds: float = 5.0, tasks: int = 1) -> str:
-        """Submit the probe job for ``kind`` the way the platform submits runs; its job id."""
+    def submit_probe(
+        self, kind: str, *, seconds: float = 5.0, tasks: int = 1, work: str = "sleep"
+    ) -> str:
+        """Submit the probe job for ``kind`` the way the platform submits runs; its job id.
+
+        ``work`` is what each task does: ``sleep`` (``seconds``), or ``train-step`` (load the
+        built-in embedding model and take one training step on a batch, then sleep).
+        """
         task_resources(kind, workloads=self.spec)  # unknown kinds fail here, not in the job
+        if work not in WORKS:
+            raise ValueError(f"unknown probe work {work!r}")
         entrypoint = (
             f"{sys.executable} -m {__name__} --kind {kind} --seconds {seconds} --tasks {tasks}"
+            f" --work {work}"
         )
         submission_id: str = self.job_client().submit_job(
             entrypoint=entrypoint,
@@ -310,7 +329,12 @@ class SimulatedCluster:
         """The probe tasks' start and finish times, read from the job's logs."""
         logs = self.job_client().get_job_logs(submission_id)
         return [
-            ProbeRun(m["kind"], float(m["started"]), float(m["finished"]))
+            ProbeRun(
+                m["kind"],
+                float(m["started"]),
+                float(m["finished"]),
+                float(m["useful"]) if m["useful"] else None,
+            )
             for m in _PROBE_LINE.finditer(logs)
         ]
 
@@ -416,7 +440,9 @@ def _start_head(
         raise RuntimeError(f"ray start failed ({rc}):\n{log.read_text(errors='replace')[-4000:]}")
 
 
-def _cluster_env(temp_dir: Path, token_file: Path, ports: dict[str, int]) -> dict[str, str]:
+def _cluster_env(
+    temp_dir: Path, token_file: Path, ports: dict[str, int], update_interval_s: int
+) -> dict[str, str]:
     # Nothing of another cluster's Ray settings (address, token) may leak into this one.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     return env | {
@@ -424,7 +450,7 @@ def _cluster_env(temp_dir: Path, token_file: Path, ports: dict[str, int]) -> dic
         "RAY_AUTH_TOKEN_PATH": str(token_file),
         # The fake multi-node provider refuses to run without it.
         "RAY_FAKE_CLUSTER": "1",
-        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        "AUTOSCALER_UPDATE_INTERVAL_S": str(update_interval_s),
         "AUTOSCALER_METRIC_PORT": str(ports["autoscaler_metrics"]),
         "DASHBOARD_METRIC_PORT": str(ports["dashboard_metrics"]),
         "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
@@ -439,6 +465,7 @@ def simulated_cluster(
     max_workers_per_type: int = 2,
     workloads: Workloads | None = None,
     startup_timeout: float = 120.0,
+    update_interval_s: int = TEST_UPDATE_INTERVAL_S,
 ) -> Iterator[SimulatedCluster]:
     """Start a simulated autoscaling cluster, connect this process to it, stop it on exit.
 
@@ -447,6 +474,8 @@ def simulated_cluster(
         max_workers_per_type: the most nodes of one workload type.
         workloads: the workloads spec (default: ``configs/workloads.yaml``).
         startup_timeout: seconds to wait for the head and the Job API to answer.
+        update_interval_s: the autoscaler's loop interval (whole seconds); the default is
+            shortened for tests, ``PRODUCTION_UPDATE_INTERVAL_S`` is Ray's and KubeRay's.
     """
     import ray
 
@@ -468,7 +497,7 @@ def simulated_cluster(
     )
     config_file = temp_dir / "autoscaler.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = _cluster_env(temp_dir, token_file, ports)
+    env = _cluster_env(temp_dir, token_file, ports, update_interval_s)
     sim = SimulatedCluster(
         spec=spec,
         temp_dir=temp_dir,
@@ -511,24 +540,61 @@ def _wait_job_api(sim: SimulatedCluster, timeout: float) -> None:
 # --- the probe job -------------------------------------------------------------------------
 
 
-def _probe_task(seconds: float) -> tuple[float, float]:
+WORKS = ("sleep", "train-step")
+_TRAIN_TEXTS = [
+    f"Question {i} about scaling workloads on a cluster, and the answer that matches it."
+    for i in range(32)
+]
+
+
+def _train_step() -> None:
+    """A training job's first useful step: load the model, one forward/backward/update on a
+    batch of 32 texts with an in-batch contrastive loss (as sentence-transformers' multiple-
+    negatives ranking loss does)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from raylane.infra.embeddings import default_model_dir
+
+    model = SentenceTransformer(str(default_model_dir()), device="cpu")
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    features = model.tokenize(_TRAIN_TEXTS)
+    embeddings = model(features)["sentence_embedding"]
+    anchors, positives = embeddings[0::2], embeddings[1::2]
+    scores = torch.nn.functional.normalize(anchors) @ torch.nn.functional.normalize(positives).T
+    loss = torch.nn.functional.cross_entropy(scores * 20, torch.arange(len(anchors)))
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+
+
+def _probe_task(seconds: float, work: str) -> tuple[float, float | None, float]:
     started = time.time()
+    useful = None
+    if work == "train-step":
+        _train_step()
+        useful = time.time()
     time.sleep(seconds)
-    return started, time.time()
+    return started, useful, time.time()
 
 
-def run_probe(kind: str, *, seconds: float, tasks: int = 1) -> list[ProbeRun]:
+def run_probe(kind: str, *, seconds: float, tasks: int = 1, work: str = "sleep") -> list[ProbeRun]:
     """Run ``tasks`` tasks with the resources of ``kind``; print and return their times."""
     import ray
 
     ray.init(log_to_driver=False)
     remote = ray.remote(_probe_task).options(**task_resources(kind), name=f"probe-{kind}")
     runs = [
-        ProbeRun(kind, *times) for times in ray.get([remote.remote(seconds) for _ in range(tasks)])
+        ProbeRun(kind, started, finished, useful)
+        for started, useful, finished in ray.get(
+            [remote.remote(seconds, work) for _ in range(tasks)]
+        )
     ]
     for run in runs:
+        useful = "" if run.useful is None else f"useful={run.useful:.6f} "
         print(
-            f"{PROBE_MARKER} kind={kind} started={run.started:.6f} finished={run.finished:.6f}",
+            f"{PROBE_MARKER} kind={kind} started={run.started:.6f} {useful}"
+            f"finished={run.finished:.6f}",
             flush=True,
         )
     return runs
@@ -539,8 +605,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", required=True)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--tasks", type=int, default=1)
+    parser.add_argument("--work", choices=WORKS, default="sleep")
     args = parser.parse_args(argv)
-    run_probe(args.kind, seconds=args.seconds, tasks=args.tasks)
+    run_probe(args.kind, seconds=args.seconds, tasks=args.tasks, work=args.work)
 
 
 if __name__ == "__main__":
