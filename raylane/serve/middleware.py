@@ -33,10 +33,14 @@ async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# Multipart uploads: documents, dataset versions, experiment run artifacts.
+UPLOAD_PATHS = ("/documents", "/upload", "/artifacts")
+
+
 class BodyLimit:
     """413 for bodies over the limit, by Content-Length or by counting a streamed body.
 
-    Document uploads (``POST .../documents``) get the larger upload limit.
+    Uploads (``POST`` to a path ending in one of ``UPLOAD_PATHS``) get the larger upload limit.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, upload_bytes: int | None = None) -> None:
@@ -44,7 +48,7 @@ class BodyLimit:
         self.upload_bytes = upload_bytes or max_bytes
 
     def _limit(self, scope: Scope) -> int:
-        upload = scope.get("method") == "POST" and scope.get("path", "").endswith("/documents")
+        upload = scope.get("method") == "POST" and scope.get("path", "").endswith(UPLOAD_PATHS)
         return self.upload_bytes if upload else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

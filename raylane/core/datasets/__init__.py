@@ -1,0 +1,1 @@
+"""Versioned, content-addressed labeled datasets (uploaded, or materialised from a collection)."""

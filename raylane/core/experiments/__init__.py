@@ -1,0 +1,1 @@
+"""Experiments and their tracking runs: params, metric series, tags and artifacts."""
