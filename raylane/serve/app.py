@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from raylane import __version__
 from raylane.config import Settings, get_settings
 from raylane.core.ports import Copilot, Embed
-from raylane.infra.embeddings import BUILTIN
+from raylane.infra import embeddings
 from raylane.serve import errors, openapi
 from raylane.serve.middleware import BodyLimit, RequestContext
 from raylane.serve.platform import Platform
@@ -21,6 +21,8 @@ from raylane.serve.routes import (
     collections,
     conversations,
     copilot,
+    datasets,
+    experiments,
     flags,
     guardrails,
     health,
@@ -28,8 +30,11 @@ from raylane.serve.routes import (
     observability,
     openai,
     organizations,
+    predict,
     projects,
+    registry,
     runs,
+    training,
     usage,
     users,
 )
@@ -42,7 +47,12 @@ ROUTERS = [
     openai,
     conversations,
     runs,
+    training,
+    predict,
     projects,
+    datasets,
+    experiments,
+    registry,
     usage,
     me,
     health,
@@ -88,7 +98,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     errors.install(app)
-    openapi.install(app, embedding_models=[BUILTIN, *settings.embeddings.models])
+    openapi.install(app, embedding_models=embeddings.names(settings))
     for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(
