@@ -42,6 +42,7 @@ from raylane.client.resources.me import ME
 from raylane.client.resources.organizations import AsyncOrganizations, Organizations
 from raylane.client.resources.projects import AsyncProjects, Projects
 from raylane.client.resources.runs import AsyncRuns, Runs
+from raylane.client.resources.training import AsyncTraining, Training
 from raylane.client.resources.usage import report as usage_report
 from raylane.client.resources.users import AsyncUsers, Users
 from raylane.schemas.copilot import UsageRead
@@ -107,6 +108,7 @@ class Client:
         self.collections = Collections(self._http)
         self.documents = Documents(self._http)
         self.runs = Runs(self._http)
+        self.training = Training(self._http)
         self.guardrails = Guardrails(self._http)
         self.copilot = Copilot(self._http)
 
@@ -197,6 +199,7 @@ class AsyncClient:
         self.collections = AsyncCollections(self._http)
         self.documents = AsyncDocuments(self._http)
         self.runs = AsyncRuns(self._http)
+        self.training = AsyncTraining(self._http)
         self.guardrails = AsyncGuardrails(self._http)
         self.copilot = AsyncCopilot(self._http)
 

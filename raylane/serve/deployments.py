@@ -16,6 +16,7 @@ from raylane.infra.workloads import serve_options
 from raylane.serve.copilot import Copilot
 from raylane.serve.embedder import Embedder
 from raylane.serve.llm import LLM
+from raylane.serve.models import DEFAULT_LRU_SIZE, ModelServer
 
 APP_NAME = "raylane"
 
@@ -30,11 +31,13 @@ class ApiIngress:
         embedder: DeploymentHandle[Any],
         copilot: DeploymentHandle[Any],
         llm: DeploymentHandle[Any],
+        models: DeploymentHandle[Any] | None = None,
     ) -> None:
         from raylane.config import get_settings
 
         self._settings = get_settings()
         self._embedder, self._copilot, self._llm = embedder, copilot, llm
+        self._models = models
         # Runs need the reconciler wherever the API runs (local head or KubeRay): get-or-create.
         from raylane.actors.run_reconciler import ensure_running
 
@@ -50,13 +53,21 @@ class ApiIngress:
             return vector
 
         copilot = ServeCopilot(self._copilot, self._llm, model_name(self._settings))
-        return create_app(self._settings, embed=embed, copilot=copilot)
+        app = create_app(self._settings, embed=embed, copilot=copilot)
+        if self._models is not None:
+            from raylane.serve.models import ServeModels
+
+            app.state.predictor = ServeModels(self._models)
+        return app
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
-    """The graph: ApiIngress → Embedder, and ApiIngress → Copilot → (Embedder, LLM)."""
+    """The graph: ApiIngress → Embedder, ApiIngress → Copilot → (Embedder, LLM), and
+    ApiIngress → ModelServer (``args["model_lru_size"]`` versions per replica)."""
     embedder = Embedder.options(**serve_options("Embedder")).bind()  # type: ignore[attr-defined]
     llm = LLM.options(**serve_options("LLM")).bind()  # type: ignore[attr-defined]
     copilot = Copilot.options(**serve_options("Copilot")).bind(embedder, llm)  # type: ignore[attr-defined]
+    lru_size = int((args or {}).get("model_lru_size", DEFAULT_LRU_SIZE))
+    models = ModelServer.options(**serve_options("ModelServer")).bind(lru_size)  # type: ignore[attr-defined]
     ingress = ApiIngress.options(**serve_options("ApiIngress"))  # type: ignore[attr-defined]
-    return ingress.bind(embedder, copilot, llm)  # type: ignore[no-any-return]
+    return ingress.bind(embedder, copilot, llm, models)  # type: ignore[no-any-return]

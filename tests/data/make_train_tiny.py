@@ -1,4 +1,7 @@
-import json, random
+"""Writes train_tiny.jsonl: three topics (sports, cooking, tech), templated sentences, fixed seed."""
+
+import json
+import random
 
 r = random.Random(7)
 topics = {

@@ -1,0 +1,41 @@
+"""Predict with a served model version, by alias or version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+
+from raylane.core.rbac import Permission
+from raylane.core.training import tracking
+from raylane.schemas.training import Prediction, PredictRequest, PredictResponse
+from raylane.serve.deps import SessionDep, require
+from raylane.serve.models import LocalModels, Predictor
+from raylane.serve.routing import Route
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=Route)
+
+ModelName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\u0000]*$")]
+
+
+def predictor(request: Request) -> Predictor:
+    """The app's predictor: ``ModelServer`` under Serve, else an in-process LRU made once."""
+    state = request.app.state
+    if getattr(state, "predictor", None) is None:
+        state.predictor = LocalModels()
+    found: Predictor = state.predictor
+    return found
+
+
+@router.post("/{name}/predict", dependencies=[require(Permission.RUN_READ)])
+async def predict(
+    name: ModelName, data: PredictRequest, session: SessionDep, request: Request
+) -> PredictResponse:
+    """Labels and class probabilities for each input (latest version unless one is named)."""
+    ref = await tracking.resolve_model(session, name=name, version=data.version, alias=data.alias)
+    rows = await predictor(request).predict(ref, data.inputs)
+    return PredictResponse(
+        model=ref.name,
+        version=ref.version,
+        predictions=[Prediction.model_validate(r) for r in rows],
+    )
