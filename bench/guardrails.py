@@ -1,6 +1,6 @@
 """Guardrail detector quality (development and held-out sets) and speed.
 
-    python bench/guardrails.py [--repeat N]
+    python bench/guardrails.py [--rounds N] [--quick] [--dev-only]
 
 Two labeled sets:
 
@@ -11,9 +11,16 @@ Two labeled sets:
   found only when the redaction covers all of it (any placeholder type), and each detected
   span that touches no labeled entity is a false positive.
 
+Development rows that carry ``entities`` are also scored per span, like the held-out set.
+
 Injection is scored per text at the default threshold; the false-positive rate is over every
-text not labeled an injection. Then throughput: whole-text redaction (the baseline), the
-streaming redactor in 4-character chunks as a ratio of it, and injection scoring.
+text not labeled an injection. Then throughput, as the median (min-max) of ``--rounds``
+alternating rounds: whole-text redaction (the baseline), the streaming redactor in
+4-character chunks as a ratio of it, and injection scoring with the shipped scorer (whose
+learned head embeds every text with MiniLM: its cost per text is printed).
+
+``--dev-only`` skips the held-out set (for working on the detectors: the held-out figures
+are looked at rarely, only as the four numbers of the last line).
 
 The last line is ``pii_recall=<x> pii_precision=<x> injection_recall=<x> injection_fpr=<x>``
 (held-out figures). Exits with status 2 when a row cannot be scored (a malformed row, a span
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -33,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._harness import load_average, median_spread  # noqa: E402
 from raylane.config import get_settings  # noqa: E402
 from raylane.core.guardrails.detectors import PII_TYPES, detect_pii, redact_pii  # noqa: E402
 from raylane.core.guardrails.injection import score_injection  # noqa: E402
@@ -82,14 +91,14 @@ def _entities(row: Row, i: int) -> list[tuple[str, int, int]]:
     text = row.get("text")
     entities = row.get("entities")
     if not isinstance(text, str) or not isinstance(entities, list):
-        raise Unscorable(f"held-out row {i}: needs text and entities")
+        raise Unscorable(f"row {i}: needs text and entities")
     out = []
     for e in entities:
         kind, s, t = e.get("type"), e.get("start"), e.get("end")
         if kind not in PII_TYPES or not isinstance(s, int) or not isinstance(t, int):
-            raise Unscorable(f"held-out row {i}: bad entity {e!r}")
+            raise Unscorable(f"row {i}: bad entity {e!r}")
         if not 0 <= s < t <= len(text) or text[s:t] != text[s:t].strip():
-            raise Unscorable(f"held-out row {i}: span {s}:{t} does not fit its text")
+            raise Unscorable(f"row {i}: span {s}:{t} does not fit its text")
         out.append((kind, s, t))
     return out
 
@@ -145,6 +154,9 @@ def report_dev(rows: list[Row]) -> None:
     table = [(k, tp[k] + fn[k], tp[k], fp[k], fn[k]) for k in PII_TYPES]
     table.append(("PII (micro)", *_totals(table)))
     print_pii_table(f"development set: {len(rows)} texts, scored per text and type", table)
+    spanned = [r for r in rows if "entities" in r]
+    if spanned:
+        print_span_table(f"development set: {len(spanned)} texts with spans", spanned)
     report_injection(rows, learned=get_settings().guardrails.learned_injection)
 
 
@@ -153,10 +165,22 @@ def _totals(table: list[tuple[str, int, int, int, int]]) -> tuple[int, int, int,
 
 
 def report_heldout(rows: list[Row]) -> tuple[float, float, float, float]:
+    pii_r, pii_p = print_span_table("held-out set", rows)
+    # Both scorers are reported; the gated figures are the shipped default's (the setting).
+    shipped = get_settings().guardrails.learned_injection
+    for learned in (not shipped, shipped):
+        label = "patterns + learned head" if learned else "patterns only"
+        print(f"\ninjection scorer: {label}{' (shipped default)' if learned == shipped else ''}")
+        inj_r, inj_fpr = report_injection(rows, learned=learned)
+    return pii_r, pii_p, inj_r, inj_fpr
+
+
+def print_span_table(title: str, rows: list[Row]) -> tuple[float, float]:
+    """Per-type table of the span scoring; returns (recall, precision) over all types."""
     c = heldout_counts(rows)
     n_entities = sum(c["found"].values()) + sum(c["missed"].values())
     print(
-        f"\nheld-out set: {len(rows)} texts, {n_entities} entities, scored per entity span"
+        f"\n{title}: {len(rows)} texts, {n_entities} entities, scored per entity span"
         " (tp/fn: entities fully redacted or not; fp: detected spans touching no entity)"
     )
     print(
@@ -180,13 +204,7 @@ def report_heldout(rows: list[Row]) -> tuple[float, float, float, float]:
         f"{'PII (micro)':<14}{found + missed:>9}{found:>7}{sum(c['typed'].values()):>8}"
         f"{missed:>7}{detected:>9}{fp:>5}{pii_p:>11.3f}{pii_r:>8.3f}"
     )
-    # Both scorers are reported; the gated figures are the shipped default's (the setting).
-    shipped = get_settings().guardrails.learned_injection
-    for learned in (not shipped, shipped):
-        label = "patterns + learned head" if learned else "patterns only"
-        print(f"\ninjection scorer: {label}{' (shipped default)' if learned == shipped else ''}")
-        inj_r, inj_fpr = report_injection(rows, learned=learned)
-    return pii_r, pii_p, inj_r, inj_fpr
+    return pii_r, pii_p
 
 
 def report_injection(rows: list[Row], *, learned: bool) -> tuple[float, float]:
@@ -209,15 +227,12 @@ def report_injection(rows: list[Row], *, learned: bool) -> tuple[float, float]:
     return recall, fpr
 
 
-def rate(fn: Callable[[str], object], texts: list[str], repeat: int) -> float:
-    """Texts per second for ``fn`` over ``texts``, best of ``repeat`` passes."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for text in texts:
-            fn(text)
-        best = min(best, time.perf_counter() - t0)
-    return len(texts) / best
+def seconds(fn: Callable[[str], object], texts: list[str]) -> float:
+    """Wall time of one pass of ``fn`` over ``texts``."""
+    t0 = time.perf_counter()
+    for text in texts:
+        fn(text)
+    return time.perf_counter() - t0
 
 
 def stream_once(text: str, chunk: int = 4) -> str:
@@ -227,42 +242,65 @@ def stream_once(text: str, chunk: int = 4) -> str:
     return "".join(out) + redactor.finish()
 
 
-def report_speed(texts: list[str], repeat: int) -> None:
+def report_speed(texts: list[str], rounds: int) -> None:
     for text in texts:
         if stream_once(text) != redact_pii(text):
             raise Unscorable(f"stream and whole-text redaction differ on {text[:40]!r}")
-    score_injection(texts[0])  # load anything lazy before timing
-    whole = rate(redact_pii, texts, repeat)
-    streamed = rate(stream_once, texts, repeat)
+    learned = get_settings().guardrails.learned_injection
+
+    def inject(text: str) -> object:
+        return score_injection(text, learned=learned)
+
+    inject(texts[0])  # load anything lazy (the embedding model) before timing
+    whole: list[float] = []
+    streamed: list[float] = []
+    injected: list[float] = []
+    for i in range(rounds):  # alternate the order so both sides see the same load
+        order = [("whole", redact_pii), ("stream", stream_once)]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            (whole if name == "whole" else streamed).append(len(texts) / seconds(fn, texts))
+        injected.append(len(texts) / seconds(inject, texts))
     chars = sum(map(len, texts))
+    ratios = [s / w for s, w in zip(streamed, whole, strict=True)]
     print(
-        f"\nthroughput ({len(texts)} texts, mean {chars / len(texts):.0f} chars, best of {repeat})"
+        f"\nthroughput ({len(texts)} texts, mean {chars / len(texts):.0f} chars; median (min-max)"
+        f" of {rounds} alternating rounds; {load_average()})"
     )
+    print(f"  PII detect + redact, whole text   {median_spread(whole, '.0f')} texts/s (baseline)")
+    print(f"  PII redact, 4-char stream chunks  {median_spread(streamed, '.0f')} texts/s")
+    print(f"  stream / whole-text ratio         {median_spread(ratios, '.2f')}")
+    label = "patterns + learned head" if learned else "patterns only"
+    per_text_ms = [1000 / r for r in injected]
     print(
-        f"  PII detect + redact, whole text   {whole:>9.0f} texts/s"
-        f"  {whole * chars / len(texts) / 1e6:.2f} MB/s (baseline)"
-    )
-    print(
-        f"  PII redact, 4-char stream chunks  {streamed:>9.0f} texts/s  "
-        f"({streamed / whole:.2f}x baseline)"
-    )
-    print(
-        f"  injection scoring                 {rate(score_injection, texts, repeat):>9.0f} texts/s"
+        f"  injection scoring ({label})  {median_spread(injected, '.0f')} texts/s,"
+        f" {median_spread(per_text_ms, '.2f')} ms a text"
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="timing passes (best is kept)")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (median kept)")
+    parser.add_argument("--quick", action="store_true", help="time on 100 texts, 3 rounds")
+    parser.add_argument(
+        "--dev-only", action="store_true", help="score the development set only (no last line)"
+    )
     args = parser.parse_args()
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3 (figures are medians of 3 or more rounds)")
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, {load_average()}")
     try:
-        dev, heldout = load(DEV_SET), load(HELDOUT_SET)
+        dev = load(DEV_SET)
         report_dev(dev)
-        pii_r, pii_p, inj_r, inj_fpr = report_heldout(heldout)
-        report_speed([str(r["text"]) for r in dev + heldout], args.repeat)
+        heldout = [] if args.dev_only else load(HELDOUT_SET)
+        if heldout:
+            pii_r, pii_p, inj_r, inj_fpr = report_heldout(heldout)
+        texts = [str(r["text"]) for r in dev + heldout]
+        report_speed(texts[:100] if args.quick else texts, 3 if args.quick else args.rounds)
     except (Unscorable, json.JSONDecodeError) as exc:
         print(f"cannot score: {exc}", file=sys.stderr)
         return 2
+    if args.dev_only:
+        return 0
     print(
         f"pii_recall={pii_r:.3f} pii_precision={pii_p:.3f} "
         f"injection_recall={inj_r:.3f} injection_fpr={inj_fpr:.3f}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -451,76 +452,115 @@ SECRET_TEMPLATES = [
 ]
 
 
+Entity = tuple[str, str]  # (type, the exact value as it appears in the text)
+
+
+def secret_value(kind: str, value: str) -> str:
+    """The part of a leaked secret that is the credential (a label before it is not)."""
+    if kind == "labeled":
+        return value.split("=", 1)[-1].split(": ", 1)[-1].strip(" \"'")
+    if kind in ("bearer", "password"):
+        return value.rsplit(" ", 1)[-1]
+    return value
+
+
 def positives(rng: random.Random) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
 
-    def add(text: str, labels: list[str]) -> None:
-        out.append({"text": text, "labels": sorted(set(labels)), "injection": False})
+    def add(text: str, entities: list[Entity]) -> None:
+        out.append(labeled(text, entities))
 
     for _ in range(26):
-        add(rng.choice(EMAIL_TEMPLATES).format(v=make_email(rng)), ["email"])
+        t, v = rng.choice(EMAIL_TEMPLATES), make_email(rng)
+        add(t.format(v=v), [("email", v)])
     for i in range(26):
         v = make_us_phone(rng) if i % 2 == 0 else rng.choice(INTL_PHONES)
-        add(rng.choice(PHONE_TEMPLATES).format(v=v), ["phone"])
+        add(rng.choice(PHONE_TEMPLATES).format(v=v), [("phone", v)])
     for _ in range(26):
-        add(rng.choice(CARD_TEMPLATES).format(v=format_card(rng, make_card(rng))), ["credit_card"])
+        t, v = rng.choice(CARD_TEMPLATES), format_card(rng, make_card(rng))
+        add(t.format(v=v), [("credit_card", v)])
     for _ in range(24):
         iban = make_iban(rng, rng.choice(sorted(IBAN_FORMATS)))
-        add(rng.choice(IBAN_TEMPLATES).format(v=rng.choice([iban, group4(iban)])), ["iban"])
+        t, v = rng.choice(IBAN_TEMPLATES), rng.choice([iban, group4(iban)])
+        add(t.format(v=v), [("iban", v)])
     for _ in range(24):
         ssn = make_ssn(rng, sep=rng.choice(["-", "-", "-", " "]))
-        add(rng.choice(SSN_TEMPLATES).format(v=ssn), ["ssn"])
+        add(rng.choice(SSN_TEMPLATES).format(v=ssn), [("ssn", ssn)])
     for i in range(26):
         v = make_ipv4(rng) if i % 3 else make_ipv6(rng)
         template = rng.choice(IP_TEMPLATES)
         if ":" in v and "{v}:" in template:
             v = f"[{v}]"
-        add(template.format(v=v), ["ip_address"])
+        add(template.format(v=v), [("ip_address", v.strip("[]"))])
     for _ in range(40):
-        _, value = make_secret(rng)
-        add(rng.choice(SECRET_TEMPLATES).format(v=value), ["secret"])
-    add(multi_line_pem(rng), ["secret"])
+        kind, value = make_secret(rng)
+        add(rng.choice(SECRET_TEMPLATES).format(v=value), [("secret", secret_value(kind, value))])
+    text, pem = multi_line_pem(rng)
+    add(text, [("secret", pem)])
     for _ in range(18):
         add(*mixed_record(rng))
     return out
 
 
-def multi_line_pem(rng: random.Random) -> str:
+def labeled(text: str, entities: list[Entity], *, injection: bool = False) -> dict[str, object]:
+    """A labeled row; each entity's span is found in order in the text."""
+    spans, pos = [], 0
+    for kind, value in entities:
+        start = text.index(value, pos) if value in text[pos:] else text.index(value)
+        spans.append({"type": kind, "start": start, "end": start + len(value)})
+        pos = start + len(value)
+    spans.sort(key=lambda e: e["start"])  # type: ignore[arg-type, return-value]
+    labels = sorted({k for k, _ in entities})
+    return {"text": text, "labels": labels, "entities": spans, "injection": injection}
+
+
+def multi_line_pem(rng: random.Random) -> tuple[str, str]:
     body = "\n".join(_rand(rng, ALNUM + "+/", 64) for _ in range(12))
-    return (
-        f"id_rsa contents below, please fix my ssh setup:\n-----BEGIN RSA PRIVATE KEY-----\n"
-        f"{body}\n{_rand(rng, ALNUM, 30)}==\n-----END RSA PRIVATE KEY-----\nThanks!"
+    pem = (
+        f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n{_rand(rng, ALNUM, 30)}==\n"
+        "-----END RSA PRIVATE KEY-----"
     )
+    return f"id_rsa contents below, please fix my ssh setup:\n{pem}\nThanks!", pem
 
 
-def mixed_record(rng: random.Random) -> tuple[str, list[str]]:
+def mixed_record(rng: random.Random) -> tuple[str, list[Entity]]:
     first, last = _name(rng)
     email, phone = make_email(rng), make_us_phone(rng)
     choice = rng.randint(0, 5)
     if choice == 0:
-        return (f"New lead: {first.title()} {last.title()}, {email}, {phone}.", ["email", "phone"])
+        return (
+            f"New lead: {first.title()} {last.title()}, {email}, {phone}.",
+            [("email", email), ("phone", phone)],
+        )
     if choice == 1:
         card = format_card(rng, make_card(rng))
-        return (f"Order by {email}: paid with {card}, ship to 12 Elm St.", ["email", "credit_card"])
+        return (
+            f"Order by {email}: paid with {card}, ship to 12 Elm St.",
+            [("email", email), ("credit_card", card)],
+        )
     if choice == 2:
         ssn = make_ssn(rng)
         return (
             f"HR note — {first.title()} ({email}) SSN {ssn}, start date 2024-02-01.",
-            ["email", "ssn"],
+            [("email", email), ("ssn", ssn)],
         )
     if choice == 3:
         ip = make_ipv4(rng)
-        _, key = make_secret(rng)
-        return (f"Deploy log: host {ip} used credentials {key}", ["ip_address", "secret"])
+        kind, key = make_secret(rng)
+        return (
+            f"Deploy log: host {ip} used credentials {key}",
+            [("ip_address", ip), ("secret", secret_value(kind, key))],
+        )
     if choice == 4:
         iban = group4(make_iban(rng, rng.choice(["DE", "FR", "NL", "ES"])))
         return (
             f"Refund {first.title()} via IBAN {iban}; confirmation to {email}.",
-            ["iban", "email"],
+            [("iban", iban), ("email", email)],
         )
+    ip = make_ipv4(rng)
     return (
-        f"Callback {phone} re: ticket from {make_ipv4(rng)} ({email}).",
-        ["phone", "ip_address", "email"],
+        f"Callback {phone} re: ticket from {ip} ({email}).",
+        [("phone", phone), ("ip_address", ip), ("email", email)],
     )
 
 
@@ -648,6 +688,149 @@ def negatives(rng: random.Random) -> list[str]:
                 ]
             )
         )
+    return out
+
+
+# --------------------------------------------------------------------------- real-world shapes
+# Written by hand for the kinds of text the detectors meet in production: internationalised
+# addresses, 15-digit cards in their 4-6-5 grouping, cloud key ids, secrets in config lines
+# and connection strings, phone numbers as each country writes them. ⟦type:value⟧ marks an
+# entity; the marker is removed from the text and the span recorded.
+
+REAL_PII = [
+    # e-mail: IDN domains, unicode local parts, punycode
+    "Kontakt: ⟦email:jürgen.müller@bäckerei-schmidt.de⟧, Tel. siehe Signatur.",
+    "Écrivez à ⟦email:françois.dupont@société-générale.fr⟧ pour toute question.",
+    "Mi correo nuevo es ⟦email:josé.pérez@correo.españa.es⟧, actualízalo por favor.",
+    "Напишите на ⟦email:почта@пример.рф⟧ до пятницы.",
+    "The registrar shows ⟦email:admin@xn--bcher-kva.example⟧ as the owner contact.",
+    "Bounce from ⟦email:info@xn--80ak6aa92e.xn--p1ai⟧: mailbox full.",
+    "请把合同发到 ⟦email:张伟@公司.中国⟧ 谢谢",
+    "連絡先：⟦email:山田.太郎@例え.日本⟧",  # noqa: RUF001 (real Japanese punctuation)
+    "Reply to ⟦email:o'connor.liam@example.ie⟧ about the lease.",
+    "Στείλτε το στο ⟦email:δοκιμή@παράδειγμα.ελ⟧ παρακαλώ.",
+    "संपर्क करें: ⟦email:राम@डाटामेल.भारत⟧",
+    "cc ⟦email:zoë.brontë+newsletter@mail.co.uk⟧ and ⟦email:łukasz.żak@poczta.pl⟧",
+    'From: "Søren Kierkegaard" <⟦email:søren@københavn.dk⟧>',
+    "mailto:⟦email:ñandú@empresa.com.ar⟧?subject=Pedido",
+    "Die Rechnung ging an ⟦email:buchhaltung@müller-gmbh.de⟧; bitte prüfen.",
+    # 15-digit cards in 4-6-5 grouping, 14-digit Diners 4-6-4
+    "Amex on file: ⟦credit_card:3782 822463 10005⟧, exp 04/27.",
+    "Please charge ⟦credit_card:3714-496353-98431⟧ for the conference fee.",
+    "Kartennummer ⟦credit_card:3400 000000 00009⟧ wurde abgelehnt.",
+    "numéro de carte : ⟦credit_card:3787 344936 71000⟧",
+    "Corporate card ⟦credit_card:378734493671000⟧ (Amex) for travel.",
+    "Diners Club ⟦credit_card:3056 930902 5904⟧ is still accepted at the hotel.",
+    "Tarjeta ⟦credit_card:4111 1111 1111 1111⟧, caducidad 12/26.",
+    "Carta di credito ⟦credit_card:5555-5555-5555-4444⟧ scade a marzo.",
+    # cloud access keys and tokens
+    "aws_access_key_id = ⟦secret:AKIAIOSFODNN7EXAMPLE⟧",
+    "aws_secret_access_key = ⟦secret:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY⟧",
+    "export AWS_ACCESS_KEY_ID=⟦secret:ASIAY34FZKBOKMUTVV7A⟧",
+    "The leaked key ⟦secret:AKIA2OGYBAH6STMMNXNN⟧ was found in a public gist.",
+    '"AccessKeyId": "⟦secret:ASIAQNZGKIQY56JQ7WML⟧", "Expiration": "2024-05-01T12:00:00Z"',
+    "GITLAB_TOKEN=⟦secret:glpat-x7Hq2LmN9pRs4TvWz1Ab⟧",
+    "//registry.npmjs.org/:_authToken=⟦secret:npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8⟧",
+    "HF_TOKEN: ⟦secret: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⟧",
+    "SENDGRID_API_KEY=⟦secret: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⟧",
+    # secrets in config lines and connection strings
+    'password = "⟦secret:Tr0ub4dor&3⟧"',
+    "DB_PASSWORD=⟦secret:s3cr3t-Passw0rd⟧",
+    "spring.datasource.password=⟦secret:Qw3rty!2024⟧",
+    "  password: ⟦secret:hunter2⟧\n  host: db.internal",
+    "smtp_pass: ⟦secret:mailpass99⟧",
+    "MYSQL_ROOT_PASSWORD=⟦secret:r00tPa55⟧ docker compose up",
+    "api_key: ⟦secret:4f9d2c1e8b7a6f5e4d3c2b1a0f9e8d7c⟧",
+    "STRIPE_SECRET=⟦secret:sk_live_51HqLyjWDarjtT1zdp7dcXYZabc⟧",
+    "DATABASE_URL=⟦secret:postgresql://app_user:Sup3rS3cret@db.internal:5432/orders⟧",
+    "MONGO_URI=⟦secret:mongodb+srv://admin:p4ssw0rd@cluster0.ab1cd.mongodb.net/test⟧",
+    "CELERY_BROKER_URL=⟦secret:redis://:s3cretRedisPass@cache.local:6379/0⟧",
+    "amqp connection: ⟦secret:amqp://svc_orders:Zt8kWq2LmP@rabbit.prod:5672/vhost⟧",
+    "jdbc:sqlserver://db.example.com:1433;databaseName=sales;user=sa;password=⟦secret:Str0ng!Pass⟧",
+    "Server=tcp:acme.database.windows.net,1433;Database=mydb;User ID=admin;"
+    "Password=⟦secret:Xy9#kLm2pQ⟧;Encrypt=True;",
+    "DefaultEndpointsProtocol=https;AccountName=acmestore;AccountKey=⟦secret:Eby8vdM02xNOcqFlqUw"
+    "JPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==⟧;EndpointSuffix=core."
+    "windows.net",
+    "[client]\nuser=backup\npassword=⟦secret:B4ckup#Nightly⟧",
+    # phones: DE, FR, UK, ES, IT, IN, BR, JP, US, with and without the country code
+    "Rufen Sie uns an: ⟦phone:030 12345678⟧ (Mo–Fr 9–17 Uhr).",  # noqa: RUF001
+    "Tel.: ⟦phone:+49 (0)89 1234567⟧, Fax: ⟦phone:+49 (0)89 1234568⟧",
+    "Mein Handy: ⟦phone:0151 23456789⟧",
+    "Telefon ⟦phone:030/2345678⟧",
+    "Zentrale ⟦phone:0049 40 1234567⟧",
+    "Appelez-moi au ⟦phone:06 12 34 56 78⟧ après 18h.",
+    "Tél : ⟦phone:01 42 68 53 00⟧",
+    "Standard : ⟦phone:+33 (0)1 42 68 53 00⟧",
+    "Mon numéro : ⟦phone:01.45.67.89.10⟧",
+    "Please call ⟦phone:020 7946 0958⟧ to rebook.",
+    "Mobile ⟦phone:07700 900123⟧ (after 6pm).",
+    "Switchboard: ⟦phone:+44 (0)161 496 0000⟧",
+    "Llámame al ⟦phone:612 34 56 78⟧ cuando llegues.",
+    "teléfono: ⟦phone:912 345 678⟧",
+    "Móvil ⟦phone:+34 612 345 678⟧",
+    "Chiamami al ⟦phone:333 123 4567⟧ domani.",
+    "tel. ⟦phone:06 6982 1234⟧ (centralino)",
+    "Cellulare: ⟦phone:+39 347 1234567⟧",
+    "Mobile: ⟦phone:98765 43210⟧, email preferred.",
+    "Contact ⟦phone:+91-98765-43210⟧ for the site visit.",
+    "Office: ⟦phone:022 2345 6789⟧",
+    "Ligue para ⟦phone:(11) 91234-5678⟧ se precisar.",
+    "Telefone: ⟦phone:(21) 2345-6789⟧",
+    "WhatsApp ⟦phone:+55 11 98765-4321⟧",
+    "電話番号は⟦phone:03-1234-5678⟧です。",
+    "携帯：⟦phone:090-1234-5678⟧",  # noqa: RUF001
+    "お問い合わせ ⟦phone:+81 90-1234-5678⟧",
+    "Toll-free ⟦phone:0120-123-456⟧ (Japan only).",
+    "Call ⟦phone:(415) 555-0132⟧ or ⟦phone:1-800-555-0199⟧.",
+    "cell: ⟦phone:415.555.0132⟧",
+    "Reach me at ⟦phone:+1 212 555 0147⟧ this week.",
+]
+
+REAL_PII_NEGATIVES = [
+    "Lieferung am 05.06.2024 zwischen 10 und 12 Uhr.",
+    "Rendez-vous le 12/03/2024 à 10:30.",
+    "ISBN 0-306-40615-2 is the first edition.",
+    "Ticket 0012-3456-7890 was closed.",
+    "Rechnungsnummer 2024-0012345, fällig in 14 Tagen.",
+    "Postleitzahl 10115 Berlin, Hausnummer 12.",
+    "Preis: 1 299,00 € inkl. MwSt.",
+    "Le colis 6A 123 456 789 FR est en transit.",
+    "Pedido 2024/000123 enviado.",
+    "Il lotto 0423 è stato spedito il 04/05.",
+    "Case number 123456789 is open.",
+    "Order id 1234 5678 9012 shipped.",
+    "Commit a3f9c2e1b7d8 fixed the bug.",
+    "password: ********",
+    "password = os.environ['DB_PASSWORD']",
+    "password: ${DB_PASSWORD}",
+    "Password: Required",
+    "Your password is expired, please reset it.",
+    "Set DB_PASSWORD in the .env file, never in code.",
+    "postgres://user:password@localhost/db is the template in the README.",
+    "aws_access_key_id = YOUR_ACCESS_KEY_ID",
+    "api_key: <your-api-key>",
+    "Use logo@2x.png on retina screens.",
+    "The meeting 2024-03-15 10:30:00 CET was moved.",
+    "Der Flug LH 400 landet um 13:05.",
+    "Coordinates: 48.8566, 2.3522",
+]
+
+
+def realistic() -> list[dict[str, object]]:
+    """Rows from the hand-written ``REAL_PII`` (entity markers resolved) and its negatives."""
+    out = []
+    for marked in REAL_PII:
+        text, entities, pos = "", [], 0
+        for m in re.finditer(r"⟦(\w+):(.+?)⟧", marked, re.S):
+            text += marked[pos : m.start()]
+            entities.append({"type": m[1], "start": len(text), "end": len(text) + len(m[2])})
+            text += m[2]
+            pos = m.end()
+        text += marked[pos:]
+        labels = sorted({str(e["type"]) for e in entities})
+        out.append({"text": text, "labels": labels, "entities": entities, "injection": False})
+    out += [labeled(t, []) for t in REAL_PII_NEGATIVES]
     return out
 
 
@@ -853,10 +1036,11 @@ BENIGN = [
 def main() -> None:
     rng = random.Random(SEED)
     rows = positives(rng)
-    rows += [{"text": t, "labels": [], "injection": False} for t in negatives(rng)]
-    rows += [{"text": t, "labels": [], "injection": True} for t in INJECTIONS]
-    rows += [{"text": t, "labels": [], "injection": False} for t in BENIGN_LOOKALIKES]
-    rows += [{"text": t, "labels": [], "injection": False} for t in BENIGN]
+    rows += [labeled(t, []) for t in negatives(rng)]
+    rows += [labeled(t, [], injection=True) for t in INJECTIONS]
+    rows += [labeled(t, []) for t in BENIGN_LOOKALIKES]
+    rows += [labeled(t, []) for t in BENIGN]
+    rows += realistic()
     rng.shuffle(rows)
     with OUT.open("w", encoding="utf-8") as fh:
         for row in rows:

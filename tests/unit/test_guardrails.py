@@ -395,7 +395,11 @@ class TestSecrets:
             "request_id: 123e4567-e89b-12d3-a456-426614174000",
             "scikit-learn aka sk-learn",
             "def rl_training_config_loader_function(): ...",
-            "password: hunter2",  # too short and too simple to tell from prose
+            "Password: Required",  # a word, not a password
+            "the password is expired",  # prose: after "is" it takes three classes
+            "password = os.environ['DB_PASSWORD']",  # a reference, not the value
+            "password: ${DB_PASSWORD}",
+            "postgres://user:password@localhost/db",  # the README template
             "Password must be at least 12 characters",
             "token_count=1532 prompt_tokens=1200",
         ],
@@ -861,7 +865,7 @@ class TestEvalSet:
     def test_shape_and_coverage(self) -> None:
         rows = load_dev_set()
         assert len(rows) >= 400
-        assert all(set(r) == {"text", "labels", "injection"} for r in rows)
+        assert all(set(r) == {"text", "labels", "entities", "injection"} for r in rows)
         per_type = {t: sum(t in r["labels"] for r in rows) for t in PII_TYPES}  # type: ignore[operator]
         assert all(n >= 15 for n in per_type.values()), per_type
         assert sum(bool(r["labels"]) for r in rows) >= 150

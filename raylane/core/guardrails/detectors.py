@@ -53,9 +53,20 @@ Validator = Callable[[re.Match[str], str], "tuple[int, int, str] | None"]
 
 
 def _scan(
-    pattern: re.Pattern[str], text: str, start: int, kind: str, check: Validator
+    pattern: re.Pattern[str],
+    text: str,
+    start: int,
+    kind: str,
+    check: Validator,
+    *,
+    every_start: bool = False,
 ) -> list[Finding]:
-    """Leftmost-valid matches of ``pattern``; ``check`` returns (start, end, label) or None."""
+    """Leftmost-valid matches of ``pattern``; ``check`` returns (start, end, label) or None.
+
+    With ``every_start`` an accepted match does not consume text either (the candidates may
+    overlap; ``_resolve`` picks among them), for patterns whose matches can begin inside
+    another detector's finding, so what is found never depends on where the scan began.
+    """
     out: list[Finding] = []
     pos = start
     while (m := pattern.search(text, pos)) is not None:
@@ -65,7 +76,7 @@ def _scan(
             continue
         s, e, label = span
         out.append(Finding(kind, s, e, text[s:e], 1.0, label, min(s, m.start())))
-        pos = e
+        pos = m.start() + 1 if every_start else e
     return out
 
 
@@ -126,27 +137,33 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
+# Marks of a placeholder ("YOUR_API_KEY", "sk-xxxx...", "<token>"): never a real value.
 _PLACEHOLDER_WORDS = re.compile(
-    r"(?i)your|example|sample|placeholder|changeme|dummy|redacted|xxxx|\*\*\*|<|>|\.\.\."
+    r"(?i)your|placeholder|changeme|dummy|redacted|xxxx|\*\*\*|<|>|\.\.\.|\$\{|\{\{|%\("
 )
+# Words that documentation keys carry next to real-looking material ("...EXAMPLEKEY"): the
+# rest must still look generated.
+_SAMPLE_WORDS = re.compile(r"(?i)example|sample")
 
 
 def looks_random(value: str, *, min_len: int = 16) -> bool:
     """Whether ``value`` reads like generated key material rather than a word or placeholder."""
+    if _PLACEHOLDER_WORDS.search(value):
+        return False
+    value = _SAMPLE_WORDS.sub("", value)
     classes = sum(any(f(c) for c in value) for f in (str.islower, str.isupper, str.isdigit))
-    return (
-        len(value) >= min_len
-        and classes >= 2
-        and shannon_entropy(value) >= 3.0
-        and not _PLACEHOLDER_WORDS.search(value)
-    )
+    return len(value) >= min_len and classes >= 2 and shannon_entropy(value) >= 3.0
 
 
 # Internationalised addresses (RFC 6531/IDNA: "josé@correo.es", "用户@例子.广告") are common in
-# real text, so letters and digits are Unicode ones, not ASCII only.
+# real text, so letters and digits are Unicode ones, not ASCII only. Combining marks (Indic
+# vowel signs, Thai, decomposed accents) are not ``\w`` in Python: they are added by block.
+_MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0900-\u0dff"
+_MARKS += "\u0e00-\u0eff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f"
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[^\W_](?:[\w.%+-]{0,62}[\w%+-])?"
-    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}([^\W\d_]{2,24})(?![\w-])"
+    rf"(?<![\w.%+'{_MARKS}-])[^\W_](?:[\w.%+'{_MARKS}-]{{0,62}}[\w%+{_MARKS}-])?"
+    rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}[\w{_MARKS}])?\.){{1,8}}"
+    rf"((?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9-]{{2,59}})(?![\w{_MARKS}-])"
 )
 # Asset names like "logo@2x.png" have the shape of an address with a file extension as TLD.
 _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff"}
@@ -156,7 +173,7 @@ def find_emails(text: str, start: int = 0) -> list[Finding]:
     """Email addresses (RFC 5322 dot-atom subset, TLD required)."""
 
     def check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
-        if m.group(1).lower() in _FILE_TLDS or ".." in m.group(0):
+        if m.group(1).lower() in _FILE_TLDS or ".." in m.group(0) or "'@" in m.group(0):
             return None
         return m.start(), m.end(), "email"
 
@@ -164,38 +181,79 @@ def find_emails(text: str, start: int = 0) -> list[Finding]:
 
 
 # At most 16 digits with short separators, so a match never spans more than 47 characters
-# (stream.py holds back that much of a trailing number).
-_PHONE_INTL = re.compile(r"(?<![\w+])\+(?:\d[ .()-]{0,2}){7,15}\d(?!\w|[.-]\d)")
-_PHONE_NANP = re.compile(
-    r"(?<![\w+@.-])(?:1[ .-])?(?:\(([2-9]\d\d)\) ?|([2-9]\d\d)[ .-])[2-9]\d\d[ .-]\d{4}"
-    r"(?!\w|[.-]\d)"
+# (stream.py holds back that much of a trailing number). Boundaries are ASCII: Japanese or
+# Chinese text puts a number right after a word character ("電話は03-1234-5678です").
+_PHONE_INTL = re.compile(
+    r"(?<![0-9A-Za-z_+(])(?:\(?\+|00(?=[1-9]\d{0,2} ))(?:\d[ .()/-]{0,2}){7,15}\d"
+    r"(?![0-9A-Za-z_]|[.-]\d)"
 )
-_PHONE_BARE = re.compile(r"(?<![\w+.-])(?:1)?([2-9]\d\d)[2-9]\d{6}(?!\w|[.-]\d)")
+_PHONE_NANP = re.compile(
+    r"(?<![0-9A-Za-z_+@.-])(?:1[ .-])?(?:\(([2-9]\d\d)\) ?|([2-9]\d\d)[ .-])[2-9]\d\d[ .-]\d{4}"
+    r"(?![0-9A-Za-z_]|[.-]\d)"
+)
+_PHONE_BARE = re.compile(r"(?<![0-9A-Za-z_+.-])(?:1)?([2-9]\d\d)[2-9]\d{6}(?![0-9A-Za-z_]|[.-]\d)")
+# National formats: a trunk "0" or an area code in parentheses, then digit groups ("030 1234567",
+# "06 12 34 56 78", "020 7946 0958", "(11) 91234-5678", "03-1234-5678"); without either, only
+# after a phone word ("móvil 612 34 56 78", "mobile: 98765 43210").
+_PHONE_NATIONAL = re.compile(
+    r"(?<![0-9A-Za-z_+.,/-])(?:\(\d{2,5}\)[ .-]?\d|\d)(?:[ ./-]?\d){6,13}(?![0-9A-Za-z_]|[.,/-]\d)"
+)
+_DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{1,2}[./-]\d{4}|\d{4}[./-]\d{1,2}")
+# "call", "Telefon", "téléphone", "móvil", "cellulare", "celular", "電話" ... within a few words.
 _PHONE_WORDS = re.compile(
-    r"(?i)\b(?:phone|tel|mobile|cell|call|text me|sms|whatsapp|fax|dial)\b[^\n]{0,24}$"
+    r"(?i)(?:\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|call|ring|text me|sms|whatsapp"
+    r"|fax|dial|hotline|helpline|landline|contact|reach (?:me|us|him|her)|telefon|telefonnummer"
+    r"|rufnummer|handy|mobil|mobilnummer|festnetz|anrufen|erreichbar|t[ée]l[ée]phone|t[ée]l"
+    r"|portable|appel(?:ez|er)?|joindre|tel[ée]fono|m[óo]vil|celular|ll[áa]m(?:ame|enos|ar)"
+    r"|llame|telefone|ligue|ligar|fone|contato|cellulare|chiama(?:mi|re|teci)?)\b"
+    r"|\bph\s?[.:#]|電話|携帯|連絡先|手机|电话)[^\n]{0,30}$"
 )
 
 
 def _phone_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
-    digits = sum(c.isdigit() for c in m.group(0))
+    number = m.group(0)
+    digits = sum(c.isdigit() for c in number)
     if m.re is _PHONE_INTL:
         return (m.start(), m.end(), "phone") if 8 <= digits <= 15 else None
+    said = _PHONE_WORDS.search(text, max(0, m.start() - CONTEXT_CHARS), m.start()) is not None
+    if m.re is _PHONE_NATIONAL:
+        if not 8 <= digits <= 13 or _DATE_LIKE.fullmatch(number):
+            return None
+        groups = re.split(r"[ ./-]+", number.replace("(", "").replace(")", " ").strip())
+        before = text[max(0, m.start() - 2) : m.start()]
+        grouped = (
+            not re.fullmatch(r"\d[ .-]", before)
+            and (  # not the tail of a longer id
+                number.startswith("(")
+                or (
+                    number[0] == "0"
+                    and number[1:2] != "0"
+                    and digits >= 9
+                    and len(groups) > 1
+                    and min(map(len, groups)) >= 2  # "0-306-40615-2" is an ISBN
+                )
+            )
+        )
+        return (m.start(), m.end(), "phone") if said or grouped else None
     area = m.group(1) or (m.group(2) if m.re is _PHONE_NANP else None)
     if area is not None and area[1:] == "11":  # N11 codes are service numbers, not areas
         return None
-    if m.re is _PHONE_BARE and not _PHONE_WORDS.search(text, max(0, m.start() - 32), m.start()):
+    if m.re is _PHONE_BARE and not said:
         return None  # ten bare digits are an id unless the text says it is a number to call
     return m.start(), m.end(), "phone"
 
 
 def find_phones(text: str, start: int = 0) -> list[Finding]:
-    """Phone numbers: E.164-style ``+CC`` numbers, and NANP numbers with separators.
+    """Phone numbers: ``+CC``/``00CC`` numbers, NANP numbers with separators, and national
+    formats with a trunk ``0`` or a bracketed area code.
 
-    Ten bare digits count only after a word such as "call" or "mobile".
+    Bare digits, and national numbers without either, count only after a phone word
+    ("call", "mobile", "Telefon", "móvil" ...).
     """
     found: list[Finding] = []
     for pattern in (_PHONE_INTL, _PHONE_NANP, _PHONE_BARE):
         found += _scan(pattern, text, start, "phone", _phone_check)
+    found += _scan(_PHONE_NATIONAL, text, start, "phone", _phone_check, every_start=True)
     return _resolve(found)
 
 
@@ -322,17 +380,33 @@ _PEM = (
 )
 # First words of key-ish labels; stream.py holds text back after these.
 LABEL_WORDS = (
-    r"api|apikey|access|auth|refresh|client|secret|private|password|passwd|pwd|passphrase"
-    r"|token|bearer|authorization|credentials?"
+    r"api|apikey|access|auth|refresh|client|secret|private|pass|password|passwd|pwd|passphrase"
+    r"|token|bearer|authorization|credentials?|account|storage|encryption|signing|master|shared"
+    r"|consumer|app|webhook|session|db|database|mysql|postgres|redis|smtp|ldap|admin|root"
 )
 _LABEL = (
-    r"(?:[a-z0-9]+[_-])*(?:api[_ -]?key|apikey|api[_ -]?token|(?:access|auth|refresh|bearer)"
-    r"[_ -]?token|client[_ -]?secret|secret(?:[_ -]?key)?|private[_ -]?key|token|password"
-    r"|passwd|pwd|passphrase|authorization|credentials?)"
+    r"(?:[a-z0-9]+[_.-])*(?:api[_ -]?key|apikey|(?:api|access|auth|refresh|bearer|session)"
+    r"[_ -]?token|client[_ -]?secret|secret(?:[_ -]?(?:access[_ -]?)?key)?|access[_ -]?key"
+    r"(?:[_ -]?id)?|(?:private|account|storage|encryption|signing|master|shared|consumer|app"
+    r"|webhook)[_ -]?(?:key|secret)|token|password|passwd|pwd|pass|passphrase|authorization"
+    r"|credentials?|(?:db|database|mysql|postgres|redis|smtp|ldap|admin|root)[_ -]?pass(?:word)?)"
 )
 _LABELED = re.compile(
-    r"(?i)(?<![a-z0-9])(?P<label>" + _LABEL + r")[\"']?\s{0,3}(?::=|=>|[:=]|\bis\b)\s{0,3}"
-    r"(?:(?:bearer|basic|token)\s+)?[\"']?(?P<value>[^\s\"'`<>,;]{8,256})"
+    r"(?i)(?<![a-z0-9])(?P<label>"
+    + _LABEL
+    + r")[\"']?[ \t]{0,3}(?P<sep>:=|=>|[:=]|\bis\b)[ \t]{0,3}"
+    r"(?:(?:bearer|basic|token)\s+)?[\"']?(?P<value>[^\s\"'`<>,;]{6,256})"
+)
+# A value that is code or a reference, not the secret: os.environ["X"], settings.DB_PASSWORD,
+# get_password(), ${DB_PASSWORD}, DB_PASSWORD, None.
+_CODE_REF = re.compile(
+    r"[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+\W*|[A-Za-z_][\w.]*[(\[].*|[$%{].*|[A-Z][A-Z0-9]*_[A-Z0-9_]+"
+    r"|(?i:none|null|nil|true|false|required|optional|string|empty|unset|hidden|secret|password)"
+)
+# Credentials inside a URL: scheme://user:password@host[:port][/path].
+_URL_CREDENTIALS = re.compile(
+    r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{1,20}://(?P<user>[^\s:/@\"'<>]{0,64}):"
+    r"(?P<value>[^\s/@\"'<>]{1,128})@[\w.-]{1,253}(?::\d{1,5})?(?:/[\w.-]{0,64})?(?![\w.-])"
 )
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/_\-.~=]+")
 _L, _R = r"(?<![A-Za-z0-9_-])", r"(?![A-Za-z0-9_-])"  # a key is never part of a longer word
@@ -342,7 +416,20 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
     for label, rx, random_tail in (
         ("private_key", _PEM, False),
         ("aws_access_key", _L + r"(?:AKIA|ASIA|ABIA|ACCA|A[GI]PA|AIDA|AROA|AN[PV]A)"
-         r"[A-Z2-7]{16}" + _R, False),
+         r"[A-Z0-9]{16}" + _R, False),
+        ("gitlab_token", _L + r"gl(?:pat|dt|ptt|rt)-[A-Za-z0-9_-]{20,64}" + _R, False),
+        ("npm_token", _L + r"npm_[A-Za-z0-9]{36}" + _R, False),
+        ("huggingface_token", _L + r"hf_[A-Za-z0-9]{30,40}" + _R, True),
+        ("sendgrid_key", _L + r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50}" + _R, False),
+        ("google_oauth", _L + r"(?:GOCSPX-[A-Za-z0-9_-]{24,40}|ya29\.[A-Za-z0-9_-]{20,2000})"
+         + _R, False),
+        ("databricks_token", _L + r"dapi[0-9a-f]{32}(?:-\d)?" + _R, False),
+        ("digitalocean_token", _L + r"do[opr]_v1_[0-9a-f]{64}" + _R, False),
+        ("shopify_token", _L + r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}" + _R, False),
+        ("pypi_token", _L + r"pypi-AgE[A-Za-z0-9_-]{50,300}" + _R, False),
+        ("mailgun_key", _L + r"key-[0-9a-f]{32}" + _R, False),
+        ("twilio_key", _L + r"SK[0-9a-f]{32}" + _R, False),
+        ("telegram_bot_token", r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _R, False),
         ("github_token", _L + r"gh[pousr]_[A-Za-z0-9]{36,251}" + _R, False),
         ("github_token", _L + r"github_pat_[A-Za-z0-9_]{60,255}" + _R, False),
         ("slack_token", _L + r"xox[abposr]-[A-Za-z0-9-]{10,250}" + _R, False),
@@ -362,24 +449,44 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
 def _labeled_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
     value = m.group("value")
     label = m.group("label").lower()
+    if _PLACEHOLDER_WORDS.search(value):
+        return None
     if re.search(r"pass(?:wd|word|phrase)?$|pwd$", label):
-        # Passwords are short: ask for 8+ characters drawing on three character classes.
+        if _CODE_REF.fullmatch(value) or value.endswith(":"):
+            return None
+        # Passwords are short and need not look random. In a config line (``=``, ``:``) a
+        # value mixing two character classes counts; after "is" (prose: "the password is
+        # expired") it takes eight characters and three classes.
         classes = sum(
             any(f(c) for c in value)
             for f in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
         )
-        ok = classes >= 3 and not _PLACEHOLDER_WORDS.search(value)
+        if value.isalpha() and (value.islower() or value.istitle()):
+            ok = False  # a word: "Password: Required", "password: optional"
+        elif m.group("sep").lower() == "is":
+            ok = classes >= 3 and len(value) >= 8
+        else:
+            ok = classes >= 2
     else:
         ok = _TOKEN_CHARS.fullmatch(value) is not None and looks_random(value)
     return (m.start("value"), m.end("value"), "labeled_secret") if ok else None
+
+
+def _url_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
+    value = m.group("value")
+    if _PLACEHOLDER_WORDS.search(value) or value.lower() in {"password", "pass", "pwd", "secret"}:
+        return None
+    return m.start(), m.end(), "url_credentials"
 
 
 def find_secrets(text: str, start: int = 0) -> list[Finding]:
     """Credentials: known key shapes, private-key blocks, JWTs and labeled random values.
 
     Shapes: AWS access keys, GitHub, Slack, OpenAI-style ``sk-``, Stripe and Google API keys,
-    Slack webhooks, Raylane ``rl_`` keys. A labeled value (``api_key=...``, ``password: ...``)
-    counts when it looks generated, or, for passwords, mixes three character classes.
+    Slack webhooks, Raylane ``rl_`` keys and more. A labeled value (``api_key=...``,
+    ``password: ...``, ``AccountKey=...``) counts when it looks generated, or, for passwords,
+    mixes character classes and is not a word or a reference (``os.environ[...]``). A URL
+    with a password (``postgres://user:pw@host/db``) is redacted whole.
     """
     found: list[Finding] = []
     for label, pattern, random_tail in _SECRET_PATTERNS:
@@ -392,6 +499,7 @@ def find_secrets(text: str, start: int = 0) -> list[Finding]:
 
         found += _scan(pattern, text, start, "secret", check)
     found += _scan(_LABELED, text, start, "secret", _labeled_check)
+    found += _scan(_URL_CREDENTIALS, text, start, "secret", _url_check)
     return _resolve(found)
 
 

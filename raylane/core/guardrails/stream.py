@@ -20,6 +20,7 @@ complete match they contain, so memory stays bounded.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -35,19 +36,21 @@ from raylane.core.guardrails.policy import Action, GuardrailPolicy, Stage
 
 _KEEP = 2 * CONTEXT_CHARS  # emitted characters kept as left context for the next scan
 # Characters of single-word matches (emails, IPs, keys, tokens, URLs) and their lookaheads.
-_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%+-@/=~:")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%+-@/=~:'")
 _PEM_SEP = r"(?:\\n|\s)"
 _PARTIALS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(rx)
     for rx in (
         # Digit groups with separators: phones, cards, SSNs (none spans 50 characters).
-        r"[+(]?(?:\d[\d ().\-/]{0,60})?\Z",
+        r"(?:\(\+|[+(])?(?:\d[\d ().\-/]{0,60})?\Z",
         # IBAN in print format (the compact form is one word).
         r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?: ?[A-Za-z0-9]){0,30} ?\Z",
         # A key-ish label whose value may still follow ("api key: ", "password is").
         r"(?i)(?<![a-z0-9])(?:" + LABEL_WORDS + r")[a-z0-9_ -]{0,24}(?:[\"']?\s{0,3}"
         r"(?:(?::=|=>|[:=]|is\b)\s{0,3}(?:(?:bearer|basic|token)\s+)?[\"']?"
         r"[^\s\"'`<>,;]{0,256})?)?\Z",
+        # A URL whose user:password part is being written ("postgres://app:s3cr").
+        r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{1,20}:(?:/(?:/[^\s/@\"'<>]{0,200})?)?\Z",
         # A private-key header being written.
         r"-----BEGIN[A-Z0-9 ]{0,52}-{0,5}\Z",
         # A private-key block: complete body lines, then a partial line or footer. Atomic
@@ -58,6 +61,11 @@ _PARTIALS: tuple[re.Pattern[str], ...] = tuple(
         r"{0,100})?|-{1,5}(?:END[A-Z0-9 ]{0,52}-{0,5})?))?" + _PEM_SEP + r"*\\?\Z",
     )
 )
+
+
+def _wordish(c: str) -> bool:
+    # Combining marks (Indic vowel signs, Thai) are part of words in addresses but not alnum.
+    return c in _WORD_CHARS or c.isalnum() or unicodedata.category(c)[0] == "M"
 
 
 def _begin(finding: Finding) -> int:
@@ -161,7 +169,7 @@ class StreamRedactor:
     def _hold_from(text: str, off: int) -> int:
         """Earliest position from which the end of ``text`` could still become a match."""
         cut = len(text)
-        while cut > off and (text[cut - 1] in _WORD_CHARS or text[cut - 1].isalnum()):
+        while cut > off and _wordish(text[cut - 1]):
             cut -= 1  # the trailing word may still grow into an address or a key
         for pattern in _PARTIALS:
             m = pattern.search(text, off)
