@@ -30,8 +30,9 @@ class Embedder:
         return out
 
     def _encode(self, model: str, texts: list[str]) -> list[list[float]]:
-        path = str(embeddings.resolve(model, self._settings))
-        encoder = embeddings.load(path, self._settings.embeddings.threads)
+        # By name: the collection's model picks the backend, as in the ingest job, so queries
+        # and chunks of an int8 collection are embedded alike.
+        encoder = embeddings.load_named(model, self._settings, self._settings.embeddings.threads)
         return embeddings.encode(encoder, texts, batch_size=len(texts))
 
     async def embed(self, model: str, text: str) -> list[float]:

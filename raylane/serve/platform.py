@@ -53,9 +53,7 @@ def local_embedder(settings: Settings) -> Embed:
 
     async def embed(model: str, text: str) -> list[float]:
         def run() -> list[float]:
-            encoder = embeddings.load(
-                str(embeddings.resolve(model, settings)), settings.embeddings.threads
-            )
+            encoder = embeddings.load_named(model, settings, settings.embeddings.threads)
             return embeddings.encode(encoder, [text])[0]
 
         return await asyncio.to_thread(run)

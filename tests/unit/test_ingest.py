@@ -29,6 +29,7 @@ def test_parse_documents_returns_each_blocks_chunks_longest_first(
         ]
 
     monkeypatch.setattr(ingest, "parse_and_chunk", fake_parse)
+    monkeypatch.setattr(ingest, "parse_block", lambda rows: [[] for _ in rows])
     out = ingest.parse_documents(
         {"document_id": np.array(["a", "b"]), "object_key": np.array(["ka", "kb"])},
         model_dir="m",
