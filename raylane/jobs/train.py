@@ -39,7 +39,6 @@ from raylane.jobs._base import RunContext, main
 from raylane.schemas.training import TrainingRunCreate
 
 log = logging.getLogger("raylane.jobs.train")
-ARTIFACT = "model.safetensors"
 PROGRESS_INTERVAL_S = 0.5  # how often the driver folds worker events into the run's progress
 
 
@@ -132,6 +131,7 @@ class Tracker:
 
     ctx: RunContext
     epochs: int
+    experiment_run_id: uuid.UUID
     steps: int = 0
     resumes: list[int] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -155,13 +155,15 @@ class Tracker:
             return await self.ctx.progress()  # still answers a cancel
         if new_epochs:
             points = [
-                {"name": name, "value": value, "step": e["epoch"]}
+                (name, float(value), int(e["epoch"]))
                 for e in new_epochs
                 for name, value in e.items()
                 if name != "epoch"
             ]
             await tracking.log_metrics(
-                organization_id=self.ctx.organization_id, run_id=self.ctx.run_id, metrics=points
+                organization_id=self.ctx.organization_id,
+                experiment_run_id=self.experiment_run_id,
+                metrics=points,
             )
         await self.ctx.progress(**self.snapshot())
 
@@ -198,7 +200,11 @@ def _config(params: TrainingRunCreate, data: Embedded, classes: int) -> dict[str
 
 
 async def fit_trainer(
-    ctx: RunContext, params: TrainingRunCreate, data: Embedded, classes: int
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    data: Embedded,
+    classes: int,
+    experiment_run_id: uuid.UUID,
 ) -> tuple[Head, dict[str, Any]]:
     """Data-parallel training with Ray Train; returns the final head and the run's counters."""
     import ray.train
@@ -236,7 +242,7 @@ async def fit_trainer(
         ),
         datasets={"train": data.train},
     )
-    tracker = Tracker(ctx, params.hyperparameters.epochs)
+    tracker = Tracker(ctx, params.hyperparameters.epochs, experiment_run_id)
     fit = asyncio.ensure_future(asyncio.to_thread(trainer.fit))
     result = await _pump(fit, queue, tracker)
     await tracker.drain(queue)
@@ -258,7 +264,11 @@ async def fit_trainer(
 
 
 async def fit_search(
-    ctx: RunContext, params: TrainingRunCreate, data: Embedded, classes: int
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    data: Embedded,
+    classes: int,
+    experiment_run_id: uuid.UUID,
 ) -> tuple[Head, dict[str, Any]]:
     """A Ray Tune search over the head's hyperparameters; returns the best trial's head."""
     from ray import tune
@@ -309,9 +319,11 @@ async def fit_search(
     await ctx.progress(stage="searching", trials=None)
     grid = await asyncio.to_thread(tuner.fit)
     best = grid.get_best_result(metric=search.metric, mode=mode, scope="last")
-    trials = [_trial(r, best, search.space()) for r in grid if r.config is not None]
-    await tracking.log_trials(organization_id=ctx.organization_id, run_id=ctx.run_id, trials=trials)
+    results = [grid[i] for i in range(len(grid))]
+    trials = [_trial(r, best, search.space()) for r in results if r.config is not None]
+    await _log_trials(ctx, params, trials, experiment_run_id)
     await ctx.progress(stage="searched", trials=trials)
+    assert best.config is not None
     # The winner is retrained on the whole train split with its settings (the trials only
     # reported metrics), so the artifact is reproducible from the recorded config.
     best_params = params.model_copy(
@@ -321,9 +333,37 @@ async def fit_search(
             )
         }
     )
-    head, counters = await fit_trainer(ctx, best_params, data, classes)
+    head, counters = await fit_trainer(ctx, best_params, data, classes, experiment_run_id)
     best_trial = next(t for t in trials if t["best"])
     return head, counters | {"trials": trials, "best_trial": best_trial["trial_id"]}
+
+
+async def _log_trials(
+    ctx: RunContext, params: TrainingRunCreate, trials: list[dict[str, Any]], parent: uuid.UUID
+) -> None:
+    """Each trial as a child tracking run of the search's, the best one tagged."""
+    assert params.experiment_id is not None
+    for trial in trials:
+        child = await tracking.start_run(
+            organization_id=ctx.organization_id,
+            experiment_id=params.experiment_id,
+            run_id=ctx.run_id,
+            name=f"trial-{trial['trial_id']}",
+            params=trial["params"],
+            dataset_version_id=params.dataset_version_id,
+            parent_id=parent,
+        )
+        await tracking.log_metrics(
+            organization_id=ctx.organization_id,
+            experiment_run_id=child,
+            metrics=[(k, v, trial["epochs"]) for k, v in trial["metrics"].items()],
+            tags={
+                "best": str(trial["best"]).lower(),
+                "early_stopped": str(trial["early_stopped"]).lower(),
+            },
+        )
+        await tracking.end_run(organization_id=ctx.organization_id, experiment_run_id=child)
+        trial["experiment_run_id"] = str(child)
 
 
 def _trial(result: Any, best: Any, space: dict[str, Any]) -> dict[str, Any]:
@@ -342,33 +382,73 @@ def _trial(result: Any, best: Any, space: dict[str, Any]) -> dict[str, Any]:
 
 async def train(ctx: RunContext) -> dict[str, Any]:
     """The job's handler: dataset → embeddings → trainer or search → evaluation → artifact."""
-    import ray
-
     params = TrainingRunCreate.model_validate(ctx.params)
-    settings = get_settings()
+    assert params.experiment_id is not None  # the service fills it in
     await ctx.progress(stage="loading")
-    content, fmt = await tracking.read_dataset(
+    content = await tracking.read_dataset(
         organization_id=ctx.organization_id, dataset_version_id=params.dataset_version_id
     )
-    examples = parse_examples(content, fmt=fmt)
+    examples = parse_examples(content, fmt="jsonl")
     labels = label_map(examples)
     if len(labels) < 2:
         raise InvalidInput("a classifier needs at least two labels")
+    tracked = await tracking.start_run(
+        organization_id=ctx.organization_id,
+        experiment_id=params.experiment_id,
+        run_id=ctx.run_id,
+        name=f"train-{str(ctx.run_id)[:8]}",
+        params=params.hyperparameters.model_dump()
+        | {"num_workers": params.num_workers, "base": params.base, "search": bool(params.search)},
+        dataset_version_id=params.dataset_version_id,
+    )
+    try:
+        result = await _train(ctx, params, examples, labels, tracked)
+    except BaseException:
+        await tracking.end_run(
+            organization_id=ctx.organization_id, experiment_run_id=tracked, failed=True
+        )
+        raise
+    await tracking.end_run(organization_id=ctx.organization_id, experiment_run_id=tracked)
+    return result
+
+
+async def _train(
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    examples: list[Example],
+    labels: list[str],
+    tracked: uuid.UUID,
+) -> dict[str, Any]:
+    import ray
+
+    settings = get_settings()
     ray.init(namespace=settings.ray.namespace, ignore_reinit_error=True, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    await ctx.progress(stage="embedding", examples=len(examples), labels=labels)
+    await ctx.progress(
+        stage="embedding", examples=len(examples), labels=labels, experiment_run_id=str(tracked)
+    )
     data = await asyncio.to_thread(
         embed, examples, labels, resources=task_resources("training", gpu=params.use_gpu)
     )
     fit = fit_search if params.search is not None else fit_trainer
-    head, counters = await fit(ctx, params, data, len(labels))
+    head, counters = await fit(ctx, params, data, len(labels), tracked)
     final = evaluate(data.val_y, predict_classes(head, data.val_x), len(labels))
+    await tracking.log_metrics(
+        organization_id=ctx.organization_id,
+        experiment_run_id=tracked,
+        metrics=[
+            ("final_accuracy", final["accuracy"], params.hyperparameters.epochs),
+            ("final_macro_f1", final["macro_f1"], params.hyperparameters.epochs),
+        ],
+    )
     model = Classifier(head=head, labels=labels, encoder=embeddings.BUILTIN)
     key = await tracking.save_artifact(
-        organization_id=ctx.organization_id, run_id=ctx.run_id, name=ARTIFACT, data=save_head(model)
+        organization_id=ctx.organization_id, experiment_run_id=tracked, data=save_head(model)
     )
     counters.pop("history", None)
     return {
+        "experiment_run_id": str(tracked),
+        "artifact_path": tracking.ARTIFACT_PATH,
         "artifact_key": key,
         "labels": labels,
         "examples": {"train": len(data.train_y), "heldout": len(data.val_y)},

@@ -63,6 +63,9 @@ class SearchSpace(Input):
 
 class TrainingRunCreate(Input):
     dataset_version_id: uuid.UUID
+    # Where the run logs params, metric series, trials and the model (default: the project's
+    # ``training`` experiment).
+    experiment_id: uuid.UUID | None = None
     task: Literal["text-classification"] = "text-classification"
     # The bundled MiniLM, frozen, with a trained head: each text is embedded once per run.
     base: Literal["minilm-frozen"] = "minilm-frozen"

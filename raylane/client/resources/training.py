@@ -3,7 +3,7 @@ and async groups. A training run is a run (``RunRead``): follow it with ``client
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from raylane.client._resources import (
@@ -36,10 +36,10 @@ class _Training:
 
     @staticmethod
     def predict(
-        name: str, inputs: list[str], version: str | None, alias: str | None
+        name: str, inputs: Sequence[str], version: str | None, alias: str | None
     ) -> Call[PredictResponse]:
         """``POST /models/{name}/predict``."""
-        data = body(PredictRequest, **present(inputs=inputs, version=version, alias=alias))
+        data = body(PredictRequest, **present(inputs=list(inputs), version=version, alias=alias))
         return Call(
             "POST",
             f"/api/v1/models/{segment(name)}/predict",
@@ -103,7 +103,7 @@ class Training(SyncResource):
     def predict(
         self,
         name: str,
-        inputs: list[str],
+        inputs: Sequence[str],
         *,
         version: str | None = None,
         alias: str | None = None,
@@ -159,7 +159,7 @@ class AsyncTraining(AsyncResource, twin=Training):
     async def predict(
         self,
         name: str,
-        inputs: list[str],
+        inputs: Sequence[str],
         *,
         version: str | None = None,
         alias: str | None = None,

@@ -188,7 +188,7 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> dict[str, 
 
 
 def train_epoch(
-    head: Head,
+    head: nn.Module,
     optimizer: torch.optim.Optimizer,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
 ) -> Iterable[float]:

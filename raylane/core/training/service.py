@@ -35,14 +35,14 @@ class TrainingService:
         """Queue a training run on a dataset version of the caller's organization.
 
         Raises:
-            NotFound: the project or the dataset version does not exist in the organization.
+            NotFound: the project, the dataset version or the experiment does not exist in
+                the organization (or the experiment is in another project).
             InvalidInput: a GPU was asked for and the training workload has no GPU group.
         """
         await project_service.get(session, project_id=project_id)
-        await tracking.check_dataset(
-            session,
-            organization_id=actor.organization_id,
-            dataset_version_id=data.dataset_version_id,
+        await tracking.check_dataset(session, dataset_version_id=data.dataset_version_id)
+        experiment_id = await tracking.experiment_for(
+            session, actor=actor, project_id=project_id, experiment_id=data.experiment_id
         )
         if data.use_gpu:
             try:
@@ -57,7 +57,7 @@ class TrainingService:
             target_id=uuid.uuid4(),
             project_id=project_id,
             max_attempts=data.max_attempts,
-            params=data.model_dump(mode="json"),
+            params=data.model_copy(update={"experiment_id": experiment_id}).model_dump(mode="json"),
         )
 
     async def get(self, session: AsyncSession, *, project_id: uuid.UUID, run_id: uuid.UUID) -> Run:

@@ -1,103 +1,159 @@
 """Training's one seam to datasets, experiments and the model registry.
 
-Everything training needs from those services goes through the functions here, so when their
-APIs settle only this module changes. Until they land, each function has a stand-in on the
-platform's own pieces: the dataset is an object in storage under the organization's prefix,
-metrics and trials are kept on the run (``progress`` and ``result``), and a model is the
-artifact of a succeeded training run, named by the run id.
+Everything training needs from those services goes through the functions here: the dataset
+version's rows, the tracking run (params, metric series, trials as child runs, the model
+artifact) and, for serving, the model version a name and an alias or number mean.
+Jobs call these with no actor: the services record that work as the organization's system work.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.config import get_settings
-from raylane.core.runs.models import RunStatus
-from raylane.core.runs.repository import RunRepository
-from raylane.errors import InvalidInput, NotFound
-from raylane.infra.storage import ObjectStore, store_from_settings
+from raylane.core.datasets.service import dataset_service
+from raylane.core.experiments.models import ExperimentRunStatus
+from raylane.core.experiments.service import Metric, experiment_service
+from raylane.core.rbac import Actor
+from raylane.core.registry.service import registry_service
+from raylane.errors import Conflict
+from raylane.infra.db.session import session_scope
+from raylane.infra.storage import store_from_settings
 
-log = logging.getLogger("raylane.jobs.tracking")
-
-DATASET_FORMATS = ("jsonl", "csv")
-
-
-def dataset_key(organization_id: uuid.UUID, dataset_version_id: uuid.UUID, fmt: str) -> str:
-    """Where a dataset version's content lies (stand-in layout until datasets land)."""
-    return f"datasets/{organization_id}/{dataset_version_id}.{fmt}"
+DEFAULT_EXPERIMENT = "training"  # where training runs log when the request names none
+ARTIFACT_PATH = "model/model.safetensors"
 
 
-def artifact_key(organization_id: uuid.UUID, run_id: uuid.UUID, name: str) -> str:
-    return f"artifacts/{organization_id}/runs/{run_id}/{name}"
+async def check_dataset(session: AsyncSession, *, dataset_version_id: uuid.UUID) -> None:
+    """Raise NotFound unless the version exists in the caller's organization."""
+    await dataset_service.version_by_id(session, dataset_version_id=dataset_version_id)
 
 
-def _store() -> ObjectStore:
-    return store_from_settings(get_settings())
+async def experiment_for(
+    session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, experiment_id: uuid.UUID | None
+) -> uuid.UUID:
+    """The experiment a training run logs to: the one named, else the project's ``training``
+    experiment (created on first use).
+
+    Raises:
+        NotFound: the named experiment is not the caller's, or is in another project.
+    """
+    if experiment_id is not None:
+        experiment = await experiment_service.get(session, experiment_id=experiment_id)
+        if experiment.project_id != project_id:
+            from raylane.errors import NotFound
+
+            raise NotFound("experiment", experiment_id)
+        return experiment.id
+    for _ in range(2):  # a concurrent first use may create it between the look and the add
+        page = await experiment_service.page(
+            session, project_id=project_id, name=DEFAULT_EXPERIMENT, limit=1, cursor=None
+        )
+        if page.items:
+            return page.items[0].id
+        try:
+            created = await experiment_service.create(
+                session, actor=actor, project_id=project_id, name=DEFAULT_EXPERIMENT
+            )
+        except Conflict:
+            continue
+        return created.id
+    raise Conflict("the training experiment kept changing; try again")
 
 
-async def check_dataset(
-    session: AsyncSession, *, organization_id: uuid.UUID, dataset_version_id: uuid.UUID
-) -> None:
-    """Raise NotFound unless the version exists in the organization."""
-    del session  # the datasets service will look the version up in this session
-    store = _store()
-    for fmt in DATASET_FORMATS:
-        key = dataset_key(organization_id, dataset_version_id, fmt)
-        if await asyncio.to_thread(store.exists, key):
-            return
-    raise NotFound("dataset version", dataset_version_id)
-
-
-async def read_dataset(
-    *, organization_id: uuid.UUID, dataset_version_id: uuid.UUID
-) -> tuple[bytes, str]:
-    """The version's bytes and format (``jsonl`` or ``csv``).
+async def read_dataset(*, organization_id: uuid.UUID, dataset_version_id: uuid.UUID) -> bytes:
+    """The version's rows as normalised JSON Lines (``text``, ``label``, optional ``split``).
 
     Raises:
         NotFound: no such version in the organization.
     """
-    store = _store()
-    for fmt in DATASET_FORMATS:
-        key = dataset_key(organization_id, dataset_version_id, fmt)
-        if await asyncio.to_thread(store.exists, key):
-            return await asyncio.to_thread(store.get, key), fmt
-    raise NotFound("dataset version", dataset_version_id)
+    async with session_scope(organization_id=organization_id) as session:
+        version = await dataset_service.version_by_id(
+            session, dataset_version_id=dataset_version_id
+        )
+        return await dataset_service.read_rows(version, store=store_from_settings(get_settings()))
 
 
-async def save_artifact(
-    *, organization_id: uuid.UUID, run_id: uuid.UUID, name: str, data: bytes
-) -> str:
-    """Store one of the run's artifacts; returns its key."""
-    key = artifact_key(organization_id, run_id, name)
-    await asyncio.to_thread(_store().put, key, data, content_type="application/octet-stream")
-    return key
+async def start_run(
+    *,
+    organization_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    run_id: uuid.UUID,
+    name: str,
+    params: Mapping[str, Any],
+    dataset_version_id: uuid.UUID | None,
+    parent_id: uuid.UUID | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> uuid.UUID:
+    """Start a tracking run for the platform run ``run_id``; returns its id."""
+    async with session_scope(organization_id=organization_id) as session:
+        tracked = await experiment_service.start_run(
+            session,
+            actor=None,
+            experiment_id=experiment_id,
+            name=name,
+            params={k: _param(v) for k, v in params.items()},
+            tags=tags,
+            run_id=run_id,
+            dataset_version_id=dataset_version_id,
+            parent_id=parent_id,
+        )
+        return tracked.id
+
+
+def _param(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 async def log_metrics(
-    *, organization_id: uuid.UUID, run_id: uuid.UUID, metrics: list[dict[str, Any]]
+    *,
+    organization_id: uuid.UUID,
+    experiment_run_id: uuid.UUID,
+    metrics: Sequence[tuple[str, float, int]],
+    tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Append metric points (``{"name", "value", "step"}``) to the run's experiment record.
+    """Append ``(name, value, step)`` points (and set tags) on a tracking run."""
+    async with session_scope(organization_id=organization_id) as session:
+        await experiment_service.log_batch(
+            session,
+            actor=None,
+            experiment_run_id=experiment_run_id,
+            metrics=[Metric(key=k, value=float(v), step=int(s)) for k, v, s in metrics],
+            tags=tags,
+        )
 
-    Stand-in: the driver keeps the per-epoch series in the run's progress itself, so nothing
-    more is stored until the experiments service lands.
-    """
-    del organization_id, run_id, metrics
 
-
-async def log_trials(
-    *, organization_id: uuid.UUID, run_id: uuid.UUID, trials: list[dict[str, Any]]
+async def end_run(
+    *, organization_id: uuid.UUID, experiment_run_id: uuid.UUID, failed: bool = False
 ) -> None:
-    """Record a search's trials as child runs of the run's experiment run (best one marked).
+    status = ExperimentRunStatus.FAILED if failed else ExperimentRunStatus.FINISHED
+    async with session_scope(organization_id=organization_id) as session:
+        await experiment_service.end_run(
+            session, actor=None, experiment_run_id=experiment_run_id, status=status
+        )
 
-    Stand-in: the trials stay in the run's result until the experiments service lands.
-    """
-    del organization_id, run_id, trials
+
+async def save_artifact(
+    *, organization_id: uuid.UUID, experiment_run_id: uuid.UUID, data: bytes
+) -> str:
+    """Store the model as the tracking run's artifact; returns its object key."""
+    async with session_scope(organization_id=organization_id) as session:
+        artifact, _ = await experiment_service.log_artifact(
+            session,
+            actor=None,
+            experiment_run_id=experiment_run_id,
+            path=ARTIFACT_PATH,
+            data=data,
+            store=store_from_settings(get_settings()),
+            content_type="application/octet-stream",
+        )
+        key: str = artifact.object_key
+        return key
 
 
 @dataclass(frozen=True)
@@ -113,29 +169,21 @@ class ModelRef:
 async def resolve_model(
     session: AsyncSession, *, name: str, version: str | None, alias: str | None
 ) -> ModelRef:
-    """The model version ``name`` at ``version`` or ``alias`` (latest when neither is given).
-
-    Stand-in until the registry lands: a model is a succeeded training run, named by its id,
-    with one version ("1", alias "latest").
+    """The version of model ``name`` a caller means (a number, an alias, else ``latest``).
 
     Raises:
-        NotFound: no such model or version in the caller's organization.
-        InvalidInput: the version or alias is not well formed.
+        NotFound: no such model, version or alias in the caller's organization.
     """
-    try:
-        run_id = uuid.UUID(name)
-    except ValueError:
-        raise NotFound("model", name) from None
-    if version not in (None, "1") or alias not in (None, "latest"):
-        raise NotFound("model version", f"{name}@{version or alias}")
-    run = await RunRepository(session).get(run_id)  # row-level security scopes it
-    key = (run.result or {}).get("artifact_key") if run is not None else None
-    if run is None or run.kind != "train" or run.status != RunStatus.SUCCEEDED or not key:
-        raise NotFound("model", name)
-    if not isinstance(key, str):
-        raise InvalidInput("the model has no artifact")
-    return ModelRef(version_id=f"{run.id}:1", artifact_key=key, name=name, version="1")
+    found = await registry_service.resolve(session, name, version or alias or "latest")
+    return ModelRef(
+        version_id=str(found.id),
+        artifact_key=found.artifact_key,
+        name=name,
+        version=str(found.version),
+    )
 
 
 async def read_artifact(key: str) -> bytes:
-    return await asyncio.to_thread(_store().get, key)
+    import asyncio
+
+    return await asyncio.to_thread(store_from_settings(get_settings()).get, key)
