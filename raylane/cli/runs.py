@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.text import Text
@@ -20,7 +20,8 @@ from raylane.cli.output import (
     show_many,
 )
 from raylane.client import Client, RunFailed
-from raylane.schemas.runs import RunRead
+from raylane.client.resources.runs import RUN_STATUSES
+from raylane.schemas.runs import RunRead, RunStatusName
 
 app = typer.Typer(
     help="Runs: background work with a status, progress and logs.", no_args_is_help=True
@@ -39,13 +40,23 @@ TimeoutOpt = Annotated[
 ]
 
 
+def _status(value: str | None) -> str | None:
+    if value is not None and value not in RUN_STATUSES:
+        raise typer.BadParameter(f"not a run status; one of {', '.join(RUN_STATUSES)}")
+    return value
+
+
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Option(help="e.g. ingest.")] = None,
     status: Annotated[
         str | None,
-        typer.Option(help="queued, running, cancelling, succeeded, failed or cancelled."),
+        typer.Option(
+            callback=_status,
+            help=f"One exact status ({', '.join(RUN_STATUSES)}); dead_lettered lists the dead "
+            "letters (see runs replay).",
+        ),
     ] = None,
     project: Annotated[str | None, typer.Option("--project", help="Project id.")] = None,
     limit: LimitOpt = None,
@@ -53,7 +64,12 @@ def list_runs(
 ) -> None:
     """List runs, newest first."""
     with api(ctx) as client:
-        pages = partial(client.runs.iter, kind=kind, status=status, project_id=project)
+        pages = partial(
+            client.runs.iter,
+            kind=kind,
+            status=cast("RunStatusName | None", status),
+            project_id=project,
+        )
         show_many(fetch(pages, limit), output, columns=COLUMNS, noun="runs")
 
 
@@ -65,8 +81,26 @@ def get_run(ctx: typer.Context, run_id: IdArg, output: OutputOpt = OutputFormat.
 
 
 @app.command("logs")
-def run_logs(ctx: typer.Context, run_id: IdArg, output: OutputOpt = OutputFormat.table) -> None:
-    """Print the logs of a run's latest attempt."""
+def run_logs(
+    ctx: typer.Context,
+    run_id: IdArg,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Print new lines as they come until the run ends; exit 0 if it succeeded, "
+            "1 if it failed, was dead-lettered or cancelled.",
+        ),
+    ] = False,
+    interval: IntervalOpt = 1.0,
+    timeout: TimeoutOpt = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Print the logs of a run's latest attempt (with -f, follow them to the run's end)."""
+    if follow:
+        follow_logs(ctx, run_id, interval=interval, timeout=timeout, output=output)
+        return
     with api(ctx) as client:
         logs = client.runs.logs(run_id)
     if output is OutputFormat.json:
@@ -75,6 +109,58 @@ def run_logs(ctx: typer.Context, run_id: IdArg, output: OutputOpt = OutputFormat
         note("No logs yet.")
     else:
         typer.echo(printable(logs.logs), nl=not logs.logs.endswith("\n"))
+
+
+def follow_logs(
+    ctx: typer.Context,
+    run_id: str,
+    *,
+    interval: float,
+    timeout: float | None,
+    output: OutputFormat,
+) -> None:
+    """``runs logs -f``: only new text each poll (one JSON object per piece with ``-o json``);
+    a new attempt's log is announced on stderr and printed from its start."""
+    with api(ctx) as client:
+        job: str | None = None
+        try:
+            for piece in client.runs.follow_logs(run_id, poll=interval, timeout=timeout):
+                if job is not None and piece.ray_job_id != job:
+                    note(f"run {run_id}: a new attempt (job {piece.ray_job_id})")
+                job = piece.ray_job_id
+                if output is OutputFormat.json:
+                    typer.echo(piece.model_dump_json())
+                elif piece.logs:
+                    typer.echo(printable(piece.logs), nl=False)
+        except TimeoutError as exc:
+            fail("timeout", f"{exc}; it goes on (raylane runs logs -f {run_id})")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            note(f"Stopped following; run {run_id} goes on.")
+            raise typer.Exit(130) from None
+        run = client.runs.get(run_id)
+        if run.status != "succeeded":
+            raise RunFailed(run)  # printed by ``api``, exit 1
+        note(f"{run.kind} run {run.id} succeeded.")
+
+
+@app.command("replay")
+def replay_run(
+    ctx: typer.Context,
+    run_id: IdArg,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Name this request so a retry returns the same replay (default: random).",
+        ),
+    ] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Replay a dead-lettered run: a new run with fresh attempts, the same kind, target and
+    params, linked to it (replay_of). Follow it with: raylane runs watch NEW_ID."""
+    with api(ctx) as client:
+        show(client.runs.replay(run_id, idempotency_key=idempotency_key), output)
 
 
 @app.command("cancel")

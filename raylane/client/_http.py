@@ -192,11 +192,12 @@ class HttpClient:
         files: Files | None = None,
         form: Form | None = None,
         timeout: TimeoutArg = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
 
         ``files`` and ``form`` make it a multipart request instead of a JSON one; ``timeout``
-        replaces the client's for this request.
+        replaces the client's for this request; ``headers`` are added to the client's.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
@@ -210,6 +211,7 @@ class HttpClient:
                 files=files,
                 data=form,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                headers=headers,
             )
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc
@@ -286,11 +288,12 @@ class AsyncHttpClient:
         files: Files | None = None,
         form: Form | None = None,
         timeout: TimeoutArg = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request and return the raw answer, whatever its status.
 
         ``files`` and ``form`` make it a multipart request instead of a JSON one; ``timeout``
-        replaces the client's for this request.
+        replaces the client's for this request; ``headers`` are added to the client's.
 
         Raises:
             APIConnectionError: the server could not be reached or timed out.
@@ -304,6 +307,7 @@ class AsyncHttpClient:
                 files=files,
                 data=form,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                headers=headers,
             )
         except httpx.TransportError as exc:
             raise _connection_error(exc, self.base_url) from exc

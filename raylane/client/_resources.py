@@ -57,7 +57,8 @@ class Call(Generic[R]):
 
     ``accept`` lists error statuses whose body is still a valid answer (the health report
     comes back as 503 when degraded). ``files`` and ``form`` make it a multipart request;
-    ``timeout`` replaces the client's (answers that take long to generate).
+    ``timeout`` replaces the client's (answers that take long to generate); ``headers`` are
+    sent besides the client's (an ``Idempotency-Key``).
     """
 
     method: str
@@ -69,6 +70,7 @@ class Call(Generic[R]):
     files: Files | None = None
     form: Form | None = None
     timeout: httpx.Timeout | None = None
+    headers: Mapping[str, str] | None = None
 
 
 def finish(call: Call[R], response: httpx.Response) -> R:
@@ -219,6 +221,7 @@ def send(http: HttpClient, call: Call[R]) -> R:
         files=call.files,
         form=call.form,
         timeout=call.timeout,
+        headers=call.headers,
     )
     return finish(call, response)
 
@@ -233,6 +236,7 @@ async def asend(http: AsyncHttpClient, call: Call[R]) -> R:
         files=call.files,
         form=call.form,
         timeout=call.timeout,
+        headers=call.headers,
     )
     return finish(call, response)
 

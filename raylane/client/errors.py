@@ -69,7 +69,7 @@ class Conflict(RaylaneError):
     """The request clashes with current state, e.g. a duplicate name."""
 
     default_code = "conflict"
-    default_status = 409
+    default_status: ClassVar[int | None] = 409
 
 
 class IdempotencyKeyReused(Conflict):
@@ -78,7 +78,7 @@ class IdempotencyKeyReused(Conflict):
 
     default_code = "idempotency_key_reused"
     # Not 409: a bare 409 is a conflict, never this verdict.
-    default_status = None
+    default_status: ClassVar[int | None] = None
 
 
 class ValidationError(RaylaneError):

@@ -27,6 +27,7 @@ from raylane.client._resources import (
     present,
     segment,
 )
+from raylane.client.resources.runs import asend_creation, idempotent, send_creation
 from raylane.schemas.collections import (
     CollectionCreate,
     CollectionRead,
@@ -62,9 +63,10 @@ class _Collections:
         return _Collections.in_project(project_id).create(data, CollectionRead)
 
     @staticmethod
-    def ingest(collection_id: Ident) -> Call[RunRead]:
-        """``POST /collections/{id}/ingest``: 202 and the new run."""
-        return Call("POST", f"{COLLECTIONS.item(collection_id)}/ingest", RunRead.model_validate)
+    def ingest(collection_id: Ident, key: str | None = None) -> Call[RunRead]:
+        """``POST /collections/{id}/ingest`` with an ``Idempotency-Key``: 202 and the new run."""
+        path = f"{COLLECTIONS.item(collection_id)}/ingest"
+        return idempotent(Call("POST", path, RunRead.model_validate), key)
 
     @staticmethod
     def search(
@@ -170,8 +172,13 @@ class Collections(SyncResource):
         """
         self._run(COLLECTIONS.delete(collection_id))
 
-    def ingest(self, collection_id: Ident) -> RunRead:
+    def ingest(self, collection_id: Ident, *, idempotency_key: str | None = None) -> RunRead:
         """Start indexing the documents added or changed since the last ingest.
+
+        Args:
+            idempotency_key: Names this request: sent again (by you, or by this call's own
+                retries of a lost answer) it returns the same run instead of a second one.
+                Default: a new random key per call.
 
         Returns:
             The new run (``queued``); follow it with :meth:`Runs.wait`.
@@ -180,7 +187,7 @@ class Collections(SyncResource):
             NotFound: the collection does not exist or belongs to another organization.
             Conflict: an ingest run of this collection is already active.
         """
-        return self._run(_Collections.ingest(collection_id))
+        return send_creation(self._run, _Collections.ingest(collection_id, idempotency_key))
 
     def search(
         self,
@@ -257,8 +264,8 @@ class AsyncCollections(AsyncResource, twin=Collections):
     async def delete(self, collection_id: Ident) -> None:
         await self._run(COLLECTIONS.delete(collection_id))
 
-    async def ingest(self, collection_id: Ident) -> RunRead:
-        return await self._run(_Collections.ingest(collection_id))
+    async def ingest(self, collection_id: Ident, *, idempotency_key: str | None = None) -> RunRead:
+        return await asend_creation(self._run, _Collections.ingest(collection_id, idempotency_key))
 
     async def search(
         self,

@@ -4,9 +4,11 @@ the polling rules of ``wait``, and the sync and async groups."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from raylane.client._resources import (
     DEFAULT_PAGE_SIZE,
@@ -24,14 +26,64 @@ from raylane.client.errors import (
     ServiceUnavailable,
 )
 from raylane.schemas.common import Page
-from raylane.schemas.runs import RunLogs, RunRead
+from raylane.schemas.runs import TERMINAL_STATUSES, RunLogs, RunRead, RunStatusName
 
-RUN_STATUSES: Final = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
-TERMINAL: Final = frozenset({"succeeded", "failed", "cancelled"})
+R = TypeVar("R")
+
+RUN_STATUSES: Final = (
+    "queued",
+    "running",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "dead_lettered",
+    "cancelled",
+)
+TERMINAL: Final = TERMINAL_STATUSES
 # Polls that may fail in a row (a replica restarting, a brief network loss) before giving up.
 WAIT_RETRIES: Final = 30
+# Tries of a run-creating request on a transient failure: safe, they carry one Idempotency-Key.
+CREATE_TRIES: Final = 3
+CREATE_RETRY_S: Final = 0.5
 
 RUNS: Final = Collection("/api/v1/runs", RunRead)
+
+
+def idempotent(call: Call[R], key: str | None) -> Call[R]:
+    """``call`` with an ``Idempotency-Key`` header: ``key``, or a new random one, so every
+    try of this one request (see :func:`send_creation`) names the same run."""
+    return dataclasses.replace(call, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def _transient(exc: RaylaneError) -> bool:
+    return isinstance(exc, APIConnectionError | ServiceUnavailable | RateLimited)
+
+
+def send_creation(run: Callable[[Call[R]], R], call: Call[R]) -> R:
+    """Send a run-creating ``call`` (already :func:`idempotent`), retrying transient
+    failures: the server answers a retry of a request it did take with the same run."""
+    for attempt in range(1, CREATE_TRIES + 1):
+        try:
+            return run(call)
+        except RaylaneError as exc:
+            if not _transient(exc) or attempt == CREATE_TRIES:
+                raise
+            wait = exc.retry_after if isinstance(exc, RateLimited) else None
+            time.sleep(wait or CREATE_RETRY_S * attempt)
+    raise AssertionError("unreachable")
+
+
+async def asend_creation(run: Callable[[Call[R]], Awaitable[R]], call: Call[R]) -> R:
+    """Async form of :func:`send_creation`."""
+    for attempt in range(1, CREATE_TRIES + 1):
+        try:
+            return await run(call)
+        except RaylaneError as exc:
+            if not _transient(exc) or attempt == CREATE_TRIES:
+                raise
+            wait = exc.retry_after if isinstance(exc, RateLimited) else None
+            await asyncio.sleep(wait or CREATE_RETRY_S * attempt)
+    raise AssertionError("unreachable")
 
 
 class _Runs:
@@ -39,9 +91,15 @@ class _Runs:
     both resource groups below send them."""
 
     @staticmethod
-    def logs(run_id: Ident) -> Call[RunLogs]:
-        """``GET /runs/{id}/logs``."""
-        return Call("GET", f"{RUNS.item(run_id)}/logs", RunLogs.model_validate)
+    def logs(run_id: Ident, offset: int = 0) -> Call[RunLogs]:
+        """``GET /runs/{id}/logs?offset=``."""
+        params = {"offset": offset} if offset else None
+        return Call("GET", f"{RUNS.item(run_id)}/logs", RunLogs.model_validate, params=params)
+
+    @staticmethod
+    def replay(run_id: Ident, key: str | None) -> Call[RunRead]:
+        """``POST /runs/{id}/replay`` with an ``Idempotency-Key``: 202 and the new run."""
+        return idempotent(Call("POST", f"{RUNS.item(run_id)}/replay", RunRead.model_validate), key)
 
     @staticmethod
     def cancel(run_id: Ident) -> Call[RunRead]:
@@ -49,7 +107,9 @@ class _Runs:
         return Call("POST", f"{RUNS.item(run_id)}/cancel", RunRead.model_validate)
 
     @staticmethod
-    def filters(kind: str | None, status: str | None, project_id: Ident | None) -> dict[str, Any]:
+    def filters(
+        kind: str | None, status: RunStatusName | None, project_id: Ident | None
+    ) -> dict[str, Any]:
         """The run list filters under their query-parameter names (None: not filtered)."""
         return {"kind": kind, "status": status, "project_id": project_id}
 
@@ -81,12 +141,16 @@ class Poller:
         Raises:
             RunFailed: it ended ``failed`` or ``cancelled``.
         """
-        self._failures, self._status = 0, run.status
+        self.polled(run.status)
         if run.status not in TERMINAL:
             return False
         if run.status != "succeeded":
             raise RunFailed(run)
         return True
+
+    def polled(self, status: str) -> None:
+        """A poll answered: the run is ``status`` and the failures in a row start over."""
+        self._failures, self._status = 0, status
 
     def pause(self, at_least: float = 0.0) -> float:
         """Seconds to sleep before the next poll.
@@ -118,6 +182,28 @@ class Poller:
         return self.pause(wait or 0.0)
 
 
+class LogFollower:
+    """Where a log follower stands: the attempt (Ray job) it reads and how far. The sync and
+    async ``follow_logs`` only add the polling."""
+
+    def __init__(self) -> None:
+        self.job: str | None = None
+        self.offset = 0
+        self.ended = False
+
+    def take(self, piece: RunLogs) -> RunLogs | None:
+        """The part of ``piece`` to show, or None when it belongs to another attempt than the
+        one read so far and that attempt's log must be read again from 0."""
+        if piece.ray_job_id != self.job:
+            self.job = piece.ray_job_id
+            if self.offset:
+                self.offset = 0
+                return None
+        self.offset = piece.next_offset
+        self.ended = (piece.status or "") in TERMINAL
+        return piece
+
+
 class Runs(SyncResource):
     """Runs: background work (such as an ingest) with a status, progress and logs."""
 
@@ -125,7 +211,7 @@ class Runs(SyncResource):
         self,
         *,
         kind: str | None = None,
-        status: str | None = None,
+        status: RunStatusName | None = None,
         project_id: Ident | None = None,
         limit: int | None = None,
         cursor: str | None = None,
@@ -138,7 +224,7 @@ class Runs(SyncResource):
         self,
         *,
         kind: str | None = None,
-        status: str | None = None,
+        status: RunStatusName | None = None,
         project_id: Ident | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[RunRead]:
@@ -155,13 +241,60 @@ class Runs(SyncResource):
         """
         return self._run(RUNS.get(run_id))
 
-    def logs(self, run_id: Ident) -> RunLogs:
-        """The logs of the run's latest attempt.
+    def logs(self, run_id: Ident, *, offset: int = 0) -> RunLogs:
+        """The logs of the run's latest attempt, from character ``offset`` on (pass the
+        previous answer's ``next_offset`` to get only what was written since).
 
         Raises:
             NotFound: it does not exist or belongs to another organization.
         """
-        return self._run(_Runs.logs(run_id))
+        return self._run(_Runs.logs(run_id, offset))
+
+    def follow_logs(
+        self, run_id: Ident, *, poll: float = 1.0, timeout: float | None = None
+    ) -> Iterator[RunLogs]:
+        """Follow a run's logs until it ends: yields each new piece once (``.logs``), and a
+        last piece carrying the final ``.status``. A new attempt's log follows from its start.
+
+        Transient poll failures are retried as in :meth:`wait`.
+
+        Raises:
+            TimeoutError: the run had not ended after ``timeout`` seconds (it goes on).
+            NotFound: it does not exist or belongs to another organization.
+        """
+        poller, follow = Poller(run_id, timeout=timeout, poll=poll), LogFollower()
+        while True:
+            try:
+                piece = self.logs(run_id, offset=follow.offset)
+            except RaylaneError as exc:
+                time.sleep(poller.retry(exc))
+                continue
+            poller.polled(piece.status or "unknown")
+            shown = follow.take(piece)
+            if shown is None:
+                continue  # a new attempt: read its log from the start at once
+            if shown.logs or follow.ended:
+                yield shown
+            if follow.ended:
+                return
+            time.sleep(poller.pause())
+
+    def replay(self, run_id: Ident, *, idempotency_key: str | None = None) -> RunRead:
+        """Replay a dead-lettered run: a new run with the same kind, target and params and
+        fresh attempts, whose ``replay_of`` is ``run_id``.
+
+        Args:
+            idempotency_key: Names this request, so a retry cannot start a second chain
+                (default: a new random key, kept across this call's own retries).
+
+        Returns:
+            The new run, ``queued``.
+
+        Raises:
+            NotFound: it does not exist or belongs to another organization.
+            Conflict: it is not dead-lettered, or was replayed already.
+        """
+        return send_creation(self._run, _Runs.replay(run_id, idempotency_key))
 
     def cancel(self, run_id: Ident) -> RunRead:
         """Cancel a run: a queued one ends now, a running one once its job has stopped.
@@ -225,7 +358,7 @@ class AsyncRuns(AsyncResource, twin=Runs):
         self,
         *,
         kind: str | None = None,
-        status: str | None = None,
+        status: RunStatusName | None = None,
         project_id: Ident | None = None,
         limit: int | None = None,
         cursor: str | None = None,
@@ -237,7 +370,7 @@ class AsyncRuns(AsyncResource, twin=Runs):
         self,
         *,
         kind: str | None = None,
-        status: str | None = None,
+        status: RunStatusName | None = None,
         project_id: Ident | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[RunRead]:
@@ -247,8 +380,31 @@ class AsyncRuns(AsyncResource, twin=Runs):
     async def get(self, run_id: Ident) -> RunRead:
         return await self._run(RUNS.get(run_id))
 
-    async def logs(self, run_id: Ident) -> RunLogs:
-        return await self._run(_Runs.logs(run_id))
+    async def logs(self, run_id: Ident, *, offset: int = 0) -> RunLogs:
+        return await self._run(_Runs.logs(run_id, offset))
+
+    async def follow_logs(
+        self, run_id: Ident, *, poll: float = 1.0, timeout: float | None = None
+    ) -> AsyncIterator[RunLogs]:
+        poller, follow = Poller(run_id, timeout=timeout, poll=poll), LogFollower()
+        while True:
+            try:
+                piece = await self.logs(run_id, offset=follow.offset)
+            except RaylaneError as exc:
+                await asyncio.sleep(poller.retry(exc))
+                continue
+            poller.polled(piece.status or "unknown")
+            shown = follow.take(piece)
+            if shown is None:
+                continue
+            if shown.logs or follow.ended:
+                yield shown
+            if follow.ended:
+                return
+            await asyncio.sleep(poller.pause())
+
+    async def replay(self, run_id: Ident, *, idempotency_key: str | None = None) -> RunRead:
+        return await asend_creation(self._run, _Runs.replay(run_id, idempotency_key))
 
     async def cancel(self, run_id: Ident) -> RunRead:
         return await self._run(_Runs.cancel(run_id))
