@@ -115,6 +115,36 @@ class RunService:
             ray_job_id=ray_job_id,
         )
 
+    async def adopt(
+        self, session: AsyncSession, *, actor: Actor, run_id: uuid.UUID, ray_job_id: str
+    ) -> Run:
+        """Make a hand-submitted Ray job the next attempt of a queued run (the reconciler
+        then follows that job, and retries the run as usual if it fails).
+
+        Raises:
+            NotFound: no such run in the caller's organization.
+            Conflict: the run is not queued, or the reconciler submitted it meanwhile.
+        """
+        run = await self.get(session, run_id=run_id)
+        if run.status != RunStatus.QUEUED:
+            raise Conflict(f"run {run_id} is {run.status}; only a queued run can be adopted")
+        attempt = run.attempts + 1
+        moved = await RunRepository(session).transition(
+            run,
+            to=RunStatus.RUNNING,
+            attempts=attempt,
+            ray_job_id=ray_job_id,
+            started_at=run.started_at or datetime.now(UTC),
+            next_attempt_at=None,
+            error=None,
+        )
+        if not moved:
+            raise Conflict(f"run {run_id} became {run.status} meanwhile; not adopted")
+        await audit_service.log(
+            session, actor, "run.adopt", target=run, after={"ray_job_id": ray_job_id}
+        )
+        return run
+
     async def replay(self, session: AsyncSession, *, actor: Actor, run_id: uuid.UUID) -> Run:
         """Replay a dead-lettered run: a new run with the same kind, target, params and
         ``max_attempts``, with fresh attempts, linked both ways (``replay_of``/``replayed_by``).
