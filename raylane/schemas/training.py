@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from raylane.schemas.common import JSON_NUMBER, Bool, Input, Output, RawText
+from raylane.schemas.runs import RunRead
 
 PositiveInt = Annotated[int, JSON_NUMBER]
 Epochs = Annotated[int, Field(ge=1, le=1000), JSON_NUMBER]
@@ -77,6 +78,12 @@ class TrainingRunCreate(Input):
     # worker failures Ray Train recovers from its last checkpoint.
     max_attempts: Annotated[int, Field(ge=1, le=10), JSON_NUMBER] = 3
     max_failures: Annotated[int, Field(ge=0, le=10), JSON_NUMBER] = 2
+
+
+class TrainingRunRead(RunRead):
+    """A run of kind ``train`` with its validated request (``params``)."""
+
+    params: dict[str, Any]
 
 
 class PredictRequest(Input):

@@ -1,5 +1,5 @@
 """Training runs of a project and predictions from served models: request shapes, and the sync
-and async groups. A training run is a run (``RunRead``): follow it with ``client.runs.wait``."""
+and async groups. A training run is a run: follow it with ``client.runs.wait``."""
 
 from __future__ import annotations
 
@@ -18,21 +18,27 @@ from raylane.client._resources import (
     segment,
 )
 from raylane.schemas.common import Page
-from raylane.schemas.runs import RunRead
-from raylane.schemas.training import PredictRequest, PredictResponse, TrainingRunCreate
+from raylane.schemas.training import (
+    PredictRequest,
+    PredictResponse,
+    TrainingRunCreate,
+    TrainingRunRead,
+)
 
 
-def _runs(project_id: Ident) -> Collection[RunRead]:
-    return Collection(f"/api/v1/projects/{segment(project_id)}/training-runs", RunRead)
+def _runs(project_id: Ident) -> Collection[TrainingRunRead]:
+    return Collection(f"/api/v1/projects/{segment(project_id)}/training-runs", TrainingRunRead)
 
 
 class _Training:
     """The request shapes both resource groups below send."""
 
     @staticmethod
-    def create(project_id: Ident, fields: dict[str, Any]) -> Call[RunRead]:
+    def create(project_id: Ident, fields: dict[str, Any]) -> Call[TrainingRunRead]:
         """``POST /projects/{id}/training-runs``."""
-        return _runs(project_id).create(body(TrainingRunCreate, **present(**fields)), RunRead)
+        return _runs(project_id).create(
+            body(TrainingRunCreate, **present(**fields)), TrainingRunRead
+        )
 
     @staticmethod
     def predict(
@@ -62,7 +68,7 @@ class Training(SyncResource):
         use_gpu: bool | None = None,
         max_attempts: int | None = None,
         max_failures: int | None = None,
-    ) -> RunRead:
+    ) -> TrainingRunRead:
         """Queue a training run on a dataset version (``search`` makes it a Tune search).
 
         Raises:
@@ -82,16 +88,18 @@ class Training(SyncResource):
 
     def list(
         self, project_id: Ident, *, limit: int | None = None, cursor: str | None = None
-    ) -> Page[RunRead]:
+    ) -> Page[TrainingRunRead]:
         """One page of the project's training runs, newest first."""
         return self._run(_runs(project_id).list(limit=limit, cursor=cursor))
 
-    def iter(self, project_id: Ident, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[RunRead]:
+    def iter(
+        self, project_id: Ident, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[TrainingRunRead]:
         """Every training run of the project, newest first."""
         runs = _runs(project_id)
         return self._pages(lambda cursor: runs.list(limit=page_size, cursor=cursor))
 
-    def get(self, project_id: Ident, run_id: Ident) -> RunRead:
+    def get(self, project_id: Ident, run_id: Ident) -> TrainingRunRead:
         """One training run: ``progress`` holds epoch, steps and the metric history, and
         ``result`` the evaluation (accuracy, macro-F1, confusion matrix) once it succeeded.
 
@@ -130,7 +138,7 @@ class AsyncTraining(AsyncResource, twin=Training):
         use_gpu: bool | None = None,
         max_attempts: int | None = None,
         max_failures: int | None = None,
-    ) -> RunRead:
+    ) -> TrainingRunRead:
         fields = {
             "dataset_version_id": str(dataset_version_id),
             "hyperparameters": hyperparameters,
@@ -144,16 +152,16 @@ class AsyncTraining(AsyncResource, twin=Training):
 
     async def list(
         self, project_id: Ident, *, limit: int | None = None, cursor: str | None = None
-    ) -> Page[RunRead]:
+    ) -> Page[TrainingRunRead]:
         return await self._run(_runs(project_id).list(limit=limit, cursor=cursor))
 
     def iter(
         self, project_id: Ident, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[RunRead]:
+    ) -> AsyncIterator[TrainingRunRead]:
         runs = _runs(project_id)
         return self._pages(lambda cursor: runs.list(limit=page_size, cursor=cursor))
 
-    async def get(self, project_id: Ident, run_id: Ident) -> RunRead:
+    async def get(self, project_id: Ident, run_id: Ident) -> TrainingRunRead:
         return await self._run(_runs(project_id).get(run_id))
 
     async def predict(

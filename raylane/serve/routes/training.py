@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from raylane.core.rbac import Permission
 from raylane.core.training.service import training_service
 from raylane.schemas.common import Page
-from raylane.schemas.runs import RunRead
-from raylane.schemas.training import TrainingRunCreate
+from raylane.schemas.training import TrainingRunCreate, TrainingRunRead
 from raylane.serve.deps import ActorDep, PageDep, SessionDep, page_of, require
 from raylane.serve.idempotency import IdempotencyDep
 from raylane.serve.routing import Route
@@ -29,32 +28,32 @@ async def create_training_run(
     session: SessionDep,
     actor: ActorDep,
     idem: IdempotencyDep,
-) -> RunRead:
+) -> TrainingRunRead:
     """Queue a training run on a dataset version; poll it here or at GET /runs/{id}."""
 
-    async def start() -> RunRead:
+    async def start() -> TrainingRunRead:
         run = await training_service.create(session, actor=actor, project_id=project_id, data=data)
-        return RunRead.model_validate(run)
+        return TrainingRunRead.model_validate(run)
 
-    return await idem.once(session, actor, RunRead, start)
+    return await idem.once(session, actor, TrainingRunRead, start)
 
 
 @router.get("/{project_id}/training-runs", dependencies=[require(Permission.RUN_READ)])
 async def list_training_runs(
     project_id: uuid.UUID, session: SessionDep, page: PageDep
-) -> Page[RunRead]:
+) -> Page[TrainingRunRead]:
     """The project's training runs, newest first."""
     result = await training_service.page(
         session, project_id=project_id, limit=page.limit, cursor=page.cursor
     )
-    return page_of(result, RunRead)  # type: ignore[no-any-return]
+    return page_of(result, TrainingRunRead)  # type: ignore[no-any-return]
 
 
 @router.get("/{project_id}/training-runs/{run_id}", dependencies=[require(Permission.RUN_READ)])
 async def get_training_run(
     project_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep
-) -> RunRead:
+) -> TrainingRunRead:
     """Status, progress (epoch, steps, metric history) and, when done, the evaluation."""
-    return RunRead.model_validate(
+    return TrainingRunRead.model_validate(
         await training_service.get(session, project_id=project_id, run_id=run_id)
     )
