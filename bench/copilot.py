@@ -1,37 +1,41 @@
-"""LLM generation through the Serve endpoint vs in-process llama.cpp, on the same prompts.
+"""LLM generation and RAG answers through the Serve app vs llama.cpp called directly.
 
-Both sides run the default model (SmolLM2-135M-Instruct GGUF) with the same settings: the
-same chat-formatted prompts (the platform's plain-chat system prompt and the model's chat
-template), ``max_tokens`` (64), temperature 0 (greedy, so both sides generate the same tokens;
-checked), the template's stop strings, context size and llama.cpp threads (``--threads``, given
-to the platform as ``RAYLANE_LLM__THREADS`` before Ray starts; default half the CPUs, since
-llama.cpp's threads wait on each other at every token and the platform's proxy, ingress and
-Copilot replica need CPU of their own for each token they pass on):
+Both sides run the default model (SmolLM2-135M-Instruct GGUF) on the same chat-formatted
+prompts (the platform's prompt builder and the model's chat template), ``max_tokens`` (64),
+temperature 0 (greedy: both sides must generate the same tokens, a mismatch exits non-zero),
+the template's stop strings and context size.
 
-* ``baseline``: ``llama_cpp.Llama.create_completion(stream=True)`` in this process, loaded and
-  prompted through ``LlamaCppBackend`` exactly as the LLM replica does.
-* ``platform``: ``POST /v1/chat/completions`` (``stream=true``, model ``smollm2-135m-instruct``:
-  plain chat, no retrieval) with one httpx client, one request at a time: proxy → ApiIngress
-  (auth, rate limit, quota check) → Copilot (input guardrails, streaming output redaction,
-  whole-output guardrails, usage row, quota update) → LLM replica.
+Threads: the baseline uses the llama.cpp thread count that decodes fastest on this machine
+(each count from 1 to the CPU count is tried first, Ray stopped); the platform keeps its
+shipped default (``RAYLANE_LLM__THREADS`` unset: llama.cpp's own choice). Both are printed.
 
-Per request: TTFT is the time from the call (baseline) or from sending the request (platform)
-to the first non-empty piece of text. ``decode tok/s`` is ``(completion tokens - 1) / (last text
-- first text)``: the rate of the tokens after the first one. ``e2e tok/s`` is ``completion tokens
-/ (call or request → end of stream)``. Completion tokens: the baseline counts llama.cpp's
-stream chunks as the backend does; the platform's come from a non-streamed repeat of each prompt
-(its ``usage``), checked against the baseline's count and text.
+Two paths, each against its plain-program baseline:
 
-Sides never run at once: rounds alternate baseline-first and platform-first (ABBA), each after
-one warm-up request per side. The guardrails' own CPU cost per request is also measured
-in-process on the same texts with the default policy. Ray starts its workers (the LLM replica
-among them) at a lower CPU priority (nice) than this process: the two values and the host's
-load are printed, as they decide the result on a busy machine.
+* bare: ``POST /v1/chat/completions`` (``stream=true``, no retrieval) vs
+  ``Llama.create_completion(stream=True)`` in this process with the same prompt;
+* RAG: ``POST /api/v1/projects/{id}/copilot/chat`` (``stream=true``; a collection of a few
+  documents ingested through the API) vs, in this process: embed the question with the same
+  model, run the platform's nearest-chunks SQL (``nearest_statement``) on one psycopg
+  connection, build the same prompt, stream llama.cpp.
 
-Last line: ``copilot_ratio=<platform decode tok/s / baseline decode tok/s>``. Goal >= 0.9, and
-``added_ttft_ms`` (platform p50 TTFT - baseline p50 TTFT) <= 50.
+Timing (both sides alike): TTFT = call or request -> the first TOKEN event (the first streamed
+chunk, even if its text is empty: llama.cpp's first chunk; the platform's first chunk that
+carries ``content`` or its first ``token`` event). ``decode tok/s`` = (completion tokens - 1) /
+(first token event -> last text). ``e2e tok/s`` = completion tokens / (call or request -> end of
+stream). Completion tokens: llama.cpp's chunks on the baseline; the platform's ``usage`` (the
+``done`` event on the RAG path, a non-streamed repeat on the bare path), checked against the
+baseline.
 
-    .venv/bin/python bench/copilot.py [--threads N] [--rounds 4] [--max-tokens 64]
+Rounds alternate the order (baseline first in odd rounds); Ray and Serve are stopped while the
+baseline runs (Postgres and Redis stay: the RAG baseline needs them). Each figure is the median
+over rounds of the per-round value, with its min-max.
+
+Last line: ``copilot_ratio=<platform e2e tok/s / baseline e2e tok/s on the bare path>
+added_ttft_ms=<bare: platform - baseline TTFT p50> rag_added_ttft_ms=<RAG: the same>``.
+Goals: ``copilot_ratio`` >= 0.9 (end to end, as the issue gates), ``added_ttft_ms`` <= 50,
+``rag_added_ttft_ms`` <= 100. The decode ratio is printed too.
+
+    .venv/bin/python bench/copilot.py [--rounds 3] [--max-tokens 64]     (--quick: 1 round)
 """
 
 from __future__ import annotations
@@ -42,13 +46,20 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import platform_env, tenant
+from bench._harness import (
+    load_average,
+    median_spread,
+    platform_env,
+    stop_platform_ray,
+    tenant,
+    wait_serve_app,
+)
 
 WARM_UP = "Say hello in one short sentence."
 PROMPTS = [
@@ -57,20 +68,50 @@ PROMPTS = [
     "What are the main causes of inflation in an economy?",
     "Give some practical tips for writing clear technical documentation.",
     "How does a refrigerator keep food cold?",
-    "Summarize the water cycle for a ten-year-old.",
     "What is the difference between a process and a thread?",
-    "Why do the seasons change during the year?",
+]
+DOCUMENTS = {
+    "hash-tables.md": "A hash table stores key-value pairs in an array of buckets. A hash "
+    "function maps each key to a bucket index, so a lookup computes the hash and reads one "
+    "bucket: on average a constant number of steps, whatever the table's size. Collisions, two "
+    "keys in one bucket, are resolved by chaining or open addressing. When the load factor grows "
+    "past a threshold the table is resized and every key rehashed.",
+    "photosynthesis.md": "Photosynthesis turns light into chemical energy. In the chloroplasts, "
+    "chlorophyll absorbs light; the light reactions split water, release oxygen and make ATP and "
+    "NADPH. The Calvin cycle then fixes carbon dioxide from the air into sugars using that ATP "
+    "and NADPH. Plants need light, water and carbon dioxide for it.",
+    "refrigerators.md": "A refrigerator moves heat out of its cabinet with a vapour-compression "
+    "cycle. A compressor squeezes the refrigerant gas, which gets hot and sheds heat through the "
+    "condenser coils at the back. The liquid passes an expansion valve, its pressure drops, and "
+    "it evaporates in the evaporator inside the cabinet, absorbing heat from the food.",
+    "processes.md": "A process is a running program with its own address space, file handles "
+    "and resources. A thread is a path of execution inside a process; the threads of one "
+    "process share its memory, so they communicate cheaply but need locks to avoid races. "
+    "Processes are isolated from each other: one crashing does not take the others down.",
+    "inflation.md": "Inflation is a general rise in prices. Demand-pull inflation comes from "
+    "spending growing faster than output; cost-push inflation from rising costs such as energy "
+    "or wages; and expectations feed it when firms and workers expect prices to keep rising. "
+    "Central banks raise interest rates to slow it.",
+    "documentation.md": "Clear technical documentation starts from the reader's task. Put the "
+    "most common use first, show a complete working example, define each term once, keep one "
+    "idea per paragraph, and say what a command does before showing it. Test every example, and "
+    "date the page so readers know how current it is.",
+}
+RAG_QUESTIONS = [
+    "Why are hash table lookups fast?",
+    "What does the Calvin cycle do?",
+    "How does a refrigerator remove heat from the food?",
+    "How do threads differ from processes?",
 ]
 
 
 @dataclass
 class Sample:
-    ttft_s: float
-    decode_s: float  # first text → last text
-    total_s: float  # call / request → end of stream
+    ttft_s: float  # call / request -> first token event
+    decode_s: float  # first token event -> last text
+    total_s: float  # call / request -> end of stream
     tokens: int
     text: str
-    pieces: list[str] = field(default_factory=list)
 
     @property
     def decode_rate(self) -> float:
@@ -81,29 +122,28 @@ class Sample:
         return self.tokens / self.total_s
 
 
-def baseline_one(llm: Any, prompt: str, stops: list[str], max_tokens: int) -> Sample:
-    """One streamed completion in this process, with the LLM replica's exact call."""
+def llama_stream(llm: Any, prompt: str, stops: list[str], max_tokens: int, t0: float) -> Sample:
+    """One streamed completion in this process, timed from ``t0``."""
     first = last = None
     count, pieces = 0, []
-    t0 = time.perf_counter()
     for chunk in llm.create_completion(
         prompt, max_tokens=max_tokens, temperature=0.0, stop=stops, stream=True
     ):
         now = time.perf_counter()
+        first = now if first is None else first
         choice = chunk["choices"][0]
         if not choice.get("finish_reason"):  # the closing chunk carries no token
             count += 1
         if choice["text"]:
             pieces.append(choice["text"])
-            first = now if first is None else first
             last = now
     end = time.perf_counter()
     assert first is not None and last is not None, "the model produced no text"
-    return Sample(first - t0, last - first, end - t0, count, "".join(pieces), pieces)
+    return Sample(first - t0, last - first, end - t0, count, "".join(pieces))
 
 
-def platform_one(client: Any, body: dict[str, Any]) -> Sample:
-    """One streamed request; tokens are filled in later from the non-streamed repeat."""
+def platform_bare(client: Any, body: dict[str, Any]) -> Sample:
+    """One streamed OpenAI-style request; tokens are filled in from the non-streamed repeat."""
     first = last = None
     pieces: list[str] = []
     t0 = time.perf_counter()
@@ -115,238 +155,370 @@ def platform_one(client: Any, body: dict[str, Any]) -> Sample:
             data = line[len("data: ") :]
             if data == "[DONE]":
                 break
-            choice = json.loads(data)["choices"][0]
+            payload = json.loads(data)
+            if "error" in payload:
+                raise RuntimeError(f"platform stream failed: {payload['error']}")
+            choice = payload["choices"][0]
             if choice.get("finish_reason") not in (None, "stop", "length"):
                 raise RuntimeError(f"platform stream ended with {choice['finish_reason']}")
-            text = choice["delta"].get("content")
-            if text:
-                now = time.perf_counter()
-                pieces.append(text)
+            now = time.perf_counter()
+            if "content" in choice["delta"]:
                 first = now if first is None else first
-                last = now
+                if choice["delta"]["content"]:
+                    pieces.append(choice["delta"]["content"])
+                    last = now
     end = time.perf_counter()
     assert first is not None and last is not None, "the platform streamed no text"
-    return Sample(first - t0, last - first, end - t0, 0, "".join(pieces), pieces)
+    return Sample(first - t0, last - first, end - t0, 0, "".join(pieces))
 
 
-def guardrail_cost_ms(questions: list[str], outputs: list[Sample]) -> float:
-    """Mean in-process ms per request of what the engine runs around generation: input
-    evaluation, streaming redaction of the pieces, whole-output evaluation (default policy)."""
-    from raylane.core.guardrails.policy import Stage, effective_policy, evaluate
-    from raylane.core.guardrails.stream import StreamRedactor
-
-    policy = effective_policy(None, None)
+def platform_rag(client: Any, project_id: str, body: dict[str, Any]) -> tuple[Sample, list[Any]]:
+    """One streamed copilot chat (SSE events); tokens from its ``done`` event."""
+    first = last = None
+    pieces: list[str] = []
+    tokens, citations = 0, []
     t0 = time.perf_counter()
-    for question, sample in zip(questions, outputs, strict=True):
-        evaluate(policy, question, stage=Stage.INPUT)
-        redactor = StreamRedactor.from_policy(policy, stage=Stage.OUTPUT)
-        for piece in sample.pieces:
-            redactor.feed(piece)
-        redactor.finish()
-        evaluate(policy, sample.text, stage=Stage.OUTPUT)
-    return (time.perf_counter() - t0) * 1000 / len(questions)
-
-
-def replica_nice(data_dir: Path) -> int | None:
-    """The nice value of this cluster's LLM replica process (Linux), None if not found."""
-    marker = f"RAYLANE_DATA_DIR={data_dir.resolve()}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if b"ServeReplica:raylane:LLM" not in (proc / "cmdline").read_bytes():
+    url = f"/api/v1/projects/{project_id}/copilot/chat"
+    with client.stream("POST", url, json=body | {"stream": True}) as r:
+        r.raise_for_status()
+        kind = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: ") :]
                 continue
-            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+            if not line.startswith("data: "):
                 continue
-            return os.getpriority(os.PRIO_PROCESS, int(proc.name))
-        except OSError:
-            continue
-    return None
+            event = json.loads(line[len("data: ") :])
+            now = time.perf_counter()
+            if kind == "token":
+                first = now if first is None else first
+                if event["text"]:
+                    pieces.append(event["text"])
+                    last = now
+            elif kind == "citations":
+                citations = event["citations"]
+            elif kind == "done":
+                tokens = event["usage"]["completion_tokens"]
+            elif kind in ("blocked", "error"):
+                raise RuntimeError(f"copilot chat ended with {kind}: {event}")
+    end = time.perf_counter()
+    assert first is not None and last is not None, "the copilot streamed no text"
+    return Sample(first - t0, last - first, end - t0, tokens, "".join(pieces)), citations
 
 
-def dump_serve_logs(ray_dir: Path, chars: int = 3000) -> None:
-    """The end of each Serve log of this cluster, to stderr (after a failed request)."""
-    for log in sorted((ray_dir / "session_latest" / "logs" / "serve").glob("*.log")):
-        print(f"--- {log.name}\n{log.read_text(errors='replace')[-chars:]}", file=sys.stderr)
+class RagBaseline:
+    """Embed + the platform's pgvector statement + llama.cpp, in this process."""
+
+    def __init__(self, backend: Any, collection_id: Any, top_k: int, max_tokens: int) -> None:
+        import psycopg
+        from pgvector.psycopg import register_vector
+
+        from raylane.config import get_settings
+        from raylane.infra import embeddings
+        from raylane.infra.db.session import SESSION_SETTINGS
+        from raylane.infra.db.urls import libpq_url, owner_url
+
+        settings = get_settings()
+        self._model = embeddings.load(str(embeddings.default_model_dir()), os.cpu_count())
+        self._conn = psycopg.connect(libpq_url(owner_url(settings)), autocommit=True)
+        register_vector(self._conn)
+        for name, value in SESSION_SETTINGS.items():  # the platform's hnsw.ef_search
+            self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        self._backend, self._llm = backend, backend.load()
+        self._collection_id, self._top_k, self._max_tokens = collection_id, top_k, max_tokens
+        self.citations: dict[str, list[str]] = {}
+
+    def nearest(self, vector: list[float], exact: bool) -> list[Any]:
+        from psycopg.rows import dict_row
+
+        from raylane.core.collections.repository import nearest_statement
+
+        sql, params = nearest_statement(
+            collection_id=self._collection_id,
+            vector=vector,
+            top_k=self._top_k,
+            filters={},
+            exact=exact,
+        )
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            return [r for r in cur.execute(sql, params).fetchall() if r["id"] is not None]
+
+    def __call__(self, question: str) -> Sample:
+        from raylane.core.collections.search import Hit
+        from raylane.core.copilot import prompt
+        from raylane.infra import embeddings
+
+        t0 = time.perf_counter()
+        (vector,) = embeddings.encode(self._model, [question])
+        rows = self.nearest(vector, exact=False)
+        if len(rows) < self._top_k:  # as the platform: the index came back short
+            rows = self.nearest(vector, exact=True)
+        hits = [
+            Hit(
+                r["id"],
+                r["document_id"],
+                r["document_name"],
+                r["chunk_index"],
+                r["text"],
+                1.0 - float(r["distance"]),
+                r["metadata"],
+            )
+            for r in rows
+        ]
+        self.citations[question] = [str(h.chunk_id) for h in hits]
+        text, stops = self._backend.prompt(prompt.build(hits, [], question))
+        return llama_stream(self._llm, text, stops, self._max_tokens, t0)
 
 
-def p(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def sweep_threads(settings: Any, formatted: list[tuple[str, list[str]]], max_tokens: int) -> int:
+    """The llama.cpp thread count (1..CPUs) with the fastest decode on this machine."""
+    from raylane.infra.llm.llamacpp import LlamaCppBackend
+
+    best, best_rate = 1, 0.0
+    for threads in range(1, (os.cpu_count() or 1) + 1):
+        backend = LlamaCppBackend.from_settings(settings)
+        backend._threads = threads
+        llm = backend.load()
+        llama_stream(llm, *formatted[0], max_tokens, time.perf_counter())  # warm-up
+        rates = [
+            llama_stream(llm, *f, max_tokens, time.perf_counter()).decode_rate
+            for f in formatted[1:4]
+        ]
+        rate = statistics.median(rates)
+        print(f"threads sweep: {threads} thread(s): decode {rate:.1f} tok/s", flush=True)
+        if rate > best_rate:
+            best, best_rate = threads, rate
+        del llm, backend
+    return best
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=max(1, (os.cpu_count() or 2) // 2),
-        help="llama.cpp threads on both sides (default: half the CPUs)",
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=4, help="passes over the prompts per side")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (>= 3)")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="one round")
     args = parser.parse_args()
-    load_start = os.getloadavg()[0]
-    overrides = {
-        "RAYLANE_LLM__THREADS": str(args.threads),
-        "RAYLANE_QUOTAS__DAILY_TOKENS": "0",  # unlimited
-    }
-    base: list[Sample] = []
-    plat: list[Sample] = []
+    if args.quick:
+        args.rounds = 1
+    print(f"start: {load_average()}", flush=True)
+    overrides = {"RAYLANE_QUOTAS__DAILY_TOKENS": "0"}  # unlimited: many requests from one org
+    os.environ.pop("RAYLANE_LLM__THREADS", None)  # the platform keeps its shipped default
+    rows: dict[tuple[str, str], list[list[Sample]]] = {}
+    mismatches: list[str] = []
     with platform_env(**overrides) as bench:
         import httpx
 
-        from bench.embed import wait_serve_app
+        from raylane.client import Client
         from raylane.config import get_settings
         from raylane.core.copilot import prompt as chat_prompt
         from raylane.infra import runtime
         from raylane.infra.llm.llamacpp import LlamaCppBackend
-        from raylane.infra.workloads import head_resources
         from raylane.serve.deploy import deploy
 
         settings = get_settings()
         assert settings.llm.backend == "llamacpp", "the baseline is llama.cpp"
-        assert settings.llm.threads == args.threads
+        assert settings.llm.threads is None, "the platform runs its shipped default"
+        probe = LlamaCppBackend.from_settings(settings)
+        formatted = [probe.prompt(chat_prompt.build([], [], q)) for q in [WARM_UP, *PROMPTS]]
+        del probe
+        threads = sweep_threads(settings, formatted, args.max_tokens)
         backend = LlamaCppBackend.from_settings(settings)
+        backend._threads = threads
         llm = backend.load()
-        formatted = [backend.prompt(chat_prompt.build([], [], q)) for q in [WARM_UP, *PROMPTS]]
+        import multiprocessing
 
-        runtime.start_ray(settings, resources=head_resources())
-        url = deploy(settings)
-        try:
-            wait_serve_app()
-            _, owner_key = tenant(url, bench.admin_key, "copilot-bench")
-            model = settings.llm.model_name
-            bodies = [
-                {
-                    "model": model,
-                    "messages": [{"role": "user", "content": q}],
-                    "max_tokens": args.max_tokens,
-                    "temperature": 0,
-                }
-                for q in [WARM_UP, *PROMPTS]
-            ]
-            headers = {"Authorization": f"Bearer {owner_key}"}
-            with httpx.Client(
-                base_url=url, headers=headers, timeout=300, trust_env=False
-            ) as client:
-
-                def run_baseline() -> list[Sample]:
-                    baseline_one(llm, *formatted[0], args.max_tokens)  # warm-up
-                    return [baseline_one(llm, *f, args.max_tokens) for f in formatted[1:]]
-
-                def run_platform() -> list[Sample]:
-                    platform_one(client, bodies[0])  # warm-up (the replica loads the model)
-                    return [platform_one(client, b) for b in bodies[1:]]
-
-                load_before = os.getloadavg()[0]
-                per_round: list[tuple[list[Sample], list[Sample]]] = []
-                try:
-                    for i in range(args.rounds):
-                        if i % 4 in (0, 3):
-                            b = run_baseline()
-                            pl = run_platform()
-                        else:
-                            pl = run_platform()
-                            b = run_baseline()
-                        per_round.append((b, pl))
-                        base += b
-                        plat += pl
-                except httpx.HTTPError:
-                    dump_serve_logs(runtime.ray_temp_dir(settings))
-                    raise
-                nice = replica_nice(settings.data_dir)
-                # Completion tokens of each prompt on the platform (greedy: the same answer).
-                usage = []
-                for body in bodies[1:]:
-                    r = client.post("/v1/chat/completions", json=body)
-                    r.raise_for_status()
-                    out = r.json()
-                    usage.append(
-                        (
-                            out["usage"]["completion_tokens"],
-                            out["choices"][0]["message"]["content"],
-                        )
-                    )
-            load_after = os.getloadavg()[0]
-        finally:
-            import ray
-
-            ray.shutdown()  # disconnect before the harness stops the cluster
-
-    n = len(PROMPTS)
-    mismatches = []
-    for i, s in enumerate(plat):
-        tokens, text = usage[i % n]
-        s.tokens = tokens
-        ref = base[i % n]
-        if i < n and (tokens != ref.tokens or text != ref.text):
-            mismatches.append(
-                f"prompt {i}: baseline {ref.tokens} tokens, platform {tokens} tokens"
-                f"{'' if text == ref.text else ' (non-streamed text differs)'}"
-            )
-        if s.text != ref.text:
-            mismatches.append(f"prompt {i % n}, round {i // n + 1}: streamed text differs")
-    for i, s in enumerate(base[n:], start=n):
-        if s.tokens != base[i % n].tokens or s.text != base[i % n].text:
-            mismatches.append(f"prompt {i % n}: baseline differs between rounds")
-
-    guard_ms = guardrail_cost_ms(PROMPTS, base[:n])
-    print(
-        f"model {settings.llm.model_name}, {n} prompts x {args.rounds} rounds (ABBA order),"
-        f" max_tokens {args.max_tokens}, temperature 0, llama.cpp threads {args.threads},"
-        f" context {settings.llm.context_tokens}; {os.cpu_count()} CPUs,"
-        f" load average {load_start:.1f} at start, {load_before:.1f} before measuring,"
-        f" {load_after:.1f} after; nice: baseline {os.getpriority(os.PRIO_PROCESS, 0)},"
-        f" LLM replica {'unknown' if nice is None else nice}"
-    )
-    if max(load_before, load_after) > (os.cpu_count() or 1):
+        shipped = max(multiprocessing.cpu_count() // 2, 1)  # llama-cpp-python's default
         print(
-            "WARNING: load average above the CPU count: other work shared the CPUs during"
-            " the run, so these numbers mostly measure contention"
+            f"baseline: {threads} llama.cpp thread(s) (fastest decode); platform: shipped"
+            f" default (RAYLANE_LLM__THREADS unset: llama.cpp's {shipped} decode thread(s))",
+            flush=True,
         )
+        bodies = [
+            {
+                "model": settings.llm.model_name,
+                "messages": [{"role": "user", "content": q}],
+                "max_tokens": args.max_tokens,
+                "temperature": 0,
+            }
+            for q in [WARM_UP, *PROMPTS]
+        ]
+        rag_bodies = [
+            {
+                "messages": [{"role": "user", "content": q}],
+                "max_tokens": args.max_tokens,
+                "temperature": 0,
+            }
+            for q in RAG_QUESTIONS
+        ]
+        url: str | None = None
+        project_id = collection_id = owner_key = None
+        rag_base: RagBaseline | None = None
+        plat_usage: list[tuple[int, str]] = []
+        plat_citations: dict[str, list[str]] = {}
+
+        def start_platform() -> str:
+            nonlocal project_id, collection_id, owner_key
+            runtime.start_ray(settings)  # as `raylane up` (make run) does
+            served = deploy(settings)
+            wait_serve_app()
+            if owner_key is None:
+                _, owner_key = tenant(served, bench.admin_key, "copilot-bench")
+                with Client(served, owner_key, timeout=300) as c:
+                    project = c.projects.create(name="copilot-bench")
+                    collection = c.collections.create(project.id, name="notes")
+                    c.documents.upload(
+                        collection.id,
+                        [(n, t.encode(), "text/markdown") for n, t in DOCUMENTS.items()],
+                    )
+                    run = c.runs.wait(c.collections.ingest(collection.id).id, timeout=600, poll=0.5)
+                    print(f"ingest run {run.id}: {run.status}", flush=True)
+                project_id, collection_id = str(project.id), collection.id
+            return served
+
+        def run_baseline() -> tuple[list[Sample], list[Sample]]:
+            nonlocal rag_base
+            if rag_base is None:
+                rag_base = RagBaseline(backend, collection_id, 4, args.max_tokens)
+            llama_stream(llm, *formatted[0], args.max_tokens, time.perf_counter())  # warm-up
+            bare = [
+                llama_stream(llm, *f, args.max_tokens, time.perf_counter()) for f in formatted[1:]
+            ]
+            rag_base(RAG_QUESTIONS[0])  # warm-up
+            return bare, [rag_base(q) for q in RAG_QUESTIONS]
+
+        def run_platform(client: Any) -> tuple[list[Sample], list[Sample]]:
+            platform_bare(client, bodies[0])  # warm-up
+            bare = [platform_bare(client, b) for b in bodies[1:]]
+            platform_rag(client, project_id, rag_bodies[0])  # warm-up
+            rag = []
+            for q, b in zip(RAG_QUESTIONS, rag_bodies, strict=True):
+                sample, cites = platform_rag(client, project_id, b)
+                plat_citations[q] = [c["chunk_id"] for c in cites]
+                rag.append(sample)
+            return bare, rag
+
+        try:
+            for i in range(args.rounds):
+                order = ("baseline", "platform") if i % 2 == 0 else ("platform", "baseline")
+                for side in order:
+                    if side == "baseline":
+                        if url is not None:
+                            stop_platform_ray()
+                            url = None
+                        if collection_id is None:  # the documents are ingested by the platform
+                            url = start_platform()
+                            stop_platform_ray()
+                            url = None
+                        bare, rag = run_baseline()
+                    else:
+                        if url is None:
+                            url = start_platform()
+                        headers = {"Authorization": f"Bearer {owner_key}"}
+                        with httpx.Client(
+                            base_url=url, headers=headers, timeout=300, trust_env=False
+                        ) as client:
+                            bare, rag = run_platform(client)
+                            if not plat_usage:
+                                for body in bodies[1:]:
+                                    r = client.post("/v1/chat/completions", json=body)
+                                    r.raise_for_status()
+                                    out = r.json()
+                                    plat_usage.append(
+                                        (
+                                            out["usage"]["completion_tokens"],
+                                            out["choices"][0]["message"]["content"],
+                                        )
+                                    )
+                    rows.setdefault((side, "bare"), []).append(bare)
+                    rows.setdefault((side, "rag"), []).append(rag)
+                    print(
+                        f"round {i + 1} {side:<8}: bare TTFT p50"
+                        f" {statistics.median(s.ttft_s for s in bare) * 1000:.1f} ms; RAG TTFT"
+                        f" p50 {statistics.median(s.ttft_s for s in rag) * 1000:.1f} ms",
+                        flush=True,
+                    )
+        finally:
+            if url is not None:
+                stop_platform_ray()
+    print(f"end: {load_average()}")
+
+    # Greedy: every side and round must generate the same tokens for each prompt.
+    ref_bare = rows[("baseline", "bare")][0]
+    ref_rag = rows[("baseline", "rag")][0]
+    for (side, path), rounds in rows.items():
+        ref = ref_bare if path == "bare" else ref_rag
+        for r, samples in enumerate(rounds):
+            for j, s in enumerate(samples):
+                if side == "platform" and path == "bare":
+                    s.tokens = plat_usage[j][0]
+                if s.tokens != ref[j].tokens or s.text != ref[j].text:
+                    mismatches.append(
+                        f"{side} {path} round {r + 1} prompt {j}: {s.tokens} tokens vs"
+                        f" {ref[j].tokens}{'' if s.text == ref[j].text else ', text differs'}"
+                    )
+    for j, (_tokens, text) in enumerate(plat_usage):
+        if text != ref_bare[j].text:
+            mismatches.append(f"platform bare prompt {j}: non-streamed text differs")
+    assert rag_base is not None
+    for q in RAG_QUESTIONS:
+        if plat_citations.get(q) != rag_base.citations.get(q):
+            mismatches.append(f"RAG {q!r}: the two sides retrieved different chunks")
+
+    print(
+        f"\nmodel {settings.llm.model_name}, max_tokens {args.max_tokens}, temperature 0;"
+        f" {len(PROMPTS)} bare prompts and {len(RAG_QUESTIONS)} RAG questions x {args.rounds}"
+        f" round(s), alternating; baseline threads {threads}, platform shipped default;"
+        " per-round values, median (min-max) over rounds"
+    )
+    print(f"{'path':<5} {'side':<9} {'TTFT p50 ms':>22} {'decode tok/s':>22} {'e2e tok/s':>22}")
+    per: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for path in ("bare", "rag"):
+        for side in ("baseline", "platform"):
+            rounds = rows[(side, path)]
+            per[(side, path)] = {
+                "ttft": [statistics.median(s.ttft_s * 1000 for s in r) for r in rounds],
+                "decode": [statistics.mean(s.decode_rate for s in r) for r in rounds],
+                "e2e": [statistics.mean(s.e2e_rate for s in r) for r in rounds],
+            }
+            v = per[(side, path)]
+            print(
+                f"{path:<5} {side:<9} {median_spread(v['ttft']):>22}"
+                f" {median_spread(v['decode']):>22} {median_spread(v['e2e']):>22}"
+            )
+
+    def ratio(path: str, key: str) -> float:
+        return statistics.median(
+            p / b
+            for p, b in zip(per[("platform", path)][key], per[("baseline", path)][key], strict=True)
+        )
+
+    def added(path: str) -> float:
+        return statistics.median(
+            p - b
+            for p, b in zip(
+                per[("platform", path)]["ttft"], per[("baseline", path)]["ttft"], strict=True
+            )
+        )
+
+    print(
+        f"bare: decode ratio {ratio('bare', 'decode'):.2f}, e2e ratio {ratio('bare', 'e2e'):.2f};"
+        f" RAG: decode ratio {ratio('rag', 'decode'):.2f}, e2e ratio {ratio('rag', 'e2e'):.2f}"
+        " (medians of per-round ratios)"
+    )
     if mismatches:
-        print("WARNING: the two sides did not generate the same tokens:")
+        print(
+            "MISMATCH: the two sides did not generate the same tokens or retrieve the same chunks:"
+        )
         for m in mismatches:
             print(f"  {m}")
-    else:
-        per_prompt = [s.tokens for s in base[:n]]
-        print(f"check: same completion tokens and text on both sides for all prompts {per_prompt}")
+        sys.exit(1)
+    print("check: same tokens and text on both sides, every round; same chunks retrieved")
     print(
-        f"\n{'side':<9} {'TTFT p50 ms':>11} {'TTFT p90 ms':>11} {'decode tok/s':>12}"
-        f" {'e2e tok/s':>9} {'tokens':>7}"
+        f"copilot_ratio={ratio('bare', 'e2e'):.2f} added_ttft_ms={added('bare'):.1f}"
+        f" rag_added_ttft_ms={added('rag'):.1f}"
     )
-    rows: dict[str, tuple[float, float, float]] = {}
-    for name, samples in (("baseline", base), ("platform", plat)):
-        ttft = [s.ttft_s * 1000 for s in samples]
-        rows[name] = (
-            statistics.median(ttft),
-            statistics.mean(s.decode_rate for s in samples),
-            statistics.mean(s.e2e_rate for s in samples),
-        )
-        print(
-            f"{name:<9} {rows[name][0]:>11.1f} {p(ttft, 90):>11.1f} {rows[name][1]:>12.1f}"
-            f" {rows[name][2]:>9.1f} {sum(s.tokens for s in samples):>7}"
-        )
-    print("per round, decode tok/s baseline / platform:")
-    for i, (b, pl) in enumerate(per_round):
-        rb = statistics.mean(s.decode_rate for s in b)
-        rp = statistics.mean(s.decode_rate for s in pl)
-        print(f"  round {i + 1}: {rb:.1f} / {rp:.1f} = {rp / rb:.2f}")
-    tail = statistics.median((pl.total_s - pl.ttft_s - pl.decode_s) * 1000 for pl in plat)
-    print(
-        "(TTFT: call or request → first non-empty text; decode tok/s: (completion tokens - 1) /"
-        " (first → last text), mean over requests; e2e tok/s: completion tokens / (call or"
-        " request → end of stream); tokens: completion tokens over all rounds, the platform's"
-        " from its non-streamed usage)"
-    )
-    print(
-        f"platform path includes guardrails on input and output: {guard_ms:.2f} ms of CPU per"
-        f" request in-process (default policy); after the last text the platform's stream ends"
-        f" {tail:.1f} ms later (p50: output guardrails, usage row, quota)"
-    )
-    print(f"e2e_ratio={rows['platform'][2] / rows['baseline'][2]:.2f}")
-    print(f"added_ttft_ms={rows['platform'][0] - rows['baseline'][0]:.1f}")
-    print(f"copilot_ratio={rows['platform'][1] / rows['baseline'][1]:.2f}")
 
 
 if __name__ == "__main__":
