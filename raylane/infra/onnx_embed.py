@@ -48,9 +48,12 @@ def _max_tokens(model_dir: Path) -> int:
 
 
 def cache_key(model_dir: Path) -> str:
-    """What the quantized file depends on: the weights, the recipe and the library versions."""
-    import onnxruntime
-    import torch
+    """What the quantized file depends on: the weights, the recipe and the library versions.
+
+    Versions come from package metadata: importing torch (seconds) just to name the cached file
+    would slow every int8 actor's start.
+    """
+    from importlib.metadata import version
 
     digest = hashlib.sha256()
     for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
@@ -59,7 +62,7 @@ def cache_key(model_dir: Path) -> str:
             with path.open("rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
-    digest.update(f"{RECIPE}|{torch.__version__}|{onnxruntime.__version__}".encode())
+    digest.update(f"{RECIPE}|{version('torch')}|{version('onnxruntime')}".encode())
     return digest.hexdigest()[:16]
 
 
