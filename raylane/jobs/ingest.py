@@ -25,6 +25,7 @@ import numpy as np
 from raylane.config import get_settings
 from raylane.core.collections.models import Collection, Document, DocumentStatus
 from raylane.core.collections.repository import ChunkRepository, DocumentRepository
+from raylane.core.collections.service import search_index_service
 from raylane.core.documents.chunking import chunk_text, content_hash, load_tokenizer
 from raylane.core.documents.parsing import ParsedDoc
 from raylane.core.documents.sandbox import ParseFile, ParseLimits, parse_isolated_many
@@ -324,6 +325,10 @@ async def _finalize(
                 )
             else:
                 doc.status, doc.error = DocumentStatus.FAILED, errors[str(doc.id)][:2000]
+    # Committed: a collection now over the threshold gets its own search index (CONCURRENTLY).
+    await search_index_service.refresh(
+        organization_id=ctx.organization_id, collection_id=collection.id
+    )
     await ctx.progress(documents_done=len(docs) - len(errors), chunks_done=total)
     return {
         "documents": len(docs) - len(errors),

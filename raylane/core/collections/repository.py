@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgvector import Vector
 from psycopg.rows import dict_row
@@ -15,11 +15,21 @@ from sqlalchemy.dialects.postgresql import insert
 from raylane.core.collections.models import Chunk, Collection, Document, ObjectDeletion
 from raylane.infra.db.repository import Repository
 from raylane.infra.db.session import HNSW_EF_SEARCH, driver_connection
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 from raylane.infra.ids import uuid7
 
 # Advisory locks on object keys use the two-int form under this class id, apart from every
 # single-bigint lock (migrations use one).
 _OBJECT_KEY_LOCK = 7140007
+# Builds and drops of one collection's search index are serialised under this class id.
+_SEARCH_INDEX_LOCK = 7140009
+
+
+def search_index_name(collection_id: uuid.UUID) -> str:
+    """The name of a collection's own HNSW index (41 characters: under Postgres's 63)."""
+    return f"chunks_c_{uuid.UUID(str(collection_id)).hex}"
 
 
 def nearest_statement(
@@ -32,13 +42,22 @@ def nearest_statement(
 ) -> tuple[str, dict[str, Any]]:
     """The nearest-chunks statement (psycopg placeholders) and its parameters.
 
+    The collection id and the width are literals in the SQL text, not parameters: a partial
+    index (``WHERE collection_id = '<id>' AND dimensions = <n>``) is usable only when the
+    planner can prove its predicate from constants, which a generic plan over parameters never
+    can (psycopg prepares a statement after five runs, and Postgres then may switch to the
+    generic plan). So a collection with its own HNSW index is searched through it, and one
+    without falls to the ``collection_id`` b-tree and an exact sort of its rows. Both are safe
+    to inline: a ``uuid.UUID``'s text and an ``int``.
+
     The collection row is joined, so row-level security and the width check come with the
     search. The vector travels in binary (pgvector's adapters, registered on every connection).
     """
-    dims = len(vector)  # part of the SQL text (must match the index expression)
+    cid = str(uuid.UUID(str(collection_id)))  # canonical text of a real UUID: no injection
+    dims = len(vector)
     distance = f"embedding::vector({dims}) <=> CAST(%(q)s AS vector({dims}))"
     order = f"({distance}) + 0" if exact else distance
-    where = "collection_id = c.id AND dimensions = %(dims)s AND c.dimensions = %(dims)s"
+    where = f"collection_id = '{cid}'::uuid AND dimensions = {dims}"
     if filters:
         where += " AND metadata @> CAST(%(filters)s AS jsonb)"
     sql = f"""
@@ -46,13 +65,14 @@ def nearest_statement(
         FROM collections c
         LEFT JOIN LATERAL (
             SELECT id, document_id, chunk_index, text, metadata, {distance} AS distance
-            FROM chunks WHERE {where} ORDER BY {order} LIMIT %(k)s
+            FROM chunks WHERE {where} AND c.dimensions = {dims}
+            ORDER BY {order} LIMIT %(k)s
         ) h ON true
         LEFT JOIN documents d ON d.id = h.document_id
-        WHERE c.id = %(cid)s
+        WHERE c.id = '{cid}'::uuid
         ORDER BY h.distance
         """
-    params: dict[str, Any] = {"q": Vector(vector), "cid": collection_id, "dims": dims, "k": top_k}
+    params: dict[str, Any] = {"q": Vector(vector), "k": top_k}
     if filters:
         params["filters"] = Jsonb(filters)
     return sql, params
@@ -225,9 +245,10 @@ class ChunkRepository(Repository[Chunk]):
         """The collection's dimensions (None: not visible to the tenant) and its top-k chunks by
         cosine distance, in one statement. ``exact`` bypasses the HNSW index.
 
-        Chunks are searched only when the collection's width is the vector's. The HNSW index
-        filters after it scans, so a small collection in a big table can come back short; the
-        caller then asks again with ``exact``. Runs on the driver: this is the search hot path.
+        Chunks are searched only when the collection's width is the vector's. A collection with
+        its own HNSW index is searched through it, any other exactly (``nearest_statement``); the
+        index applies metadata filters after it scans, so a filtered search can come back short
+        and the caller then asks again with ``exact``. Runs on the driver: the search hot path.
         """
         driver = await driver_connection(self._session)
         if ef_search != HNSW_EF_SEARCH:  # every connection starts at HNSW_EF_SEARCH
@@ -331,3 +352,80 @@ class ObjectDeletionRepository(Repository[ObjectDeletion]):
         """Organizations with deletions due, across tenants (SECURITY DEFINER; ids only)."""
         stmt = text("SELECT organization_id FROM raylane_object_deletions_due(:n)")
         return list(await self._session.scalars(stmt, {"n": limit}))
+
+
+class SearchIndexRepository:
+    """DDL for the per-collection HNSW indexes, on an owner-role connection in autocommit.
+
+    Only the table's owner may create or drop an index on ``chunks``, and ``CREATE INDEX
+    CONCURRENTLY`` (which lets every tenant keep writing while an index builds) cannot run in a
+    transaction or a function: so this takes a plain psycopg connection, never a session.
+    """
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def state(self, collection_id: uuid.UUID) -> bool | None:
+        """True: the collection's index is built and valid; False: a build failed or is still
+        running (Postgres keeps it invalid, the planner ignores it); None: there is none."""
+        row = await (
+            await self._conn.execute(
+                "SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = to_regclass(%s)",
+                (search_index_name(collection_id),),
+            )
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    async def try_lock(self, collection_id: uuid.UUID) -> bool:
+        """Take the collection's index lock for this connection's session, unless held."""
+        row = await (
+            await self._conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                (_SEARCH_INDEX_LOCK, str(collection_id)),
+            )
+        ).fetchone()
+        return bool(row and row[0])
+
+    async def unlock(self, collection_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            "SELECT pg_advisory_unlock(%s, hashtext(%s))",
+            (_SEARCH_INDEX_LOCK, str(collection_id)),
+        )
+
+    async def create(self, collection_id: uuid.UUID, *, dimensions: int, memory: str) -> None:
+        """Build the collection's HNSW index without blocking writes (``CONCURRENTLY``).
+
+        Its predicate is the one ``nearest_statement`` writes, literally, so the planner can
+        prove it. ``memory`` is the build's ``maintenance_work_mem``: a graph that does not fit
+        is built several times slower.
+        """
+        cid = str(uuid.UUID(str(collection_id)))
+        dims = int(dimensions)
+        await self._conn.execute(
+            "SELECT set_config('maintenance_work_mem', %s, false)", (str(memory),)
+        )
+        await self._conn.execute(
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {search_index_name(collection_id)} "
+            f"ON chunks USING hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+            f"WHERE collection_id = '{cid}'::uuid AND dimensions = {dims}"
+        )
+
+    async def drop(self, collection_id: uuid.UUID) -> None:
+        """Drop the collection's index (if any) without blocking other tenants' writes."""
+        await self._conn.execute(
+            f"DROP INDEX CONCURRENTLY IF EXISTS {search_index_name(collection_id)}"
+        )
+
+    async def due(self, min_rows: int) -> list[tuple[uuid.UUID, int]]:
+        """Collections of every tenant with at least ``min_rows`` chunks: (id, width)."""
+        cursor = await self._conn.execute(
+            "SELECT collection_id, dimensions FROM raylane_search_index_due(%s)", (min_rows,)
+        )
+        return [(row[0], int(row[1])) for row in await cursor.fetchall()]
+
+    async def orphans(self) -> list[uuid.UUID]:
+        """Collections that still have an index but no longer exist."""
+        cursor = await self._conn.execute(
+            "SELECT collection_id FROM raylane_search_index_orphans()"
+        )
+        return [row[0] for row in await cursor.fetchall()]

@@ -101,7 +101,8 @@ class SearchService:
                 f"vector has {len(vector)} dimensions; the collection's model has {dimensions}"
             )
         if len(dense) < pool:
-            # The index filters after scanning: come back exact when it returned too few.
+            # A collection's own index applies metadata filters after its scan: a filtered
+            # search can come back short, and then goes exact.
             _, dense = await nearest(exact=True)
         if mode != "hybrid":
             return [_hit(r, 1.0 - float(r["distance"])) for r in dense[:top_k]]

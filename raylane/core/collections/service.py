@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import mimetypes
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_
 
 from raylane.config import Settings
 from raylane.core.audit import audit_service
@@ -30,6 +36,7 @@ from raylane.core.collections.repository import (
     CollectionRepository,
     DocumentRepository,
     ObjectDeletionRepository,
+    SearchIndexRepository,
 )
 from raylane.core.documents.sandbox import ParseLimits, parse_isolated
 from raylane.core.projects.service import project_service
@@ -39,9 +46,19 @@ from raylane.core.runs.service import run_service
 from raylane.errors import InvalidInput, NotFound, PayloadTooLarge
 from raylane.infra import embeddings
 from raylane.infra.db.paging import Page
-from raylane.infra.db.session import conflict_on_duplicate
+from raylane.infra.db.session import (
+    SEARCH_INDEX_BUILD_MEMORY,
+    SEARCH_INDEX_MIN_ROWS,
+    conflict_on_duplicate,
+    session_scope,
+)
 from raylane.infra.storage import ObjectStore
 from raylane.schemas.collections import CollectionCreate
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+log = logging.getLogger(__name__)
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -224,6 +241,7 @@ class CollectionService:
             object_keys=keys,
             reason=DeletionReason.COLLECTION_DELETED,
         )
+        search_index_service.drop_after_commit(session, collection_id)
 
 
 class DocumentService:
@@ -413,5 +431,148 @@ class DocumentService:
         )
 
 
+_DROPS = "raylane.search_index_drops"
+_DROPS_HOOKED = "raylane.search_index_drops_hooked"
+
+
+@asynccontextmanager
+async def _owner_connection() -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection as the schema owner, in autocommit: index DDL needs both."""
+    import psycopg
+
+    from raylane.infra.db.urls import libpq_url, owner_url
+
+    conn = await psycopg.AsyncConnection.connect(libpq_url(owner_url()), autocommit=True)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+class SearchIndexService:
+    """Upkeep of the per-collection HNSW indexes (see docs/architecture.md, "Search").
+
+    A collection with at least ``SEARCH_INDEX_MIN_ROWS`` chunks gets a partial HNSW index of its
+    own, so its searches never compete with other collections' rows for the candidate list;
+    smaller ones are searched exactly. Builds and drops run as the owner role (only a table's
+    owner may index it) with ``CONCURRENTLY``, so no tenant's writes wait for them. Where the
+    owner role is not reachable they fail, are logged, and search stays exact (correct, slower).
+    """
+
+    async def refresh(
+        self,
+        *,
+        organization_id: uuid.UUID,
+        collection_id: uuid.UUID,
+        min_rows: int | None = None,
+    ) -> bool:
+        """Give the collection its own index once it has crossed the threshold (after an
+        ingest), and drop the indexes of deleted collections. True when the index is in place.
+
+        Never raises for the index: a failed build leaves the collection on exact search.
+        """
+        threshold = SEARCH_INDEX_MIN_ROWS if min_rows is None else min_rows
+        async with session_scope(organization_id=organization_id) as session:
+            collection = await CollectionRepository(session).get(collection_id)
+            rows = await ChunkRepository(session).count(collection_id=collection_id)
+            dimensions = collection.dimensions if collection is not None else 0
+        try:
+            await self.drop_orphans()
+            if collection is None or rows < threshold:
+                return False
+            built = await self._build(collection_id, dimensions)
+            # Deleted while it was building: its after-commit drop may have found the lock held.
+            async with session_scope(organization_id=organization_id) as session:
+                gone = await CollectionRepository(session).get(collection_id) is None
+            if gone:
+                await self.drop(collection_id)
+                return False
+            return built
+        except Exception:
+            log.warning(
+                "search index of collection %s not built; its searches stay exact",
+                collection_id,
+                exc_info=True,
+            )
+            return False
+
+    async def _build(self, collection_id: uuid.UUID, dimensions: int) -> bool:
+        async with _owner_connection() as conn:
+            repo = SearchIndexRepository(conn)
+            if await repo.state(collection_id):
+                return True
+            if not await repo.try_lock(collection_id):
+                return False  # another ingest of this collection is building it
+            try:
+                if await repo.state(collection_id) is False:
+                    await repo.drop(collection_id)  # a failed build leaves an invalid index
+                await repo.create(
+                    collection_id, dimensions=dimensions, memory=SEARCH_INDEX_BUILD_MEMORY
+                )
+            finally:
+                await repo.unlock(collection_id)
+            return bool(await repo.state(collection_id))
+
+    async def drop(self, collection_id: uuid.UUID) -> None:
+        """Drop a deleted collection's index, unless a build of it holds the lock (that build
+        drops it when it finds the collection gone)."""
+        async with _owner_connection() as conn:
+            repo = SearchIndexRepository(conn)
+            # DROP INDEX CONCURRENTLY queues behind any other index build on chunks: give up
+            # soon and leave it to the next sweep rather than hold the caller for a whole build.
+            await conn.execute("SET lock_timeout = '2s'")
+            if await repo.try_lock(collection_id):
+                try:
+                    await repo.drop(collection_id)
+                finally:
+                    await repo.unlock(collection_id)
+
+    async def drop_orphans(self) -> int:
+        """Drop the indexes of collections that no longer exist (a drop that failed)."""
+        async with _owner_connection() as conn:
+            orphans = await SearchIndexRepository(conn).orphans()
+        for collection_id in orphans:
+            await self.drop(collection_id)
+        return len(orphans)
+
+    async def reconcile(self, *, min_rows: int | None = None) -> int:
+        """Every tenant's collections over the threshold get their index; orphans go. For
+        operators (after an upgrade from the shared index) and sweeps. Returns builds done."""
+        threshold = SEARCH_INDEX_MIN_ROWS if min_rows is None else min_rows
+        await self.drop_orphans()
+        async with _owner_connection() as conn:
+            due = await SearchIndexRepository(conn).due(threshold)
+        built = 0
+        for collection_id, dimensions in due:
+            built += await self._build(collection_id, dimensions)
+        return built
+
+    def drop_after_commit(self, session: AsyncSession, collection_id: uuid.UUID) -> None:
+        """Drop the collection's index once the session's transaction commits (the rows it
+        covered are gone by then; before, a rollback could bring them back)."""
+        session.info.setdefault(_DROPS, []).append(collection_id)
+        if not session.info.get(_DROPS_HOOKED):
+            session.info[_DROPS_HOOKED] = True
+            event.listen(session.sync_session, "after_commit", _drop_indexes)
+            event.listen(session.sync_session, "after_rollback", _forget_drops)
+
+
+def _drop_indexes(sync_session: Session) -> None:
+    if sync_session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the transaction itself may still roll back
+    for collection_id in sync_session.info.pop(_DROPS, []):
+        try:
+            # Commit runs in SQLAlchemy's greenlet, so the drop can be awaited here.
+            await_(search_index_service.drop(collection_id))
+        except Exception:  # the rows are gone already: the next sweep drops the index
+            log.warning("search index of %s left to the sweep", collection_id, exc_info=True)
+
+
+def _forget_drops(sync_session: Session) -> None:
+    if sync_session.get_nested_transaction() is None:
+        sync_session.info.pop(_DROPS, None)
+
+
 collection_service = CollectionService()
+search_index_service = SearchIndexService()
 document_service = DocumentService()
