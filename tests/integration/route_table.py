@@ -9,6 +9,7 @@ from typing import Any
 from raylane.core.rbac import Permission
 from raylane.serve.app import ROUTERS
 from tests.factories import Api, Tenant
+from tests.integration import training_routes
 
 # A valid body for every mutating route; a route missing here fails
 # test_rbac.py::test_every_mutating_route_has_a_request_in_the_table.
@@ -59,6 +60,9 @@ MULTIPART: dict[tuple[str, str], Any] = {
         "files": [("files", (f"f-{uuid.uuid4().hex[:6]}.txt", b"some text", "text/plain"))]
     },
 }
+
+BODIES.update(training_routes.BODIES)
+MULTIPART.update(training_routes.MULTIPART)
 
 
 def request_kwargs(method: str, path: str) -> dict[str, Any]:
@@ -134,7 +138,8 @@ async def resources(api: Api, tenant: Tenant) -> dict[str, str]:
         json={"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1},
     )
     assert answer.status_code == 200, answer.text
-    return {
+    training = await training_routes.training_resources(api, tenant, project["id"])
+    return training | {
         "conversation_id": answer.json()["conversation_id"],
         "collection_id": collection["id"],
         "document_id": document["id"],

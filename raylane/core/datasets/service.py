@@ -147,6 +147,7 @@ class DatasetService:
         max_bytes: int,
     ) -> tuple[DatasetVersion, bool]:
         """Add a version from an uploaded JSON Lines or CSV file, or find the one it repeats.
+        Any dataset takes uploads; one linked to a collection also takes snapshots.
 
         Every row is checked before anything is stored.
 
@@ -156,13 +157,11 @@ class DatasetService:
 
         Raises:
             NotFound: the dataset is not the caller's.
-            InvalidInput: the dataset takes collection snapshots, or a row is bad (the message
-                names its line), or the rows hold fewer than two labels.
+            InvalidInput: a row is bad (the message names its line), or the rows hold fewer
+                than two labels.
             PayloadTooLarge: the file is over ``max_bytes``.
         """
         dataset = await self.get(session, dataset_id=dataset_id)
-        if dataset.source != DatasetSource.UPLOAD:
-            raise InvalidInput("this dataset is a collection's: materialise a version instead")
         if len(upload.data) > max_bytes:
             raise PayloadTooLarge(f"{len(upload.data)} bytes is over the limit of {max_bytes}")
         digest = hashlib.sha256(upload.data).hexdigest()
@@ -189,11 +188,12 @@ class DatasetService:
 
         Raises:
             NotFound: the dataset (or its collection) is not the caller's or is gone.
-            InvalidInput: an upload dataset, or too few labeled chunks (ingest the collection).
+            InvalidInput: the dataset has no collection, or too few labeled chunks (ingest the
+                collection first).
         """
         dataset = await self.get(session, dataset_id=dataset_id)
         if dataset.source != DatasetSource.COLLECTION or dataset.label_field is None:
-            raise InvalidInput("this dataset takes uploads, not collection snapshots")
+            raise InvalidInput("this dataset is linked to no collection: upload versions instead")
         if dataset.collection_id is None:
             raise NotFound("collection", "of this dataset")
         found = await DatasetVersionRepository(session).collection_rows(
