@@ -188,9 +188,14 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def wrk(url: str, *, clients: int, seconds: int, headers: dict[str, str]) -> Load:
-    """Closed-loop load with wrk (a C load generator: it leaves the CPU to the servers)."""
+def wrk(
+    url: str, *, clients: int, seconds: int, headers: dict[str, str], script: str | None = None
+) -> Load:
+    """Closed-loop load with wrk (a C load generator: it leaves the CPU to the servers).
+    ``script``: a wrk Lua script (e.g. one that POSTs a rotating set of bodies)."""
     cmd = ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        cmd += ["-s", script]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
