@@ -176,7 +176,7 @@ class TestTrainingJob:
         owner_conn: psycopg.Connection,
         ray_cluster: None,
     ) -> None:
-        epochs, batch = 40, 8
+        epochs, batch = 30, 8
         project_id, version_id = await dataset_version(api, org_a)
         run = await create_run(
             api,
@@ -194,9 +194,9 @@ class TestTrainingJob:
         resumed = result["resumed_from_epochs"][0]
         assert resumed > 1 and resumed <= killed_at + 2  # from its checkpoint, not from zero
         per_epoch = -(-result["examples"]["train"] // batch)
-        # Every epoch trained once (plus at most the one the kill cut short), where a restart
-        # from zero would have trained the first ``resumed - 1`` epochs twice.
-        assert result["steps"] == epochs * per_epoch
+        # Every epoch trained once, plus at most the one the kill cut short (finished, not yet
+        # checkpointed), where a restart from zero trains the first ``resumed - 1`` twice.
+        assert epochs * per_epoch <= result["steps"] <= (epochs + 1) * per_epoch
         assert result["steps"] < (epochs + resumed - 1) * per_epoch
         progress = owner_conn.execute(
             "SELECT progress FROM runs WHERE id = %s", (run["id"],)
@@ -210,19 +210,21 @@ async def kill_a_worker_after(
     conn: psycopg.Connection, run_id: str, *, epoch: int, job: asyncio.Task[Any]
 ) -> int:
     """SIGKILL a training worker's process once the run reports ``epoch``; returns that epoch."""
-    from ray.util.state import list_actors
+    from ray._private.state import state  # the GCS actor table: no dashboard needed
 
     for _ in range(1200):
         assert not job.done(), "the job ended before a worker could be killed"
         row = conn.execute("SELECT progress FROM runs WHERE id = %s", (run_id,)).fetchone()
         seen = int((row[0] if row else {}).get("epoch", 0))
         if seen >= epoch:
-            workers = await asyncio.to_thread(
-                list_actors,
-                filters=[("class_name", "=", TRAINING_WORKER), ("state", "=", "ALIVE")],
-            )
-            assert workers, "no live training worker"
-            os.kill(int(workers[0]["pid"]), signal.SIGKILL)
+            actors = await asyncio.to_thread(state.actor_table, None)
+            pids = [
+                int(a["Pid"])
+                for a in actors.values()
+                if a["ActorClassName"] == TRAINING_WORKER and a["State"] == "ALIVE"
+            ]
+            assert pids, "no live training worker"
+            os.kill(pids[0], signal.SIGKILL)
             return seen
         await asyncio.sleep(0.1)
     raise AssertionError("the run never reached the epoch")
