@@ -155,10 +155,9 @@ INGEST = Operator(
 OPERATORS: dict[str, Operator] = {"raylane.jobs.ingest": INGEST}
 
 
-class UsageError(RaylaneError):
-    """The job's command line names no run and no complete target."""
-
-    code = "usage"
+class UsageError(Exception):
+    """The job's command line or environment names no run and no complete target (exit 2;
+    not a domain error: nothing reaches the API with it)."""
 
 
 def submission_id(environ: Mapping[str, str]) -> str | None:
@@ -290,7 +289,7 @@ async def run_job(
         run_id = await _run_of(args, operator, environ)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
-        print(f"error: {exc.detail}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except RaylaneError as exc:  # not authenticated, not allowed, not found, conflict
         print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
