@@ -34,11 +34,14 @@ from raylane.client.resources.api_keys import ApiKeys, AsyncApiKeys
 from raylane.client.resources.audit import AsyncAudit, Audit
 from raylane.client.resources.collections import AsyncCollections, Collections
 from raylane.client.resources.copilot import AsyncCopilot, Copilot
+from raylane.client.resources.datasets import AsyncDatasets, Datasets
 from raylane.client.resources.documents import AsyncDocuments, Documents
+from raylane.client.resources.experiments import AsyncExperiments, Experiments
 from raylane.client.resources.flags import AsyncFeatureFlags, FeatureFlags
 from raylane.client.resources.guardrails import AsyncGuardrails, Guardrails
 from raylane.client.resources.health import HEALTH
 from raylane.client.resources.me import ME
+from raylane.client.resources.models import AsyncModels, Models
 from raylane.client.resources.organizations import AsyncOrganizations, Organizations
 from raylane.client.resources.projects import AsyncProjects, Projects
 from raylane.client.resources.runs import AsyncRuns, Runs
@@ -56,9 +59,12 @@ __all__ = [
     "Client",
     "Collections",
     "Copilot",
+    "Datasets",
     "Documents",
+    "Experiments",
     "FeatureFlags",
     "Guardrails",
+    "Models",
     "Organizations",
     "Projects",
     "Runs",
@@ -109,6 +115,9 @@ class Client:
         self.documents = Documents(self._http)
         self.runs = Runs(self._http)
         self.training = Training(self._http)
+        self.datasets = Datasets(self._http)
+        self.experiments = Experiments(self._http)
+        self.models = Models(self._http)
         self.guardrails = Guardrails(self._http)
         self.copilot = Copilot(self._http)
 
@@ -200,6 +209,9 @@ class AsyncClient:
         self.documents = AsyncDocuments(self._http)
         self.runs = AsyncRuns(self._http)
         self.training = AsyncTraining(self._http)
+        self.datasets = AsyncDatasets(self._http)
+        self.experiments = AsyncExperiments(self._http)
+        self.models = AsyncModels(self._http)
         self.guardrails = AsyncGuardrails(self._http)
         self.copilot = AsyncCopilot(self._http)
 

@@ -4,9 +4,15 @@ tag and metric (validated), compare, histories, tenancy."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.factories import Api, Tenant
+from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
+
+DATA = Path(__file__).parents[1] / "data" / "train_small.jsonl"
 
 
 async def new_experiment(api: Api, tenant: Tenant, name: str = "baseline") -> dict[str, Any]:
@@ -193,3 +199,63 @@ class TestTenancy:
             f"/api/v1/experiments/{mine['experiment_id']}/runs", json={"parent_id": run["id"]}
         )
         assert r.status_code == 404
+
+
+def test_a_notebook_logs_a_manual_run_through_the_sdk(
+    live_api: LiveApi,  # noqa: F811  (the fixture)
+    tmp_path: Path,
+) -> None:
+    """The SDK against the API on a real port, as a notebook that trains by hand uses it."""
+    from raylane.client import Client
+
+    with Client(live_api.url, live_api.token) as client:
+        project = client.projects.create(name=f"notebook-{uuid.uuid4().hex[:6]}")
+        dataset = client.datasets.create(project.id, name="intents")
+        version = client.datasets.upload(dataset.id, DATA).version
+        head = tmp_path / "head.json"
+        head.write_text('{"weights": [0.1, 0.2]}')
+        with client.experiments.start_run(
+            project=project.id,
+            experiment="by-hand",
+            params={"lr": 0.01, "epochs": 3},
+            dataset_version_id=version.id,
+        ) as run:
+            for epoch in range(3):
+                run.log_metrics(
+                    {"loss": 1 / (epoch + 1), "accuracy": 0.5 + 0.1 * epoch}, step=epoch
+                )
+            run.log_param("optimizer", "adam")
+            run.set_tags({"team": "nlp"})
+            run.log_artifact(head, artifact_path="model/head.json")
+        done = client.experiments.get_run(run.id)
+        assert done.status == "finished"
+        assert done.params == {"lr": "0.01", "epochs": "3", "optimizer": "adam"}
+        assert done.metrics == {"loss": 1 / 3, "accuracy": 0.7}
+        history = client.experiments.metric_history(run.id, key="loss")
+        assert [p.step for p in history[0].points] == [0, 1, 2]
+
+        # An exception inside the block ends the run failed, and still propagates.
+        with (
+            pytest.raises(RuntimeError, match="diverged"),
+            client.experiments.start_run(experiment=done.experiment_id) as failing,
+        ):
+            failing.log_metric("loss", 9.0)
+            raise RuntimeError("diverged")
+        assert client.experiments.get_run(failing.id).status == "failed"
+
+        found = client.experiments.list_runs(done.experiment_id, filter="metric.accuracy > 0.65")
+        assert [r.id for r in found.items] == [run.id]
+        compared = client.experiments.compare([run.id, failing.id])
+        assert set(compared.metrics["loss"]) == {str(run.id), str(failing.id)}
+
+        artifact = client.experiments.list_artifacts(run.id).items[0]
+        assert client.experiments.download_artifact(run.id, artifact.id) == head.read_bytes()
+        name = f"intent-{uuid.uuid4().hex[:6]}"
+        client.models.create(name=name)
+        registered = client.models.create_version(
+            name, experiment_run_id=run.id, artifact_path="model/head.json"
+        )
+        assert client.models.set_alias(name, "staging", version=registered.version).version == 1
+        staged = client.models.get_version(name, "staging")
+        assert staged.lineage is not None and staged.lineage.dataset_version_id == version.id
+        assert client.datasets.download(dataset.id, 1).count(b"\n") == 300
