@@ -38,12 +38,12 @@ from raylane.core.collections.repository import (
     ObjectDeletionRepository,
     SearchIndexRepository,
 )
-from raylane.core.documents.sandbox import ParseLimits, parse_isolated
+from raylane.core.documents.sandbox import ParseFile, ParseLimits, parse_isolated_many
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import Run, RunKind
 from raylane.core.runs.service import run_service
-from raylane.errors import InvalidInput, NotFound, PayloadTooLarge
+from raylane.errors import InvalidInput, NotFound, PayloadTooLarge, RaylaneError
 from raylane.infra import embeddings
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import (
@@ -93,11 +93,15 @@ async def _check_parses(
         from raylane.config import get_settings
 
         limits = ParseLimits.from_settings(get_settings())
-    for upload in uploads:
-        if len(upload.data) <= collection.max_document_bytes:
-            await asyncio.to_thread(
-                parse_isolated, upload.data, filename=upload.name, mime=upload.mime, limits=limits
-            )
+    # One sandbox child for the request's files (each still parsed alone under the limits).
+    files = [
+        ParseFile(u.data, filename=u.name, mime=u.mime)
+        for u in uploads
+        if len(u.data) <= collection.max_document_bytes
+    ]
+    for outcome in await asyncio.to_thread(parse_isolated_many, files, limits=limits):
+        if isinstance(outcome, RaylaneError):
+            raise outcome  # the first bad file, in upload order
 
 
 def _object_key(collection: Collection, digest: str) -> str:
