@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
@@ -148,7 +149,7 @@ def load_head(data: bytes) -> Classifier:
         labels = json.loads(meta["labels"])
         head = Head(int(meta["dim"]), len(labels), int(meta["hidden"]))
         head.load_state_dict(state, strict=True)
-    except (KeyError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+    except (KeyError, ValueError, RuntimeError, SafetensorError) as exc:
         raise InvalidInput("not a text-classifier artifact") from exc
     if meta.get("format") != FORMAT:
         raise InvalidInput("not a text-classifier artifact")
