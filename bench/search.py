@@ -1,63 +1,71 @@
-"""Vector search: QPS and recall@10 of the search API and of direct SQL, against exact search.
+"""Vector search over many tenants' collections: recall@10, latency, and API QPS vs direct SQL.
 
-N synthetic 384-d unit vectors (a seeded mixture of Gaussian clusters with a power-law
-spectrum, like sentence embeddings) are bulk-loaded into one collection's chunks, the HNSW index
-being maintained as rows arrive. Held-out queries from the same mixture are then answered:
+Data: ``--vectors`` (default ~218k) synthetic 384-d unit vectors, NOT from the embedding model
+(that would take hours here): a seeded mixture of Gaussian clusters with a power-law spectrum,
+like sentence embeddings. Each collection draws from its own subset of the shared clusters
+(tenants' topics overlap, as they do). Three organizations, one large collection (100k) and 41
+between 200 and 12k rows (geometric sizes), all real rows in ``chunks`` with the platform's
+schema, bulk-loaded by COPY as the owner role; then, per collection, exactly the upkeep the
+ingest job's finalize step runs (``SearchIndexService.refresh``: own HNSW index over the
+threshold). Held-out queries come from each collection's own distribution.
 
-* ``sql``: the statement ``ChunkRepository.nearest`` runs (built by the same function, so it is
-  the same text), on one app-role connection with the tenant set, so row-level security applies;
-* ``api``: ``POST /api/v1/collections/{id}/search`` with a vector, the app under plain uvicorn,
-  from the standard library's ``http.client`` on one keep-alive connection: the API's cost, not
-  a client library's, as the SQL side's is libpq's (bench/api.py loads the API with wrk for the
-  same reason);
-* ``api-httpx``: the same requests through httpx, the SDK's transport (it adds ~0.3 ms a request
-  on a 2-core machine), for context;
-* ``exact``: the repository's exact (index-bypassing) statement, for context.
+Figures:
 
-All sequential, one query at a time, the paths taking turns over ``--rounds`` passes so that a
-drift in the machine's speed reaches all of them; recall@10 is against exact top-10 by cosine
-from numpy.
-Last line: ``search_recall=<API recall@10>``. Goals: recall@10 >= 0.95 and API QPS >= 0.5x SQL QPS.
+* recall@10 of every collection through the API (Serve app, the owner key of its
+  organization) vs exact top-10 within that collection from numpy: min and mean;
+* p99 latency of the platform's statement (``nearest_statement``, app role, tenant set) for the
+  smallest and the largest collection, vs the one-collection case: the largest collection's rows
+  alone in a table of the same shape (no other tenants, no row-level security) with one plain
+  HNSW index, the same statement; Ray stopped;
+* QPS on the largest collection at 1 and 16 clients: ``POST /api/v1/collections/{id}/search``
+  through the Serve app as ``make run`` starts it (``runtime.start_ray`` + ``deploy``), driven by
+  wrk with rotating query bodies, vs direct SQL: psycopg, one connection per client thread, the
+  tenant set once per connection, autocommit, the query a user would write (literal collection
+  id, so its own HNSW index serves it; same columns, document name joined), Ray stopped.
+  Rounds alternate the two sides.
 
-    .venv/bin/python bench/search.py [--vectors 100000] [--queries 200]
+Last line: ``search_min_recall=.. search_mean_recall=.. search_qps_ratio_c1=..
+search_qps_ratio_c16=..``. Exits non-zero on a short or failed answer, or a missed goal's
+correctness part (recall below 0.95 min / 0.98 mean is reported, not fatal).
+
+    .venv/bin/python bench/search.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
+import statistics
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import platform_env, tenant, uvicorn_app
+from bench._harness import (
+    load_average,
+    median_spread,
+    platform_env,
+    stop_platform_ray,
+    tenant,
+    wait_serve_app,
+    wrk,
+)
 
 DIMS = 384
-COPY_BATCH = 5000
+K = 10
+CLIENTS = (1, 16)
 COLUMNS = (
-    "id",
-    "organization_id",
-    "collection_id",
-    "document_id",
-    "chunk_index",
-    "content_hash",
-    "model",
-    "text",
-    "token_count",
-    "metadata",
-    "dimensions",
-    "embedding",
+    "id, organization_id, collection_id, document_id, chunk_index, content_hash, model, text,"
+    " token_count, metadata, dimensions, embedding"
 )
 COLUMN_TYPES = (
     "uuid",
@@ -75,317 +83,449 @@ COLUMN_TYPES = (
 )
 
 
-def mixture(n: int, *, clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` unit vectors from a Gaussian mixture, and the cluster of each.
+class Mixture:
+    """Shared clusters; a collection draws from a subset of them (its topics).
 
-    Cluster sizes are uneven (Dirichlet weights); within a cluster the spread follows a power-law
-    spectrum (variance of the j-th direction ~ 1/j, in one random rotation shared by all
-    clusters) with a per-cluster scale, so neighbours are anisotropic and of low intrinsic
-    dimension, as real text embeddings are, not isotropic noise.
+    Within a cluster the spread follows a power-law spectrum (variance of the j-th direction
+    ~ 1/j, one random rotation) with a per-cluster scale: anisotropic, low intrinsic dimension,
+    as real text embeddings are, not isotropic noise.
     """
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((clusters, DIMS))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    weights = rng.dirichlet(np.full(clusters, 2.0))
-    scale = rng.uniform(0.7, 1.3, clusters)
-    spectrum = 1.0 / np.sqrt(np.arange(1, DIMS + 1))
-    spectrum /= np.linalg.norm(spectrum)  # total noise norm ~ scale: cos(x, center) ~ 0.7
-    rotation, _ = np.linalg.qr(rng.standard_normal((DIMS, DIMS)))
-    labels = rng.choice(clusters, size=n, p=weights)
-    out = np.empty((n, DIMS), dtype=np.float32)
-    for start in range(0, n, 20_000):
-        lab = labels[start : start + 20_000]
-        noise = (rng.standard_normal((len(lab), DIMS)) * spectrum) @ rotation.T
-        x = centers[lab] + scale[lab, None] * noise
-        out[start : start + len(lab)] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out, labels
+
+    def __init__(self, clusters: int, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        c = self.rng.standard_normal((clusters, DIMS))
+        self.centers = c / np.linalg.norm(c, axis=1, keepdims=True)
+        self.scale = self.rng.uniform(0.7, 1.3, clusters)
+        spectrum = 1.0 / np.sqrt(np.arange(1, DIMS + 1))
+        self.spectrum = spectrum / np.linalg.norm(spectrum)
+        self.rotation, _ = np.linalg.qr(self.rng.standard_normal((DIMS, DIMS)))
+
+    def topics(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.rng.choice(len(self.centers), size=n, replace=False)
+        return ids, self.rng.dirichlet(np.full(n, 2.0))
+
+    def draw(self, n: int, topics: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        ids, weights = topics
+        labels = ids[self.rng.choice(len(ids), size=n, p=weights)]
+        out = np.empty((n, DIMS), dtype=np.float32)
+        for start in range(0, n, 20_000):
+            lab = labels[start : start + 20_000]
+            noise = (self.rng.standard_normal((len(lab), DIMS)) * self.spectrum) @ self.rotation.T
+            x = self.centers[lab] + self.scale[lab, None] * noise
+            out[start : start + len(lab)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
 
 
-def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of the exact top-``k`` by cosine (unit vectors: dot product), best first."""
+def sizes(large: int, mids: int, smallest: int, biggest: int) -> list[int]:
+    """One large collection, then ``mids`` geometric sizes from ``smallest`` to ``biggest``."""
+    return [large] + [int(x + 0.5) for x in np.geomspace(smallest, biggest, mids)]
+
+
+def exact_top(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
     sims = queries @ data.T
-    top = np.argpartition(-sims, k, axis=1)[:, :k]
+    top = np.argpartition(-sims, K, axis=1)[:, :K]
     order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-    top = np.take_along_axis(top, order, axis=1)
-    return top, np.take_along_axis(sims, top, axis=1)
+    return np.take_along_axis(top, order, axis=1)
 
 
-def bulk_insert(
-    vectors: np.ndarray,
-    *,
-    organization_id: uuid.UUID,
-    collection_id: uuid.UUID,
-    model: str,
-    streams: int,
-) -> tuple[list[uuid.UUID], float, float]:
-    """Chunk rows (and one document for them) as the owner role by binary COPY.
-
-    Batches of ``COPY_BATCH`` rows, one transaction each, spread over ``streams`` connections
-    (HNSW inserts are CPU-bound in the backend: one stream uses one core). The HNSW index is
-    maintained as rows arrive. Returns the row ids in vector order, the seconds of the load, and
-    the seconds of ANALYZE.
-    """
-    import psycopg
-    from pgvector.psycopg import register_vector
+def copy_rows(
+    conn: Any, *, org: uuid.UUID, collection_id: uuid.UUID, vectors: np.ndarray, table: str
+) -> list[uuid.UUID]:
+    """One document and its chunks, in one transaction, as the ingest job's rows look."""
     from psycopg.types.json import Jsonb
 
-    from raylane.infra.db.urls import libpq_url, owner_url
-
-    ids = [uuid.UUID(int=(1 << 122) | i) for i in range(len(vectors))]  # deterministic
+    ids = [uuid.uuid4() for _ in range(len(vectors))]
     document_id = uuid.uuid4()
-    conninfo = libpq_url(owner_url())
-    tenant_sql = "SELECT set_config('raylane.org_id', %s, true)"
-    with psycopg.connect(conninfo) as conn, conn.transaction():
-        conn.execute(tenant_sql, (str(organization_id),))
-        conn.execute(
-            "INSERT INTO documents (id, organization_id, collection_id, name, size,"
-            " content_hash, mime, metadata, status, object_key, chunk_count, embedded_hash)"
-            " VALUES (%s, %s, %s, 'synthetic.txt', 0, %s, 'text/plain', '{}', 'ingested',"
-            " 'bench/synthetic.txt', %s, %s)",
-            (document_id, organization_id, collection_id, "0" * 64, len(vectors), "0" * 64),
-        )
-    copy_sql = f"COPY chunks ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     meta = Jsonb({})
-    batches = list(range(0, len(vectors), COPY_BATCH))
-
-    def load(worker: int) -> None:
-        with psycopg.connect(conninfo) as conn:
-            register_vector(conn)
-            for start in batches[worker::streams]:
-                with conn.transaction():
-                    conn.execute(tenant_sql, (str(organization_id),))
-                    with conn.cursor().copy(copy_sql) as copy:
-                        copy.set_types(COLUMN_TYPES)
-                        for i in range(start, min(start + COPY_BATCH, len(vectors))):
-                            copy.write_row(
-                                (
-                                    ids[i],
-                                    organization_id,
-                                    collection_id,
-                                    document_id,
-                                    i,
-                                    f"{i:064x}",
-                                    model,
-                                    f"synthetic chunk {i}",
-                                    3,
-                                    meta,
-                                    DIMS,
-                                    vectors[i],
-                                )
-                            )
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(streams) as pool:
-        list(pool.map(load, range(streams)))
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("ANALYZE chunks")
-        conn.execute("ANALYZE documents")
-    return ids, load_s, time.perf_counter() - t0
+    with conn.transaction():
+        conn.execute("SELECT set_config('raylane.org_id', %s, true)", (str(org),))
+        if table == "chunks":
+            conn.execute(
+                "INSERT INTO documents (id, organization_id, collection_id, name, size,"
+                " content_hash, mime, metadata, status, object_key, chunk_count, embedded_hash)"
+                " VALUES (%s, %s, %s, 'synthetic.txt', 0, %s, 'text/plain', '{}', 'ingested',"
+                " 'bench/synthetic.txt', %s, %s)",
+                (document_id, org, collection_id, uuid.uuid4().hex, len(vectors), "0" * 64),
+            )
+        copy_sql = f"COPY {table} ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor().copy(copy_sql) as copy:
+            copy.set_types(COLUMN_TYPES)
+            for i, v in enumerate(vectors):
+                copy.write_row(
+                    (
+                        ids[i],
+                        org,
+                        collection_id,
+                        document_id,
+                        i,
+                        f"{i:064x}",
+                        "all-MiniLM-L6-v2",
+                        f"synthetic chunk {i}",
+                        3,
+                        meta,
+                        DIMS,
+                        v,
+                    )
+                )
+    return ids
 
 
-def repository_sql(
-    collection_id: uuid.UUID, probe: list[float]
-) -> dict[bool, tuple[str, dict[str, Any]]]:
-    """The statement ``ChunkRepository.nearest`` sends (HNSW and exact), from the same function
-    the repository builds it with, so the bench runs exactly the app's SQL."""
-    from raylane.core.collections.repository import nearest_statement
+def user_sql(collection_id: uuid.UUID) -> str:
+    """What a competent user writes for top-10 of one collection: the id as a literal (so the
+    collection's own HNSW index serves it), the columns the API returns."""
+    return f"""
+        SELECT h.*, d.name AS document_name FROM (
+            SELECT id, document_id, chunk_index, text, metadata,
+                   embedding::vector({DIMS}) <=> %(q)s AS distance
+            FROM chunks
+            WHERE collection_id = '{collection_id}' AND dimensions = {DIMS}
+            ORDER BY embedding::vector({DIMS}) <=> %(q)s LIMIT {K}
+        ) h JOIN documents d ON d.id = h.document_id ORDER BY h.distance
+        """
 
-    return {
-        exact: nearest_statement(
-            collection_id=collection_id, vector=probe, top_k=10, filters={}, exact=exact
-        )
-        for exact in (False, True)
-    }
 
-
-def sql_runner(
-    organization_id: uuid.UUID, statement: tuple[str, dict[str, Any]]
-) -> tuple[Callable[[np.ndarray], list[uuid.UUID]], Callable[[], None]]:
-    """A one-connection runner: per query, one transaction with the tenant set, then the
-    statement with the query vector (a numpy array, sent in binary as the app sends its own)."""
+def app_connection(org: uuid.UUID, *, session_tenant: bool, search_path: str | None = None) -> Any:
     import psycopg
-    from psycopg.rows import dict_row
 
     from raylane.infra.db.session import apply_session_settings
     from raylane.infra.db.urls import app_url, libpq_url
 
-    conn = psycopg.connect(libpq_url(app_url()), row_factory=dict_row)
-    apply_session_settings(conn)  # as the app's engine does for each new connection
-    tenant_sql = (
-        "SELECT set_config('raylane.org_id', %s, true), set_config('raylane.platform', '', true)"
+    conn = psycopg.connect(libpq_url(app_url()), autocommit=session_tenant)
+    apply_session_settings(conn)
+    if session_tenant:
+        conn.execute("SELECT set_config('raylane.org_id', %s, false)", (str(org),))
+    if search_path:
+        conn.execute(f"SET search_path = {search_path}")
+        conn.commit()
+    return conn
+
+
+def platform_query(conn: Any, org: uuid.UUID, collection_id: uuid.UUID, q: np.ndarray) -> list:
+    """The platform's statement, in a transaction with the tenant set, as a request runs it."""
+    from raylane.core.collections.repository import nearest_statement
+
+    sql, params = nearest_statement(
+        collection_id=collection_id, vector=q.tolist(), top_k=K, filters={}
     )
-    org = str(organization_id)
-    query_sql, params = statement
-
-    def run(q: np.ndarray) -> list[uuid.UUID]:
-        with conn.transaction():
-            conn.execute(tenant_sql, (org,))
-            rows = conn.execute(query_sql, params | {"q": q}).fetchall()
-        return [r["id"] for r in rows if r["id"] is not None]
-
-    return run, conn.close
+    with conn.transaction():
+        conn.execute("SELECT set_config('raylane.org_id', %s, true)", (str(org),))
+        rows = conn.execute(sql, params | {"q": q}).fetchall()
+    return [r for r in rows if r[1] is not None]
 
 
-def measure(
-    paths: dict[str, tuple[Callable[[Any], list[uuid.UUID]], Sequence[Any]]], rounds: int
-) -> dict[str, tuple[float, list[list[uuid.UUID]], list[float]]]:
-    """Per path: queries per second over its inputs (sequential, ``rounds`` passes, the paths
-    taking turns), the hits of the first pass and every latency (ms)."""
-    hits: dict[str, list[list[uuid.UUID]]] = {name: [] for name in paths}
-    lat: dict[str, list[float]] = {name: [] for name in paths}
-    busy = dict.fromkeys(paths, 0.0)
-    for r in range(rounds):
-        for name, (fn, inputs) in paths.items():
-            t0 = time.perf_counter()
-            for x in inputs:
-                t = time.perf_counter()
-                got = fn(x)
-                lat[name].append((time.perf_counter() - t) * 1000)
-                if r == 0:
-                    hits[name].append(got)
-            busy[name] += time.perf_counter() - t0
-    return {name: (len(lat[name]) / busy[name], hits[name], lat[name]) for name in paths}
+def sql_qps(
+    org: uuid.UUID, collection_id: uuid.UUID, queries: np.ndarray, clients: int, seconds: float
+) -> tuple[float, float]:
+    """Direct SQL: ``clients`` threads, one connection each; (queries/s, p99 ms)."""
+    sql = user_sql(collection_id)
+    conns = [app_connection(org, session_tenant=True) for _ in range(clients)]
+    for conn in conns:  # warm: plans cached (psycopg prepares after five runs), pages hot
+        for q in queries[:8]:
+            assert len(conn.execute(sql, {"q": q}).fetchall()) == K
+    counts = [0] * clients
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+    stop = time.perf_counter() + 1e9
+
+    def worker(i: int) -> None:
+        conn = conns[i]
+        n = i
+        start.wait()
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            rows = conn.execute(sql, {"q": queries[n % len(queries)]}).fetchall()
+            lat[i].append((time.perf_counter() - t) * 1000)
+            if len(rows) != K:
+                raise RuntimeError(f"direct SQL returned {len(rows)} rows")
+            counts[i] += 1
+            n += clients
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for conn in conns:
+        conn.close()
+    return sum(counts) / elapsed, float(np.percentile([x for ls in lat for x in ls], 99))
 
 
-def recall(hits: list[list[uuid.UUID]], index: dict[uuid.UUID, int], truth: np.ndarray) -> float:
-    k = truth.shape[1]
-    found = sum(
-        len({index[h] for h in got[:k]} & set(want))
-        for got, want in zip(hits, truth.tolist(), strict=True)
-    )
-    return found / truth.size
+def wrk_script(path: str, key: str, queries: np.ndarray) -> str:
+    """A wrk Lua script POSTing the queries in turn (each connection from its own offset)."""
+    bodies = [json.dumps({"vector": [round(float(x), 7) for x in q], "top_k": K}) for q in queries]
+    lua = [
+        "local bodies = {" + ",".join(json.dumps(b) for b in bodies) + "}",
+        "local counter = 0",
+        "function setup(thread) thread:set('offset', counter * 7) counter = counter + 1 end",
+        "local n = 0",
+        "request = function()",
+        "  n = n + 1",
+        "  local i = (n + (offset or 0)) % #bodies + 1",
+        f'  return wrk.format("POST", "{path}", {{["Authorization"] = "Bearer {key}",'
+        ' ["Content-Type"] = "application/json"}, bodies[i])',
+        "end",
+    ]
+    fd, name = tempfile.mkstemp(suffix=".lua", prefix="search-bench-")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lua))
+    return name
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vectors", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--clusters", type=int, default=200)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--large", type=int, default=100_000, help="rows of the large collection")
+    parser.add_argument("--mids", type=int, default=41, help="collections besides the large one")
+    parser.add_argument("--biggest-mid", type=int, default=12_000)
+    parser.add_argument("--smallest", type=int, default=200)
+    parser.add_argument("--orgs", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=20, help="recall queries per collection")
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per QPS point")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (>= 3)")
+    parser.add_argument("--clusters", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--streams", type=int, default=os.cpu_count() or 1, help="parallel COPY connections"
-    )
-    parser.add_argument(
-        "--exact-queries", type=int, default=50, help="queries timed on the exact path (slow)"
-    )
-    parser.add_argument("--warmup", type=int, default=50, help="untimed queries per path first")
-    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the queries")
+    parser.add_argument("--quick", action="store_true", help="~30k vectors, 1 round of 3 s")
     args = parser.parse_args()
-    k = 10
+    if args.quick:
+        args.large, args.biggest_mid, args.rounds, args.seconds = 15_000, 6_000, 1, 3
+        args.latency_queries = 50
+    print(f"start: {load_average()}", flush=True)
 
-    load_start = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    allv, _ = mixture(args.vectors + args.queries, clusters=args.clusters, seed=args.seed)
-    data, queries = allv[: args.vectors], allv[args.vectors :]
-    truth, truth_sims = exact_top(data, queries, k)
-    gen_s = time.perf_counter() - t0
-    q_json = [json.dumps({"vector": q.tolist(), "top_k": k}).encode() for q in queries]
+    mix = Mixture(args.clusters, args.seed)
+    plan = sizes(args.large, args.mids, args.smallest, args.biggest_mid)
+    topics = [mix.topics(60 if i == 0 else 12) for i in range(len(plan))]
+    data = [mix.draw(n, t) for n, t in zip(plan, topics, strict=True)]
+    queries = [
+        mix.draw(max(args.queries, 64 if i == 0 else args.queries), t) for i, t in enumerate(topics)
+    ]
+    total = sum(plan)
+    print(
+        f"data: {total} synthetic vectors x {DIMS} d ({args.clusters}-cluster mixture, seed"
+        f" {args.seed}), {len(plan)} collections over {args.orgs} organizations: one of"
+        f" {plan[0]}, {args.mids} from {min(plan[1:])} to {max(plan[1:])}",
+        flush=True,
+    )
 
-    with platform_env() as bench, uvicorn_app(bench.env) as url:
-        import httpx
+    with platform_env() as bench:
+        import psycopg
+        from pgvector.psycopg import register_vector
 
         from raylane.client import Client
+        from raylane.config import get_settings
+        from raylane.core.collections.service import search_index_service
+        from raylane.infra import runtime
+        from raylane.infra.db.session import SEARCH_INDEX_MIN_ROWS
+        from raylane.infra.db.urls import libpq_url, owner_url
+        from raylane.serve.deploy import deploy
 
-        org_id, owner_key = tenant(url, bench.admin_key, "search-bench")
-        with Client(url, owner_key) as client:
-            project = client.projects.create(name="search-bench")
-            collection = client.collections.create(project.id, name="vectors")
-        assert collection.dimensions == DIMS, collection.dimensions
-        ids, insert_s, analyze_s = bulk_insert(
-            data,
-            organization_id=org_id,
-            collection_id=collection.id,
-            model=collection.embedding_model,
-            streams=args.streams,
+        settings = get_settings()
+        t0 = time.perf_counter()
+        runtime.start_ray(settings)  # as `raylane up` (make run) does
+        serve_url: str | None = deploy(settings)
+        wait_serve_app()
+        print(f"Serve app up in {time.perf_counter() - t0:.0f} s at {serve_url}", flush=True)
+
+        orgs: list[tuple[uuid.UUID, str]] = [
+            tenant(serve_url, bench.admin_key, f"search-org-{i}") for i in range(args.orgs)
+        ]
+        collections: list[tuple[uuid.UUID, uuid.UUID, str]] = []  # (org, collection, key)
+        for i in range(len(plan)):
+            org, key = orgs[i % args.orgs]
+            with Client(serve_url, key) as client:
+                project = client.projects.create(name=f"p{i}")
+                col = client.collections.create(project.id, name=f"c{i}")
+            assert col.dimensions == DIMS, col.dimensions
+            collections.append((org, col.id, key))
+
+        owner = psycopg.connect(libpq_url(owner_url()), autocommit=True)
+        register_vector(owner)
+        t0 = time.perf_counter()
+        ids = [
+            copy_rows(owner, org=org, collection_id=cid, vectors=v, table="chunks")
+            for (org, cid, _), v in zip(collections, data, strict=True)
+        ]
+        owner.execute("ANALYZE chunks")
+        owner.execute("ANALYZE documents")
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        indexed = [
+            asyncio.run(search_index_service.refresh(organization_id=org, collection_id=cid))
+            for org, cid, _ in collections
+        ]
+        build_s = time.perf_counter() - t0
+        print(
+            f"load: {total} rows by COPY in {load_s:.1f} s; index upkeep (as after an ingest):"
+            f" {sum(indexed)} collections of >= {SEARCH_INDEX_MIN_ROWS} rows got their own"
+            f" HNSW index in {build_s:.1f} s",
+            flush=True,
         )
-        index = {row_id: i for i, row_id in enumerate(ids)}
-        statements = repository_sql(collection.id, queries[0].tolist())
-        hnsw_run, hnsw_close = sql_runner(org_id, statements[False])
-        exact_run, exact_close = sql_runner(org_id, statements[True])
-        headers = {"Authorization": f"Bearer {owner_key}", "Content-Type": "application/json"}
-        split = urlsplit(url)
-        conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=60)
-        sdk_http = httpx.Client(base_url=url, headers=headers, timeout=60)
-        path = f"/api/v1/collections/{collection.id}/search"
+        for (_, cid, _), n, built in zip(collections, plan, indexed, strict=True):
+            if built != (n >= SEARCH_INDEX_MIN_ROWS):
+                sys.exit(f"collection {cid} ({n} rows): index built={built}")
 
-        def call(method: str, target: str, body: bytes | None = None) -> Any:
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{method} {target}: {response.status} {payload[:300]!r}")
-            return json.loads(payload)
+        # Recall through the API, every collection, with its organization's key.
+        import httpx
 
-        def api(body: bytes) -> list[uuid.UUID]:
-            return [uuid.UUID(h["chunk_id"]) for h in call("POST", path, body)["hits"]]
+        recalls: list[float] = []
+        api_errors = 0
+        with httpx.Client(base_url=serve_url, timeout=60) as http:
+            for (_org, cid, key), rows, v, qs in zip(collections, ids, data, queries, strict=True):
+                truth = exact_top(v, qs[: args.queries])
+                index = {str(r): n for n, r in enumerate(rows)}
+                found = 0
+                for q, want in zip(qs[: args.queries], truth, strict=True):
+                    r = http.post(
+                        f"/api/v1/collections/{cid}/search",
+                        json={"vector": q.tolist(), "top_k": K},
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                    if r.status_code != 200 or len(r.json()["hits"]) != K:
+                        api_errors += 1
+                        continue
+                    found += len({index[h["chunk_id"]] for h in r.json()["hits"]} & set(want))
+                recalls.append(found / truth.size)
+        if api_errors:
+            sys.exit(f"{api_errors} search requests failed or came back short")
 
-        def api_httpx(body: bytes) -> list[uuid.UUID]:
-            r = sdk_http.post(path, content=body)
-            r.raise_for_status()
-            return [uuid.UUID(h["chunk_id"]) for h in r.json()["hits"]]
+        # The one-collection case: the largest collection's rows alone in a table of the same
+        # shape, one plain HNSW index; the platform's statement finds it first on search_path.
+        large_org, large_cid, large_key = collections[0]
+        owner.execute("DROP SCHEMA IF EXISTS alone CASCADE")
+        owner.execute("CREATE SCHEMA alone")
+        owner.execute(
+            "CREATE TABLE alone.chunks (LIKE public.chunks INCLUDING DEFAULTS INCLUDING GENERATED)"
+        )
+        copy_rows(
+            owner, org=large_org, collection_id=large_cid, vectors=data[0], table="alone.chunks"
+        )
+        t0 = time.perf_counter()
+        owner.execute("SET maintenance_work_mem = '512MB'")
+        owner.execute(
+            f"CREATE INDEX ON alone.chunks USING hnsw ((embedding::vector({DIMS}))"
+            " vector_cosine_ops)"
+        )
+        owner.execute("ANALYZE alone.chunks")
+        alone_build_s = time.perf_counter() - t0
+        app_role = settings.database_app_role
+        owner.execute(f'GRANT USAGE ON SCHEMA alone TO "{app_role}"')
+        owner.execute(f'GRANT SELECT ON alone.chunks TO "{app_role}"')
 
-        def api_get(_: object) -> list[uuid.UUID]:
-            # The same auth, rate limit and tenant transaction, one primary-key read: a floor.
-            call("GET", f"/api/v1/collections/{collection.id}")
-            return []
-
-        try:
-            for i in range(min(args.warmup, args.queries)):
-                hnsw_run(queries[i])
-                api(q_json[i])
-                api_httpx(q_json[i])
-            results = measure(
-                {
-                    "sql": (hnsw_run, queries),
-                    "api": (api, q_json),
-                    "api-httpx": (api_httpx, q_json),
-                    "api-get": (api_get, queries),
-                },
-                args.rounds,
-            )
-            results |= measure({"exact": (exact_run, queries[: args.exact_queries])}, 1)
-        finally:
+        stop_platform_ray()  # the latency and SQL sides run with the machine to themselves
+        serve_url = None
+        smallest = min(range(len(plan)), key=lambda i: plan[i])
+        lat_paths = {
+            "smallest": (collections[smallest], queries[smallest], None),
+            "largest": (collections[0], queries[0], None),
+            "largest alone": (collections[0], queries[0], "alone, public"),
+        }
+        lat: dict[str, list[float]] = {name: [] for name in lat_paths}
+        conns = {
+            name: app_connection(c[0], session_tenant=False, search_path=sp)
+            for name, (c, _, sp) in lat_paths.items()
+        }
+        for _ in range(args.rounds):
+            for name, ((org, cid, _), qs, _) in lat_paths.items():
+                for j in range(args.latency_queries):
+                    q = qs[j % len(qs)]
+                    t = time.perf_counter()
+                    rows = platform_query(conns[name], org, cid, q)
+                    lat[name].append((time.perf_counter() - t) * 1000)
+                    if len(rows) != K:
+                        sys.exit(f"{name}: {len(rows)} rows")
+        for conn in conns.values():
             conn.close()
-            sdk_http.close()
-            hnsw_close()
-            exact_close()
 
+        # QPS on the largest collection: Serve API vs direct SQL, rounds alternating.
+        qps: dict[tuple[str, int], list[float]] = {}
+        p99s: dict[tuple[str, int], list[float]] = {}
+        path = f"/api/v1/collections/{large_cid}/search"
+        script = wrk_script(path, large_key, queries[0][:64])
+        try:
+            for i in range(args.rounds):
+                order = ("sql", "serve") if i % 2 == 0 else ("serve", "sql")
+                for side in order:
+                    if side == "sql":
+                        if serve_url is not None:
+                            stop_platform_ray()
+                            serve_url = None
+                        for c in CLIENTS:
+                            rate, p99 = sql_qps(
+                                large_org, large_cid, queries[0][:64], c, args.seconds
+                            )
+                            qps.setdefault((side, c), []).append(rate)
+                            p99s.setdefault((side, c), []).append(p99)
+                    else:
+                        if serve_url is None:
+                            runtime.start_ray(settings)
+                            serve_url = deploy(settings)
+                            wait_serve_app()
+                        for c in CLIENTS:
+                            wrk(serve_url + path, clients=c, seconds=2, headers={}, script=script)
+                            got = wrk(
+                                serve_url + path,
+                                clients=c,
+                                seconds=args.seconds,
+                                headers={},
+                                script=script,
+                            )
+                            qps.setdefault((side, c), []).append(got.rps)
+                            p99s.setdefault((side, c), []).append(got.p99_ms)
+                    for c in CLIENTS:
+                        print(
+                            f"round {i + 1} {side:<5} {c:>2} clients: {qps[(side, c)][-1]:8.1f}"
+                            f" q/s  p99 {p99s[(side, c)][-1]:7.2f} ms",
+                            flush=True,
+                        )
+        finally:
+            os.unlink(script)
+            if serve_url is not None:
+                stop_platform_ray()
+            owner.close()
+
+    print(f"end: {load_average()}")
+    print(f"\nrecall@10 per collection ({args.queries} queries each, API vs exact in numpy):")
+    print(f"{'rows':>7} {'org':>3} {'index':>6} {'recall':>7}")
+    by_size = sorted(range(len(plan)), key=lambda i: plan[i])
+    for i in by_size:
+        print(
+            f"{plan[i]:>7} {i % args.orgs:>3} {'own' if indexed[i] else 'exact':>6}"
+            f" {recalls[i]:>7.3f}"
+        )
+    min_recall, mean_recall = min(recalls), statistics.mean(recalls)
+    print(f"search_min_recall={min_recall:.3f} search_mean_recall={mean_recall:.3f}")
     print(
-        f"data: {args.vectors} vectors x {DIMS} d, {args.clusters}-cluster mixture, seed"
-        f" {args.seed}; {args.queries} held-out queries (generated + ground truth in {gen_s:.1f} s)"
+        f"\nlatency of the platform's statement, sequential, {args.rounds} x"
+        f" {args.latency_queries} queries (Ray stopped):"
     )
-    print(f"host load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at the end")
+    p99 = {name: float(np.percentile(v, 99)) for name, v in lat.items()}
+    for name, v in lat.items():
+        p50 = float(np.percentile(v, 50))
+        rows_n = plan[smallest] if name == "smallest" else plan[0]
+        print(f"  {name:<14} ({rows_n} rows) p50 {p50:6.2f} ms  p99 {p99[name]:6.2f} ms")
+    small_x = p99["smallest"] / p99["largest alone"]
+    large_x = p99["largest"] / p99["largest alone"]
+    print(f"search_p99_smallest_x={small_x:.2f} search_p99_largest_x={large_x:.2f} (goal <= 3)")
+    print(f"  (one-collection index built in {alone_build_s:.1f} s)")
+    print(f"\nQPS on the largest collection, median (min-max) of {args.rounds} rounds:")
+    ratios = {}
+    for c in CLIENTS:
+        s, b = qps[("serve", c)], qps[("sql", c)]
+        ratios[c] = statistics.median(s) / statistics.median(b)
+        print(
+            f"  {c:>2} clients: serve API {median_spread(s)} q/s (p99"
+            f" {median_spread(p99s[('serve', c)], '.2f')} ms), direct SQL {median_spread(b)} q/s"
+            f" (p99 {median_spread(p99s[('sql', c)], '.2f')} ms), ratio {ratios[c]:.2f}"
+        )
     print(
-        f"true neighbours: mean cosine top-1 {truth_sims[:, 0].mean():.3f},"
-        f" top-{k} {truth_sims[:, -1].mean():.3f}"
+        f"search_min_recall={min_recall:.3f} search_mean_recall={mean_recall:.3f}"
+        f" search_qps_ratio_c1={ratios[1]:.2f} search_qps_ratio_c16={ratios[16]:.2f}"
     )
-    print(
-        f"insert: {args.vectors} rows by COPY ({COPY_BATCH}-row transactions over"
-        f" {args.streams} connections), HNSW index maintained: {insert_s:.1f} s"
-        f" ({args.vectors / insert_s:.0f} rows/s); ANALYZE {analyze_s:.1f} s"
-    )
-    print(f"\n{'path':<10} {'QPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>10}")
-    recalls = {}
-    for name, (qps, hits, lat) in results.items():
-        p50, p99 = np.percentile(lat, [50, 99])
-        if name == "api-get":
-            print(f"{name:<10} {qps:>8.1f} {p50:>8.2f} {p99:>8.2f} {'-':>10}")
-            continue
-        recalls[name] = recall(hits, index, truth[: len(hits)])
-        print(f"{name:<10} {qps:>8.1f} {p50:>8.2f} {p99:>8.2f} {recalls[name]:>10.3f}")
-    print(
-        "(sql: the repository's HNSW statement on one app-role connection; api: POST .../search"
-        " over http.client; api-httpx: the same over httpx; api-get: GET /collections/{id} over"
-        f" http.client, the API's per-request floor; {args.rounds} passes each, taking turns;"
-        f" exact: index bypassed, first {min(args.exact_queries, args.queries)} queries, once)"
-    )
-    print(f"\napi_qps={results['api'][0]:.1f}")
-    print(f"sql_qps={results['sql'][0]:.1f}")
-    print(f"api_over_sql_qps={results['api'][0] / results['sql'][0]:.2f}")
-    print(f"sql_recall={recalls['sql']:.3f}")
-    print(f"search_recall={recalls['api']:.3f}")
 
 
 if __name__ == "__main__":
