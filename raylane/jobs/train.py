@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,7 @@ class Tracker:
     resumes: list[int] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     last_step: dict[str, Any] = field(default_factory=dict)
+    first_step_at: float | None = None  # wall clock of the first step (start-up latency)
 
     async def drain(self, queue: Any) -> None:
         events = await asyncio.to_thread(_take_all, queue)
@@ -143,6 +145,8 @@ class Tracker:
         for event in events:
             kind = event.pop("type")
             if kind == "step":
+                self.first_step_at = self.first_step_at or float(event.pop("at"))
+                event.pop("at", None)
                 self.last_step = event
             elif kind == "epoch":
                 self.steps += int(event.pop("steps"))
@@ -178,6 +182,7 @@ class Tracker:
             "history": self.history[-200:],  # the full series goes to the experiment
             "worker_restarts": len(self.resumes),
             "resumed_from_epochs": self.resumes,
+            "first_step_at": self.first_step_at,
         }
 
 
@@ -243,9 +248,11 @@ async def fit_trainer(
         datasets={"train": data.train},
     )
     tracker = Tracker(ctx, params.hyperparameters.epochs, experiment_run_id)
+    started = time.perf_counter()
     fit = asyncio.ensure_future(asyncio.to_thread(trainer.fit))
     result = await _pump(fit, queue, tracker)
     await tracker.drain(queue)
+    fit_seconds = time.perf_counter() - started
     if result.checkpoint is None:
         raise RuntimeError("training ended without a checkpoint")
     head = Head(data.dim, classes, params.hyperparameters.hidden, params.hyperparameters.dropout)
@@ -259,6 +266,8 @@ async def fit_trainer(
         "worker_restarts": len(tracker.resumes),
         "resumed_from_epochs": tracker.resumes,
         "history": tracker.history,
+        "fit_seconds": round(fit_seconds, 3),
+        "first_step_at": tracker.first_step_at,
     }
     return head, counters
 
@@ -427,9 +436,11 @@ async def _train(
     await ctx.progress(
         stage="embedding", examples=len(examples), labels=labels, experiment_run_id=str(tracked)
     )
+    started = time.perf_counter()
     data = await asyncio.to_thread(
         embed, examples, labels, resources=task_resources("training", gpu=params.use_gpu)
     )
+    embed_seconds = time.perf_counter() - started
     fit = fit_search if params.search is not None else fit_trainer
     head, counters = await fit(ctx, params, data, len(labels), tracked)
     final = evaluate(data.val_y, predict_classes(head, data.val_x), len(labels))
@@ -454,6 +465,7 @@ async def _train(
         "examples": {"train": len(data.train_y), "heldout": len(data.val_y)},
         "evaluation": final,
         "majority_baseline": _majority(data.val_y),
+        "embed_seconds": round(embed_seconds, 3),
         **counters,
     }
 

@@ -100,7 +100,7 @@ def train_worker(config: dict[str, Any]) -> None:
             now = time.monotonic()
             if rank == 0 and now - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = now
-                _emit(queue, {"type": "step", "epoch": epoch, "loss": loss})
+                _emit(queue, {"type": "step", "epoch": epoch, "loss": loss, "at": time.time()})
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0}
         metrics |= _held_out(head, val_x, val_y, config["classes"])
         with tempfile.TemporaryDirectory() as tmp:
