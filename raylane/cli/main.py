@@ -15,13 +15,17 @@ from raylane.cli import (
     collections,
     conversations,
     copilot,
+    datasets,
     documents,
+    experiments,
     flags,
     guardrails,
     local,
+    models,
     orgs,
     projects,
     runs,
+    train,
     usage,
     users,
 )
@@ -84,6 +88,10 @@ app.add_typer(documents.app, name="documents", hidden=True)
 app.add_typer(runs.app, name="runs")
 app.add_typer(guardrails.app, name="guardrails")
 app.add_typer(conversations.app, name="conversations")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(models.app, name="models")
+app.add_typer(train.app, name="train")
 account.register(app)
 collections.register(app)
 copilot.register(app)

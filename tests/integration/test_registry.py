@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from tests.factories import Api, Tenant
+from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
 
 DATA = Path(__file__).parents[1] / "data" / "train_small.jsonl"
 
@@ -229,3 +230,90 @@ class TestTenancy:
         assert r.status_code == 404
         listed = (await theirs.get("/api/v1/models", params={"limit": 200})).json()["items"]
         assert name not in {m["name"] for m in listed}
+
+
+def test_cli_smoke_for_datasets_experiments_and_models(
+    live_api: LiveApi,  # noqa: F811  (the fixture)
+    tmp_path: Path,
+) -> None:
+    """Every new command group against the API on a real port, through the SDK as users run it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from raylane.cli.main import app
+    from raylane.client import Client
+
+    def cli(*args: str) -> Any:
+        result = CliRunner().invoke(
+            app, ["--url", live_api.url, "--api-key", live_api.token, *args], env={"COLUMNS": "200"}
+        )
+        assert result.exit_code == 0, result.output
+        return result
+
+    with Client(live_api.url, live_api.token) as client:
+        project = client.projects.create(name=f"cli-{uuid.uuid4().hex[:6]}")
+    dataset = json.loads(
+        cli("datasets", "create", "--project", str(project.id), "--name", "d", "-o", "json").stdout
+    )
+    cli("datasets", "upload", dataset["id"], str(DATA))
+    assert "300" in cli("datasets", "versions", dataset["id"]).stdout
+    out = tmp_path / "rows.jsonl"
+    cli("datasets", "download", dataset["id"], "1", "--to", str(out))
+    assert out.read_bytes().count(b"\n") == 300
+    assert "intents" not in cli("datasets", "list", "--project", str(project.id)).stdout
+
+    experiment = json.loads(
+        cli(
+            "experiments", "create", "--project", str(project.id), "--name", "e", "-o", "json"
+        ).stdout
+    )
+    with Client(live_api.url, live_api.token) as client:
+        with client.experiments.start_run(experiment=experiment["id"]) as run:
+            run.log_metrics({"accuracy": 0.9}, step=1)
+            run.log_artifact(("head.json", b"{}"), artifact_path="model/head.json")
+        other = client.experiments.start_run(experiment=experiment["id"])
+        other.log_metric("accuracy", 0.5)
+    runs = json.loads(
+        cli(
+            "experiments",
+            "runs",
+            experiment["id"],
+            "--filter",
+            "metric.accuracy > 0.8",
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert [r["id"] for r in runs] == [str(run.id)]
+    assert "accuracy" in cli("experiments", "run", str(run.id)).stdout
+    assert json.loads(cli("experiments", "history", str(run.id)).stdout)[0]["key"] == "accuracy"
+    compared = json.loads(cli("experiments", "compare", str(run.id), str(other.id)).stdout)
+    assert set(compared["metrics"]["accuracy"]) == {str(run.id), str(other.id)}
+    cli("experiments", "end", str(other.id), "--status", "killed")
+    artifacts = json.loads(cli("experiments", "artifacts", str(run.id), "-o", "json").stdout)
+    cli(
+        "experiments",
+        "download-artifact",
+        str(run.id),
+        artifacts[0]["id"],
+        "--to",
+        str(tmp_path / "a"),
+    )
+    assert "e" in cli("experiments", "list", "--project", str(project.id)).stdout
+
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    cli("models", "create", name)
+    cli("models", "register", name, "--run", str(run.id), "--artifact", "model/head.json")
+    moved = json.loads(
+        cli("models", "alias", name, "production", "--version", "1", "-o", "json").stdout
+    )
+    assert moved == {"alias": "production", "version": 1, "previous_version": None}
+    assert (
+        json.loads(cli("models", "version", name, "production", "-o", "json").stdout)["version"]
+        == 1
+    )
+    assert name in cli("models", "list").stdout
+    assert "production" in cli("models", "get", name).stdout
+    assert "model/head.json" in cli("models", "versions", name).stdout
+    cli("models", "unalias", name, "production")

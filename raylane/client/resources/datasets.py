@@ -62,7 +62,7 @@ class _Datasets:
     def upload(
         dataset_id: Ident, file: FileInput, format: DatasetFormat | None
     ) -> Call[DatasetVersionUploaded]:
-        parts = [("file", file_parts(file)[0][1])] if file is not None else []
+        parts = [("file", file_parts([file])[0][1])]
         form = None if format is None else {"format": format}
         path = f"{DATASETS.item(dataset_id)}/upload"
         return Call("POST", path, DatasetVersionUploaded.model_validate, files=parts, form=form)

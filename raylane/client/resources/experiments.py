@@ -124,7 +124,7 @@ class _Experiments:
     def log_artifact(
         run_id: Ident, file: FileInput, artifact_path: str | None
     ) -> Call[ArtifactUploaded]:
-        parts = [("file", file_parts(file)[0][1])]
+        parts = [("file", file_parts([file])[0][1])]
         form = None if artifact_path is None else {"path": artifact_path}
         path = _Experiments.artifacts(run_id).path
         return Call("POST", path, ArtifactUploaded.model_validate, files=parts, form=form)
