@@ -21,7 +21,7 @@ from raylane.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-JOB_KINDS = frozenset({"ingest", "train"})
+JOB_KINDS = frozenset({"ingest", "train", "predict"})
 
 
 async def ray_health() -> None:

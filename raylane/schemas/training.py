@@ -102,6 +102,22 @@ class PredictRequest(Input):
         return self
 
 
+class BatchPredictionCreate(Input):
+    """Classify every row of a dataset version as a Ray Data run (latest version unless one
+    is named)."""
+
+    dataset_version_id: uuid.UUID
+    version: Annotated[RawText, Field(min_length=1, max_length=64)] | None = None
+    alias: Annotated[RawText, Field(min_length=1, max_length=64)] | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=10), JSON_NUMBER] = 3
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> BatchPredictionCreate:
+        if self.version is not None and self.alias is not None:
+            raise ValueError("name a version or an alias, not both")
+        return self
+
+
 class Prediction(Output):
     label: str
     probabilities: dict[str, float]

@@ -18,9 +18,10 @@ from raylane.core.training import tracking
 from raylane.errors import InvalidInput, NotFound
 from raylane.infra.db.paging import Page
 from raylane.infra.workloads import task_resources
-from raylane.schemas.training import TrainingRunCreate
+from raylane.schemas.training import BatchPredictionCreate, TrainingRunCreate
 
 KIND = "train"
+PREDICT_KIND = "predict"
 
 
 class TrainingService:
@@ -82,6 +83,36 @@ class TrainingService:
         await project_service.get(session, project_id=project_id)
         return await run_service.page(
             session, limit=limit, cursor=cursor, kind=KIND, project_id=project_id
+        )
+
+    async def batch_predict(
+        self, session: AsyncSession, *, actor: Actor, name: str, data: BatchPredictionCreate
+    ) -> Run:
+        """Queue a batch prediction of a dataset version with a model version.
+
+        Raises:
+            NotFound: the model, version, alias or dataset version is not the caller's.
+        """
+        ref = await tracking.resolve_model(
+            session, name=name, version=data.version, alias=data.alias
+        )
+        project_id = await tracking.dataset_project(
+            session, dataset_version_id=data.dataset_version_id
+        )
+        return await run_service.create(
+            session,
+            actor=actor,
+            kind=PREDICT_KIND,
+            target_id=uuid.uuid4(),
+            project_id=project_id,
+            max_attempts=data.max_attempts,
+            params={
+                "model": name,
+                "version": ref.version,
+                "model_version_id": ref.version_id,
+                "artifact_key": ref.artifact_key,
+                "dataset_version_id": str(data.dataset_version_id),
+            },
         )
 
 

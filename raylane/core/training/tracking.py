@@ -34,6 +34,17 @@ async def check_dataset(session: AsyncSession, *, dataset_version_id: uuid.UUID)
     await dataset_service.version_by_id(session, dataset_version_id=dataset_version_id)
 
 
+async def dataset_project(session: AsyncSession, *, dataset_version_id: uuid.UUID) -> uuid.UUID:
+    """The project a dataset version belongs to.
+
+    Raises:
+        NotFound: the version is not the caller's.
+    """
+    version = await dataset_service.version_by_id(session, dataset_version_id=dataset_version_id)
+    dataset = await dataset_service.get(session, dataset_id=version.dataset_id)
+    return dataset.project_id
+
+
 async def experiment_for(
     session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, experiment_id: uuid.UUID | None
 ) -> uuid.UUID:

@@ -8,8 +8,16 @@ from fastapi import APIRouter, Path, Request
 
 from raylane.core.rbac import Permission
 from raylane.core.training import tracking
-from raylane.schemas.training import Prediction, PredictRequest, PredictResponse
-from raylane.serve.deps import SessionDep, require
+from raylane.core.training.service import training_service
+from raylane.schemas.training import (
+    BatchPredictionCreate,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+    TrainingRunRead,
+)
+from raylane.serve.deps import ActorDep, SessionDep, require
+from raylane.serve.idempotency import IdempotencyDep
 from raylane.serve.models import LocalModels, Predictor
 from raylane.serve.routing import Route
 
@@ -39,3 +47,23 @@ async def predict(
         version=ref.version,
         predictions=[Prediction.model_validate(r) for r in rows],
     )
+
+
+@router.post(
+    "/{name}/batch-predictions", status_code=202, dependencies=[require(Permission.RUN_WRITE)]
+)
+async def create_batch_prediction(
+    name: ModelName,
+    data: BatchPredictionCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    idem: IdempotencyDep,
+) -> TrainingRunRead:
+    """Queue a batch prediction over a dataset version (a Ray Data run); its result names the
+    predictions' object, the counts and the accuracy where the rows carry labels."""
+
+    async def start() -> TrainingRunRead:
+        run = await training_service.batch_predict(session, actor=actor, name=name, data=data)
+        return TrainingRunRead.model_validate(run)
+
+    return await idem.once(session, actor, TrainingRunRead, start)
