@@ -41,6 +41,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/collections/{collection_id}/ingest"): lambda: None,
     ("POST", "/api/v1/runs/{run_id}/cancel"): lambda: None,
+    ("POST", "/api/v1/runs/{run_id}/replay"): lambda: None,  # 409 here: the run is not dead
     ("PUT", "/api/v1/guardrails/policy"): lambda: {"detectors": {"email": {"action": "redact"}}},
     ("PUT", "/api/v1/projects/{project_id}/guardrails/policy"): lambda: {"max_input_tokens": 4000},
     ("POST", "/api/v1/guardrails/check"): lambda: {"text": "mail me at ada@example.com"},
