@@ -67,9 +67,14 @@ class TrainingRunCreate(Input):
     # Where the run logs params, metric series, trials and the model (default: the project's
     # ``training`` experiment).
     experiment_id: uuid.UUID | None = None
-    task: Literal["text-classification"] = "text-classification"
+    # One-value enums, not ``const``: generated clients read an enum as a closed set.
+    task: Annotated[
+        Literal["text-classification"], Field(json_schema_extra={"enum": ["text-classification"]})
+    ] = "text-classification"
     # The bundled MiniLM, frozen, with a trained head: each text is embedded once per run.
-    base: Literal["minilm-frozen"] = "minilm-frozen"
+    base: Annotated[
+        Literal["minilm-frozen"], Field(json_schema_extra={"enum": ["minilm-frozen"]})
+    ] = "minilm-frozen"
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     search: SearchSpace | None = None
     num_workers: Annotated[int, Field(ge=1, le=16), JSON_NUMBER] = 1
