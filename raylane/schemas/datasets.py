@@ -10,7 +10,7 @@ from pydantic import Field
 
 from raylane.schemas.common import NUL_FREE, Input, Name, Output, Text
 
-DatasetFormat = Literal["jsonl", "csv"]
+DatasetFormat = Literal["auto", "jsonl", "csv"]
 
 
 class DatasetCreate(Input):

@@ -20,6 +20,24 @@ RunStatusName = Literal["running", "finished", "failed", "killed"]
 EndStatus = Literal["finished", "failed", "killed"]
 MAX_STEP = 2**53 - 1  # exact in a JSON number (a double)
 
+# The run filter language (see ``raylane.core.experiments.filters``), written once as a pattern
+# that the document states and the API applies: ``metric.<key> <op> <number>``,
+# ``param|tag.<key> = | != '<text>'``, ``status = | != '<text>'``, joined by `` and ``.
+# Numbers are bounded so every one that matches is finite; a key with other characters is
+# written in backquotes. No lookaround: every regex engine reads it the same.
+FILTER_KEY = r"(?:`[^`\u0000]+`|[A-Za-z0-9_/-]+)"
+FILTER_NUMBER = r"[-+]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,2})?"
+FILTER_TEXT = r"""(?:'(?:[^'\\\u0000]|\\[^\u0000])*'|"(?:[^"\\\u0000]|\\[^\u0000])*")"""
+_FILTER_CLAUSE = (
+    rf"(?:metric\.{FILTER_KEY} *(?:>=|<=|!=|>|<|=) *{FILTER_NUMBER}"
+    rf"|(?:param|tag)\.{FILTER_KEY} *!?= *{FILTER_TEXT}"
+    rf"|status *!?= *{FILTER_TEXT})"
+)
+FILTER_PATTERN = rf"^ *{_FILTER_CLAUSE}(?: +and +{_FILTER_CLAUSE})* *$"
+# An artifact's path in its run: ``/``-separated parts of letters, digits, ``_ - .``, each not
+# starting with a dot (no ``.``/``..``) and at most 200 characters (a safe object name anywhere).
+ARTIFACT_PATH = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199})*$"
+
 
 class ExperimentCreate(Input):
     name: Name = Field(max_length=200)

@@ -13,7 +13,8 @@ from raylane.schemas.experiments import Key, TagValue
 
 # Model names appear in paths: letters, digits and ``_ . -``, starting with a letter or digit.
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-ALIAS = r"^[a-z][a-z0-9_-]*$"
+# An alias: lowercase letters, digits, ``_`` and ``-``, never all digits (that is a version).
+ALIAS = r"^(?:[a-z][a-z0-9_-]*|[0-9]+[a-z_-][a-z0-9_-]*)$"
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=MODEL_NAME)]
 Alias = Annotated[str, Field(min_length=1, max_length=64, pattern=ALIAS)]
 

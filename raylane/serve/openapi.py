@@ -62,6 +62,9 @@ _CREATED_ID = {
     "/api/v1/api-keys": "key_id",
     "/api/v1/projects": "project_id",
     "/api/v1/projects/{project_id}/collections": "collection_id",
+    "/api/v1/projects/{project_id}/datasets": "dataset_id",
+    "/api/v1/projects/{project_id}/experiments": "experiment_id",
+    "/api/v1/experiments/{experiment_id}/runs": "experiment_run_id",
 }
 # Operations a create does not lead to, though their path holds the created id: a chat names
 # more than the project (conversation, collections), so a new project alone answers it with 404.

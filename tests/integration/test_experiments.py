@@ -165,7 +165,7 @@ class TestSearchAndCompare:
         await log(api, org_a, a["id"], metrics=curve("loss", [1.0, 0.5]))
         await log(api, org_a, b["id"], metrics=curve("loss", [1.0, 0.4, 0.2]))
         r = await api.as_(org_a).post(
-            "/api/v1/experiment-runs/compare", json={"experiment_run_ids": [a["id"], b["id"]]}
+            "/api/v1/experiment-comparisons", json={"experiment_run_ids": [a["id"], b["id"]]}
         )
         assert r.status_code == 200, r.text
         body = r.json()
@@ -192,7 +192,7 @@ class TestTenancy:
             assert (await theirs.get(path)).status_code == 404, path
         assert (await log(api, org_b, run["id"], metrics=curve("m", [1.0]))).status_code == 404
         r = await theirs.post(
-            "/api/v1/experiment-runs/compare", json={"experiment_run_ids": [mine["id"], run["id"]]}
+            "/api/v1/experiment-comparisons", json={"experiment_run_ids": [mine["id"], run["id"]]}
         )
         assert r.status_code == 404
         r = await theirs.post(

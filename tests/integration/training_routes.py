@@ -29,7 +29,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "name": f"e-{uuid.uuid4().hex}"
     },
     ("POST", "/api/v1/experiments/{experiment_id}/runs"): lambda: {"params": {"lr": "0.1"}},
-    ("POST", "/api/v1/experiment-runs/compare"): lambda: {
+    ("POST", "/api/v1/experiment-comparisons"): lambda: {
         "experiment_run_ids": [_LATEST["experiment_run_id"], _LATEST["other_run_id"]]
     },
     ("POST", "/api/v1/experiment-runs/{experiment_run_id}/log"): lambda: {
@@ -44,6 +44,13 @@ BODIES: dict[tuple[str, str], Any] = {
         "artifact_path": "model/head.json",
     },
     ("PUT", "/api/v1/models/{model_name}/aliases/{alias}"): lambda: {"version": 1},
+    ("POST", "/api/v1/projects/{project_id}/training-runs"): lambda: {
+        "dataset_version_id": _LATEST["dataset_version_id"]
+    },
+    ("POST", "/api/v1/models/{model_name}/predict"): lambda: {"inputs": ["refund please"]},
+    ("POST", "/api/v1/models/{model_name}/batch-predictions"): lambda: {
+        "dataset_version_id": _LATEST["dataset_version_id"]
+    },
 }
 MULTIPART: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/datasets/{dataset_id}/upload"): lambda: {
@@ -85,6 +92,14 @@ async def _labeled_chunks(api: Api, tenant: Tenant, collection_id: str) -> None:
             )
 
 
+def _classifier() -> bytes:
+    """A servable model artifact (an untrained head over MiniLM): predict answers 200."""
+    from raylane.core.training.classifier import Classifier, Head, save_head
+    from raylane.infra.embeddings import BUILTIN
+
+    return save_head(Classifier(head=Head(384, 2), labels=["billing", "bug"], encoder=BUILTIN))
+
+
 async def training_resources(api: Api, tenant: Tenant, project_id: str) -> dict[str, str]:
     """A dataset linked to a labeled collection (with a version), an experiment with two runs
     (one with an artifact), and a model with version 1 aliased ``production``."""
@@ -118,6 +133,12 @@ async def training_resources(api: Api, tenant: Tenant, project_id: str) -> dict[
         f"/api/v1/datasets/{dataset['id']}/upload", files={"file": ("r.jsonl", _ROWS)}
     )
     assert r.status_code == 201, r.text
+    dataset_version_id = r.json()["version"]["id"]
+    training = await owner.post(
+        f"/api/v1/projects/{project_id}/training-runs",
+        json={"dataset_version_id": dataset_version_id},
+    )
+    assert training.status_code == 202, training.text
     experiment = (
         await owner.post(f"/api/v1/projects/{project_id}/experiments", json={"name": "fixture"})
     ).json()
@@ -128,7 +149,7 @@ async def training_resources(api: Api, tenant: Tenant, project_id: str) -> dict[
     artifact = (
         await owner.post(
             f"/api/v1/experiment-runs/{runs[0]['id']}/artifacts",
-            files={"file": ("head.json", b"{}")},
+            files={"file": ("head.json", _classifier())},
             data={"path": "model/head.json"},
         )
     ).json()["artifact"]
@@ -150,6 +171,8 @@ async def training_resources(api: Api, tenant: Tenant, project_id: str) -> dict[
         "model_name": name,
         "version": "1",
         "alias": "production",
+        "dataset_version_id": dataset_version_id,
+        "training_run_id": training.json()["id"],
     }
     _LATEST.clear()
     _LATEST.update(ids)

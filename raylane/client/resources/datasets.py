@@ -63,7 +63,7 @@ class _Datasets:
         dataset_id: Ident, file: FileInput, format: DatasetFormat | None
     ) -> Call[DatasetVersionUploaded]:
         parts = [("file", file_parts([file])[0][1])]
-        form = None if format is None else {"format": format}
+        form = None if format is None or format == "auto" else {"format": format}
         path = f"{DATASETS.item(dataset_id)}/upload"
         return Call("POST", path, DatasetVersionUploaded.model_validate, files=parts, form=form)
 

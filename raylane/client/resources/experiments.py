@@ -114,7 +114,9 @@ class _Experiments:
     @staticmethod
     def compare(run_ids: Sequence[Ident]) -> Call[RunComparison]:
         data = body(RunCompare, experiment_run_ids=[str(i) for i in run_ids])
-        return Call("POST", f"{RUNS.path}/compare", RunComparison.model_validate, json=data)
+        return Call(
+            "POST", "/api/v1/experiment-comparisons", RunComparison.model_validate, json=data
+        )
 
     @staticmethod
     def artifacts(run_id: Ident) -> Collection[ArtifactRead]:

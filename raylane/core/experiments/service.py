@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,8 +44,11 @@ from raylane.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from raylane.infra.db.paging import Page, keyset_page
 from raylane.infra.db.session import conflict_on_duplicate
 from raylane.infra.ids import uuid7
-from raylane.infra.storage import ObjectStore, validate_key
+from raylane.infra.storage import ObjectStore
+from raylane.schemas.experiments import ARTIFACT_PATH
 
+_ARTIFACT_PATH = re.compile(ARTIFACT_PATH)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_HISTORY_POINTS = 50_000  # per request: a history longer than this is cut (oldest first)
 MAX_COMPARE = 20
 
@@ -57,6 +61,14 @@ class Metric:
     value: float
     step: int = 0
     timestamp: datetime | None = None
+
+
+def artifact_name(filename: str | None) -> str:
+    """An artifact path made from an uploaded file's name: its last part, with characters a
+    path may not hold replaced by ``_`` and no leading dot."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("_", base).lstrip(".")[:200]
+    return name or "artifact"
 
 
 def _org(actor: Actor | None, row: Any) -> dict[str, Any]:
@@ -401,13 +413,15 @@ class ExperimentService:
 
         Raises:
             NotFound: the run is not the caller's.
-            InvalidInput: the path is absolute, climbs out (``..``) or has control characters.
+            InvalidInput: the path is not ``ARTIFACT_PATH`` (absolute, ``..``, odd characters).
             Conflict: another content is stored under that path.
             PayloadTooLarge: over ``max_bytes``.
         """
-        if len(path) > 500:
-            raise InvalidInput("artifact path is longer than 500 characters")
-        validate_key(path)
+        if len(path) > 500 or _ARTIFACT_PATH.fullmatch(path) is None:
+            raise InvalidInput(
+                "an artifact path is '/'-separated parts of letters, digits, '_', '-' and '.', "
+                "each not starting with a dot, at most 200 characters (500 in all)"
+            )
         if max_bytes is not None and len(data) > max_bytes:
             raise PayloadTooLarge(f"{len(data)} bytes is over the limit of {max_bytes}")
         run = await ExperimentRunRepository(session).lock(experiment_run_id)

@@ -29,21 +29,22 @@ from raylane.core.registry.repository import (
 from raylane.errors import InvalidInput, NotFound
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import conflict_on_duplicate
+from raylane.schemas.registry import ALIAS as ALIAS_PATTERN
 
-ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+ALIAS = re.compile(ALIAS_PATTERN)
 LATEST = "latest"  # resolves to the highest version; no alias may take the name
 
 
 def check_alias(alias: str) -> str:
-    """An alias a caller may set: lowercase, starting with a letter (so never a version
-    number), at most 64 characters, not ``latest``.
+    """An alias a caller may set: lowercase letters, digits, ``_`` and ``-``, never all digits
+    (so never a version number), at most 64 characters, not ``latest``.
 
     Raises:
         InvalidInput: any other name.
     """
-    if not ALIAS.fullmatch(alias):
+    if len(alias) > 64 or not ALIAS.fullmatch(alias):
         raise InvalidInput(
-            "an alias is lowercase letters, digits, '_' or '-', starting with a letter "
+            "an alias is lowercase letters, digits, '_' or '-', not all digits "
             "(at most 64 characters)"
         )
     if alias == LATEST:

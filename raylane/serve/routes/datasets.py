@@ -72,8 +72,8 @@ async def upload_dataset_version(
     platform: PlatformDep,
     file: Annotated[UploadFile, File(description="JSON Lines or CSV: text, label[, split]")],
     format: Annotated[
-        DatasetFormat | None, Form(description="default: from the file name, then the content")
-    ] = None,
+        DatasetFormat, Form(description="auto: from the file name, then the content")
+    ] = "auto",
 ) -> DatasetVersionUploaded:
     """Upload a file as the dataset's next version; the same bytes again return that version.
 
@@ -89,7 +89,7 @@ async def upload_dataset_version(
         session,
         actor=actor,
         dataset_id=dataset_id,
-        upload=DatasetUpload(filename=name, data=data, format=format),
+        upload=DatasetUpload(filename=name, data=data, format=None if format == "auto" else format),
         store=platform.store,
         max_bytes=platform.settings.documents.max_upload_bytes,
     )

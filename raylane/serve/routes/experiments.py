@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from raylane.core.experiments.models import ExperimentRunStatus, MetricPoint
-from raylane.core.experiments.service import Metric, experiment_service
+from raylane.core.experiments.service import Metric, artifact_name, experiment_service
 from raylane.core.rbac import Permission
-from raylane.errors import InvalidInput
 from raylane.schemas.common import NUL_FREE, Page
 from raylane.schemas.experiments import (
+    ARTIFACT_PATH,
+    FILTER_PATTERN,
     KEY_PATTERN,
     ArtifactRead,
     ArtifactUploaded,
@@ -30,7 +31,7 @@ from raylane.schemas.experiments import (
     RunEnd,
 )
 from raylane.serve.deps import ActorDep, PageDep, PlatformDep, SessionDep, page_of, require
-from raylane.serve.routing import Route, nul_at, nul_error
+from raylane.serve.routing import Route
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], route_class=Route)
 READ = [require(Permission.EXPERIMENT_READ)]
@@ -100,7 +101,8 @@ async def list_experiment_runs(
         str | None,
         Query(
             max_length=4000,
-            pattern=NUL_FREE,
+            # Stated for clients; the service applies it, with a message that quotes the filter.
+            json_schema_extra={"pattern": FILTER_PATTERN},
             description="e.g. metric.accuracy > 0.8 and tag.team = 'nlp' and status = 'finished'",
         ),
     ] = None,
@@ -118,7 +120,7 @@ async def list_experiment_runs(
     return page_of(result, ExperimentRunRead)  # type: ignore[no-any-return]
 
 
-@router.post("/experiment-runs/compare", dependencies=READ)
+@router.post("/experiment-comparisons", dependencies=READ)
 async def compare_experiment_runs(data: RunCompare, session: SessionDep) -> RunComparison:
     """Runs side by side: the params that differ and every metric's history per run."""
     runs, diff, points = await experiment_service.compare(
@@ -211,15 +213,15 @@ async def upload_artifact(
     file: Annotated[UploadFile, File(description="the artifact's content")],
     path: Annotated[
         str | None,
-        Form(max_length=500, description="where in the run, e.g. model/head.pt (default: name)"),
+        Form(
+            max_length=500,
+            pattern=ARTIFACT_PATH,
+            description="where in the run, e.g. model/head.pt (default: the file's name)",
+        ),
     ] = None,
 ) -> ArtifactUploaded:
     """Store a file as an artifact of the run; the same content at the same path is a no-op."""
-    where = path or file.filename or ""
-    if not where:
-        raise InvalidInput("give a path or a file name")
-    if nul_at(where) is not None:
-        raise nul_error(("body", "path"))
+    where = path or artifact_name(file.filename)
     artifact, created = await experiment_service.log_artifact(
         session,
         actor=actor,

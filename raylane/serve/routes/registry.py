@@ -16,6 +16,7 @@ from raylane.core.registry.models import ModelVersion, RegisteredModel
 from raylane.core.registry.service import registry_service
 from raylane.schemas.common import NUL_FREE, Page
 from raylane.schemas.registry import (
+    ALIAS,
     AliasRead,
     AliasSet,
     Lineage,
@@ -37,7 +38,15 @@ NameParam = Annotated[str, Path(max_length=200, pattern=NUL_FREE)]
 RefParam = Annotated[
     str, Path(max_length=200, pattern=NUL_FREE, description="a number, an alias or latest")
 ]
-AliasParam = Annotated[str, Path(max_length=200, pattern=NUL_FREE)]
+AliasParam = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=ALIAS,
+        description="lowercase letters, digits, _ and -, not all digits; not latest",
+    ),
+]
 
 
 async def _model(session: AsyncSession, model: RegisteredModel) -> ModelRead:
@@ -57,7 +66,9 @@ async def _version(
 
 
 @router.post("/models", status_code=201, dependencies=WRITE)
-async def create_registered_model(data: ModelCreate, session: SessionDep, actor: ActorDep) -> ModelRead:
+async def create_registered_model(
+    data: ModelCreate, session: SessionDep, actor: ActorDep
+) -> ModelRead:
     """Register a model name (unique in the organization)."""
     model = await registry_service.create_model(
         session, actor=actor, name=data.name, description=data.description, tags=data.tags
