@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 # Session settings every connection starts with. HNSW_EF_SEARCH is the candidate list vector
-# search uses for top_k <= 100 (recall@10 ~0.99 at 100k vectors); a search that needs more sets
-# it for its own transaction. Set once per connection, not per query: a round trip saved.
-HNSW_EF_SEARCH = 100
+# search uses for top_k <= 200; a search that needs more sets it for its own transaction. At 100
+# one collection of 42 in bench/search.py (~10k clustered rows, its own index) fell to recall@10
+# 0.945: a query from a small, remote cluster whose greedy descent settled in a neighbouring
+# one. 200 widens the beam out of such traps. Set once per connection, not per query.
+HNSW_EF_SEARCH = 200
 SESSION_SETTINGS = {"hnsw.ef_search": str(HNSW_EF_SEARCH)}
 
 # A collection gets its own partial HNSW index once it holds this many chunks; below it, its rows
