@@ -35,12 +35,14 @@ def predictor(request: Request) -> Predictor:
     return found
 
 
-@router.post("/{name}/predict", dependencies=[require(Permission.RUN_READ)])
+@router.post("/{model_name}/predict", dependencies=[require(Permission.RUN_READ)])
 async def predict(
-    name: ModelName, data: PredictRequest, session: SessionDep, request: Request
+    model_name: ModelName, data: PredictRequest, session: SessionDep, request: Request
 ) -> PredictResponse:
     """Labels and class probabilities for each input (latest version unless one is named)."""
-    ref = await tracking.resolve_model(session, name=name, version=data.version, alias=data.alias)
+    ref = await tracking.resolve_model(
+        session, name=model_name, version=data.version, alias=data.alias
+    )
     rows = await predictor(request).predict(ref, data.inputs)
     return PredictResponse(
         model=ref.name,
@@ -50,10 +52,10 @@ async def predict(
 
 
 @router.post(
-    "/{name}/batch-predictions", status_code=202, dependencies=[require(Permission.RUN_WRITE)]
+    "/{model_name}/batch-predictions", status_code=202, dependencies=[require(Permission.RUN_WRITE)]
 )
 async def create_batch_prediction(
-    name: ModelName,
+    model_name: ModelName,
     data: BatchPredictionCreate,
     session: SessionDep,
     actor: ActorDep,
@@ -63,7 +65,7 @@ async def create_batch_prediction(
     predictions' object, the counts and the accuracy where the rows carry labels."""
 
     async def start() -> TrainingRunRead:
-        run = await training_service.batch_predict(session, actor=actor, name=name, data=data)
+        run = await training_service.batch_predict(session, actor=actor, name=model_name, data=data)
         return TrainingRunRead.model_validate(run)
 
     return await idem.once(session, actor, TrainingRunRead, start)

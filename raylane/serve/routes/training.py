@@ -49,11 +49,13 @@ async def list_training_runs(
     return page_of(result, TrainingRunRead)  # type: ignore[no-any-return]
 
 
-@router.get("/{project_id}/training-runs/{run_id}", dependencies=[require(Permission.RUN_READ)])
+@router.get(
+    "/{project_id}/training-runs/{training_run_id}", dependencies=[require(Permission.RUN_READ)]
+)
 async def get_training_run(
-    project_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep
+    project_id: uuid.UUID, training_run_id: uuid.UUID, session: SessionDep
 ) -> TrainingRunRead:
     """Status, progress (epoch, steps, metric history) and, when done, the evaluation."""
     return TrainingRunRead.model_validate(
-        await training_service.get(session, project_id=project_id, run_id=run_id)
+        await training_service.get(session, project_id=project_id, run_id=training_run_id)
     )
