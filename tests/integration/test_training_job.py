@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,13 +72,14 @@ def start(conn: psycopg.Connection, run_id: str) -> None:
     )
 
 
-async def run_job(run_id: str) -> dict[str, Any]:
+async def run_job(run_id: str, kind: str = "train") -> dict[str, Any]:
     """The job module's handler in this process (it joins this process's Ray), then its close."""
     from raylane.jobs import _base
+    from raylane.jobs.predict import predict
     from raylane.jobs.train import train
 
     ctx = await _base._open(uuid.UUID(run_id))
-    result = await train(ctx)
+    result = await (train if kind == "train" else predict)(ctx)
     assert await _base._close(ctx, result)
     return result
 
@@ -137,6 +139,7 @@ class TestTrainingJob:
         self,
         api: Api,
         org_a: Tenant,
+        org_b: Tenant,
         owner_conn: psycopg.Connection,
         ray_cluster: None,
     ) -> None:
@@ -168,6 +171,40 @@ class TestTrainingJob:
         )
         assert r.status_code == 200, r.text
         assert [p["step"] for p in r.json()[0]["points"]] == [1, 2, 3, 4, 5, 6]
+
+        # Register the run's model, alias it, predict through HTTP, then batch-predict.
+        owner = api.as_(org_a)
+        name = f"topics-{uuid.uuid4().hex[:8]}"
+        assert (await owner.post("/api/v1/models", json={"name": name})).status_code == 201
+        r = await owner.post(
+            f"/api/v1/models/{name}/versions",
+            json={"experiment_run_id": tracked, "artifact_path": result["artifact_path"]},
+        )
+        assert r.status_code == 201, r.text
+        r = await owner.put(f"/api/v1/models/{name}/aliases/production", json={"version": 1})
+        assert r.status_code == 200, r.text
+        r = await owner.post(
+            f"/api/v1/models/{name}/predict",
+            json={"inputs": ["The striker scored in the derby."], "alias": "production"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"][0]["label"] == "sports"
+        r = await owner.post(
+            f"/api/v1/models/{name}/batch-predictions",
+            json={"dataset_version_id": version_id, "alias": "production"},
+        )
+        assert r.status_code == 202, r.text
+        batch = r.json()
+        assert batch["kind"] == "predict" and batch["project_id"] == project_id
+        r = await api.as_(org_b).post(
+            f"/api/v1/models/{name}/batch-predictions", json={"dataset_version_id": version_id}
+        )
+        assert r.status_code == 404
+        start(owner_conn, batch["id"])
+        predicted = await run_job(batch["id"], "predict")
+        assert predicted["rows"] == 300
+        assert predicted["accuracy"] >= 0.8
+        assert sum(predicted["predicted_counts"].values()) == 300
 
     async def test_a_killed_worker_resumes_from_its_last_checkpoint(
         self,
@@ -212,7 +249,8 @@ async def kill_a_worker_after(
     """SIGKILL a training worker's process once the run reports ``epoch``; returns that epoch."""
     from ray._private.state import state  # the GCS actor table: no dashboard needed
 
-    for _ in range(1200):
+    deadline = time.monotonic() + 600  # embedding and start-up are slow on a loaded box
+    while time.monotonic() < deadline:
         assert not job.done(), "the job ended before a worker could be killed"
         row = conn.execute("SELECT progress FROM runs WHERE id = %s", (run_id,)).fetchone()
         seen = int((row[0] if row else {}).get("epoch", 0))
