@@ -196,7 +196,8 @@ _PHONE_BARE = re.compile(r"(?<![0-9A-Za-z_+.-])(?:1)?([2-9]\d\d)[2-9]\d{6}(?![0-
 # "06 12 34 56 78", "020 7946 0958", "(11) 91234-5678", "03-1234-5678"); without either, only
 # after a phone word ("móvil 612 34 56 78", "mobile: 98765 43210").
 _PHONE_NATIONAL = re.compile(
-    r"(?<![0-9A-Za-z_+.,/-])(?:\(\d{2,5}\)[ .-]?\d|\d)(?:[ ./-]?\d){6,13}(?![0-9A-Za-z_]|[.,/-]\d)"
+    r"(?<![0-9A-Za-z_+.,/-])(?:\(0\)\s?\d|\(\d{2,5}\)[ .-]?\d|\d)(?:[ ./-]?\d){6,13}"
+    r"(?![0-9A-Za-z_]|[.,/-]\d)"
 )
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{1,2}[./-]\d{4}|\d{4}[./-]\d{1,2}")
 # "call", "Telefon", "téléphone", "móvil", "cellulare", "celular", "電話" ... within a few words.
@@ -258,7 +259,8 @@ def find_phones(text: str, start: int = 0) -> list[Finding]:
 
 
 _CARD = re.compile(
-    r"(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}"
+    r"|\d{13,19})"
     r"(?!\w|-\d)"
 )
 # (first digits low, high, allowed lengths) per card network; Luhn alone passes 1 in 10 ids.
@@ -268,6 +270,9 @@ _CARD_RANGES: tuple[tuple[int, int, tuple[int, ...]], ...] = (
     (37, 37, (15,)), (6011, 6011, (16, 19)), (644, 649, (16, 19)), (65, 65, (16, 19)),
     (3528, 3589, (16, 19)), (300, 305, (14, 16, 19)), (36, 36, (14, 16, 19)),
     (38, 39, (14, 16, 19)), (62, 62, (16, 17, 18, 19)), (2200, 2204, (16,)),
+    # Maestro, RuPay
+    (50, 50, (12, 13, 16, 19)), (56, 58, (12, 13, 16, 19)), (6304, 6304, (16, 18, 19)),
+    (6759, 6763, (16, 18, 19)), (60, 60, (16,)), (81, 82, (16,)),
 )
 # fmt: on
 
@@ -335,7 +340,7 @@ def find_ssns(text: str, start: int = 0) -> list[Finding]:
     return _scan(_SSN, text, start, "ssn", check)
 
 
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/(?:3[0-2]|[12]?\d)(?!\d))?(?!\w|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.%])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
     r"(?:%[\w.-]{1,16})?(?![\w:]|\.\w)"
@@ -351,7 +356,7 @@ def _ip_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
     candidate = m.group(0)
     try:
         if m.re is _IPV4:
-            ipaddress.IPv4Address(candidate)
+            ipaddress.IPv4Address(candidate.split("/")[0])
             if _VERSION_WORDS.search(text, max(0, m.start() - 16), m.start()):
                 return None
             return m.start(), m.end(), "ipv4"
@@ -382,14 +387,20 @@ _PEM = (
 LABEL_WORDS = (
     r"api|apikey|access|auth|refresh|client|secret|private|pass|password|passwd|pwd|passphrase"
     r"|token|bearer|authorization|credentials?|account|storage|encryption|signing|master|shared"
-    r"|consumer|app|webhook|session|db|database|mysql|postgres|redis|smtp|ldap|admin|root"
+    r"|consumer|app|webhook|session|db|database|mysql|postgres|redis|smtp|ldap|admin|root|key"
+    r"|subscription|license|licence|signature|sig"
 )
 _LABEL = (
     r"(?:[a-z0-9]+[_.-])*(?:api[_ -]?key|apikey|(?:api|access|auth|refresh|bearer|session)"
     r"[_ -]?token|client[_ -]?secret|secret(?:[_ -]?(?:access[_ -]?)?key)?|access[_ -]?key"
     r"(?:[_ -]?id)?|(?:private|account|storage|encryption|signing|master|shared|consumer|app"
     r"|webhook)[_ -]?(?:key|secret)|token|password|passwd|pwd|pass|passphrase|authorization"
-    r"|credentials?|(?:db|database|mysql|postgres|redis|smtp|ldap|admin|root)[_ -]?pass(?:word)?)"
+    r"|credentials?|(?:db|database|mysql|postgres|redis|smtp|ldap|admin|root)[_ -]?pass(?:word)?"
+    r"|(?:subscription|license|licence|signing|signature)[_ -]?key|key)"
+)
+# "Bearer <token>" without a header name.
+_BEARER = re.compile(
+    r"(?i)(?<![a-z0-9])bearer[ \t]+(?P<value>[A-Za-z0-9._~+/-]{16,1000}=*)(?![\w.~+/=-])"
 )
 _LABELED = re.compile(
     r"(?i)(?<![a-z0-9])(?P<label>"
@@ -432,7 +443,7 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
         ("telegram_bot_token", r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _R, False),
         ("github_token", _L + r"gh[pousr]_[A-Za-z0-9]{36,251}" + _R, False),
         ("github_token", _L + r"github_pat_[A-Za-z0-9_]{60,255}" + _R, False),
-        ("slack_token", _L + r"xox[abposr]-[A-Za-z0-9-]{10,250}" + _R, False),
+        ("slack_token", _L + r"(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,250}" + _R, False),
         ("slack_webhook", r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]{6,12}"
          r"/B[A-Za-z0-9_]{6,12}/[A-Za-z0-9]{16,32}" + _R, False),
         ("openai_key", _L + r"sk-(?:proj-|svcacct-|admin-|ant-(?:[a-z]+\d\d-)?)?"
@@ -463,13 +474,18 @@ def _labeled_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
         )
         if value.isalpha() and (value.islower() or value.istitle()):
             ok = False  # a word: "Password: Required", "password: optional"
-        elif m.group("sep").lower() == "is":
-            ok = classes >= 3 and len(value) >= 8
+        elif m.group("sep").lower() == "is":  # prose: a digit or symbol, not a word
+            ok = classes >= 2 and len(value) >= 8 and not value.isalpha()
         else:
             ok = classes >= 2
     else:
         ok = _TOKEN_CHARS.fullmatch(value) is not None and looks_random(value)
     return (m.start("value"), m.end("value"), "labeled_secret") if ok else None
+
+
+def _bearer_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
+    ok = looks_random(m.group("value"))
+    return (m.start("value"), m.end("value"), "bearer_token") if ok else None
 
 
 def _url_check(m: re.Match[str], _: str) -> tuple[int, int, str] | None:
@@ -500,6 +516,7 @@ def find_secrets(text: str, start: int = 0) -> list[Finding]:
         found += _scan(pattern, text, start, "secret", check)
     found += _scan(_LABELED, text, start, "secret", _labeled_check)
     found += _scan(_URL_CREDENTIALS, text, start, "secret", _url_check)
+    found += _scan(_BEARER, text, start, "secret", _bearer_check)
     return _resolve(found)
 
 

@@ -72,6 +72,87 @@ _RULES += r"|polic(?:y|ies)|programming|orders|(?:system|developer) messages?)"
 _FREE = r"(?:restrictions|limitations|limits|filters?|rules|guidelines|censorship|guardrails"
 _FREE += r"|content polic(?:y|ies)|ethical|moral|safety)"
 
+# --------------------------------------------------------------------------- other languages
+# Per language: verbs that dismiss, words that make the object the model's own ("your",
+# "all", "previous"), and the objects (instructions, rules, system prompt). A dismissal needs
+# verb + (owner ... object | object ... "previous"), so "ignora las instrucciones del manual"
+# (the manual's instructions) and "ignoriere die Groß- und Kleinschreibung" stay benign.
+_LANGS: dict[str, tuple[str, str, str, str]] = {
+    "de": (
+        r"ignorier\w*|vergiss|vergessen sie|missacht\w*|übergeh\w*|verwirf|beachte\w*[^.\n]{0,30}"
+        r"\bnicht\b|halte? dich nicht mehr an|befolge? nicht mehr",
+        r"alle\w*|deine\w*|ihre\w*|sämtliche\w*|jegliche\w*|vorherige\w*|bisherige\w*|frühere\w*"
+        r"|ursprüngliche\w*|alte\w*",
+        r"anweisung\w*|vorgaben|regeln|richtlinien|instruktion\w*|befehle|systemprompt\w*"
+        r"|system-prompt\w*|einschränkungen|beschränkungen|sicherheitsregeln|filter|alles",
+        r"vorherige\w*|bisherige\w*|des systems|des betreibers|des entwicklers",
+    ),
+    "fr": (
+        r"ignore[zr]?|oublie[zr]?|ne (?:tiens?|tenez) plus compte d\w*|ne respecte[zr]? plus"
+        r"|fais abstraction d\w*|néglige[zr]?|passe[zr]? outre",
+        r"toutes?|tous|tes|vos|ton|votre|les précédent\w*|l'ensemble d\w*",
+        r"consignes?|instructions?|règles?|directives?|prompt système|restrictions?|filtres?"
+        r"|limites?|garde-fous",
+        r"précédent\w*|initia\w*|d'origine|antérieur\w*|du système|de l'opérateur",
+    ),
+    "es": (
+        r"ignor[ae]r?|olvid[ae]r?|no hagas caso (?:a|de)|haz caso omiso (?:a|de)|omite|descarta"
+        r"|no sigas|deja de (?:seguir|cumplir)|desobedece",
+        r"todas?|todos|tus|tu|sus|las anteriores|cada una de",
+        r"instrucciones|reglas|directrices|normas|indicaciones|órdenes|restricciones|prompt"
+        r"|filtros|salvaguardas|todo lo que te",
+        r"anteriores|previas|originales|iniciales|del sistema|del operador|del desarrollador",
+    ),
+    "it": (
+        r"ignora(?:re)?|dimentica(?:re)?|non seguire(?: più)?|trascura|non rispettare(?: più)?"
+        r"|smetti di (?:seguire|rispettare)",
+        r"tutte|tutti|le tue|i tuoi|la tua|il tuo|ogni",
+        r"istruzioni|regole|linee guida|direttive|indicazioni|restrizioni|prompt|filtri"
+        r"|protezioni|limiti",
+        r"precedenti|originali|iniziali|di sistema|del sistema|dell'operatore",
+    ),
+    "pt": (
+        r"ignor[ae]|esque[çc]a|desconsider[ae]|não sig[ae]|deixe de seguir",
+        r"todas?|todos|suas?|seus?|as anteriores",
+        r"instruções|regras|diretrizes|ordens|restrições|prompt|filtros",
+        r"anteriores|originais|iniciais|do sistema|do operador",
+    ),
+    "nl": (
+        r"negeer|vergeet|volg niet langer",
+        r"alle|je|jouw|uw|de vorige|eerdere",
+        r"instructies|regels|richtlijnen|opdrachten|systeemprompt|beperkingen",
+        r"vorige|eerdere|oorspronkelijke|van het systeem",
+    ),
+    "pl": (
+        r"zignoruj|ignoruj|zapomnij|nie przestrzegaj",
+        r"wszystkie|swoje|twoje|poprzednie",
+        r"instrukcje|polecenia|zasady|reguły|prompt",
+        r"poprzednie|wcześniejsze|systemowe?",
+    ),
+    "ru": (
+        r"игнорируй|проигнорируй|забудь|не следуй|не соблюдай",
+        r"все|свои|твои|предыдущие",
+        r"инструкции|указания|правила|промпт|ограничения",
+        r"предыдущие|системн\w*",
+    ),
+}
+_W = r"[^.!?\n]{0,40}?"
+
+
+def _dismiss(verbs: str, owners: str, objects: str, after: str) -> str:
+    return (
+        rf"(?<!\w)(?:{verbs})(?!\w){_W}(?<!\w)(?:(?:{owners})(?!\w){_W}(?<!\w)(?:{objects})(?!\w)"
+        rf"|(?:{objects})(?!\w)[^.!?\n]{{0,25}}?(?<!\w)(?:{after})(?!\w))"
+    )
+
+
+_MULTI = "|".join(_dismiss(*v) for v in _LANGS.values())
+# Chinese and Japanese: no spaces, no cases: "ignore" + "instruction/rule/prompt" nearby.
+_CJK = (
+    r"(?:忽略|无视|無視|忘记|忘れ)[^。！？\n]{0,20}(?:指令|指示|规则|ルール|命令|提示|プロンプト)"
+)
+_CJK += r"|(?:指令|指示|规则|ルール|命令|プロンプト)[^。！？\n]{0,20}(?:忽略|无视|無視|忘れ)"
+
 SIGNALS: tuple[Signal, ...] = (
     _s(
         "ignore_instructions",
@@ -81,12 +162,158 @@ SIGNALS: tuple[Signal, ...] = (
         r"|\b(?:forget|disregard|ignore)\s+(?:everything|anything|all(?: of)? that)\s+(?:you"
         r" (?:were|have been) (?:told|given|taught)|(?:said |written )?(?:above|before|earlier))",
     ),
+    _s("ignore_instructions_multilingual", 0.8, _MULTI + "|" + _CJK),
     _s(
-        "ignore_instructions_multilingual",
-        0.8,
-        r"\b(?:ignora|ignorez|ignorer|ignoriere|oublie[zr]?|olvida|vergiss|dimentica)\b"
-        r"[^.\n]{0,30}\b(?:instrucciones|instructions|anweisungen|istruzioni|instruções"
-        r"|regeln|règles|reglas)\b",
+        "dismiss_paraphrase",
+        0.7,
+        _NOT + r"\b(?:set aside|put aside|pay no attention to|throw away|drop|stop (?:following"
+        r"|obeying)|no longer (?:follow|obey)|never mind|discard|scrap)\b[^.!?\n]{0,30}?\b(?:your|the"
+        r"|all|any|every|earlier|previous|prior|original|those)\b[^.!?\n]{0,25}?\b(?:instructions?"
+        r"|guidance|guidelines|rules|directives|persona|configuration|setup|system prompt"
+        r"|programming|constraints|policy|policies|orders)\b"
+        r"|\bas (?:if|though) you (?:never|didn't|did not|had not|hadn't) (?:receive|get|got|have"
+        r"|had|been given)\w*\b[^.!?\n]{0,20}\b(?:instructions|guidance|guidelines|rules|prompt)\b",
+    ),
+    _s(
+        "rules_void_paraphrase",
+        0.7,
+        r"\b(?:instructions|guidance|guidelines|rules|directives|task|system (?:text|prompt|message)"
+        r"|configuration|orders|(?:operator|developers?|they|anyone) (?:told|gave) you)\b[^.!?\n]{0,50}?"
+        r"\b(?:(?:are|is|were|was|now) (?:now )?(?:outdated|void|cancel+ed|obsolete|expired|revoked"
+        r"|superseded|null)|no longer (?:apply|applies|valid|matters?|counts?)|(?:doesn't|don't"
+        r"|does not|do not) (?:apply|matter|count)(?: anymore| any more)?|(?:was|were) (?:just |only"
+        r" )?a test)\b"
+        r"|\btreat\b[^.!?\n]{0,40}\b(?:guidance|instructions|rules|guidelines)\b[^.!?\n]{0,10}\bas"
+        r" (?:void|expired|cancel+ed|obsolete|invalid)\b"
+        r"|\bmy (?:instructions|rules|orders) (?:take|have) (?:precedence|priority)\b"
+        r"|\bgelten\b[^.\n]{0,30}\b(?:regeln|anweisungen|vorgaben)\b[^.\n]{0,10}\bnicht mehr\b"
+        r"|\b(?:regeln|anweisungen|vorgaben)\b[^.\n]{0,30}\b(?:sind aufgehoben|ungültig|außer kraft"
+        r"|gelten nicht mehr)"
+        r"|\b(?:règles|consignes|instructions)\b[^.\n]{0,30}\b(?:caduques|annulées|obsolètes"
+        r"|ne s'appliquent plus|ne comptent plus)"
+        r"|\b(?:reglas|normas|instrucciones|directrices)\b[^.\n]{0,30}\b(?:anuladas|sin efecto"
+        r"|ya no (?:aplican|valen|cuentan)|obsoletas)"
+        r"|\b(?:regole|istruzioni|direttive)\b[^.\n]{0,30}\b(?:revocate|annullate|obsolete"
+        r"|non valgono più|non contano più)",
+    ),
+    _s(
+        "obey_only_me",
+        0.55,
+        r"\b(?:follow|obey|listen to) only (?:me|my|mine)\b|\bonly (?:follow|obey|listen to) (?:me"
+        r"|my)\b|\byou (?:now )?work for me\b|\byou(?:'re| are) no longer (?:an? |the )?assistant"
+        r"|\bn'obéis qu'à moi|\bobéis uniquement à moi|\bgehorch\w* nur (?:noch )?mir"
+        r"|\bobedece solo a mí|\bobbedisci solo a me",
+    ),
+    _s(
+        "new_persona",
+        0.35,
+        r"\bdu bist (?:jetzt|nun|ab sofort|ab jetzt) (?:ein|eine)\b|\btu es (?:désormais|maintenant)"
+        r" (?:un|une)\b|\bahora eres (?:un|una)\b|\b(?:da ora in poi |ora )sei (?:un|una|un')"
+        r"|\bagora você é (?:um|uma)\b|\byou are now (?:an?|the|my)\b|\bdrop (?:the|your) persona\b",
+    ),
+    _s(
+        "no_restrictions_multilingual",
+        0.55,
+        r"\bohne (?:jeden |jegliche |irgendwelche )?(?:filter|einschränkungen|beschränkungen"
+        r"|regeln|zensur|grenzen)\b|\bsans (?:aucune? )?(?:filtre|restriction|règle|censure"
+        r"|limite)s?\b|\bsin (?:ningún |ninguna )?(?:filtro|restricci(?:ón|ones)|reglas|censura"
+        r"|límites)\b|\bsenza (?:alcun |alcuna |alcun')?(?:filtro|filtri|restrizion[ei]|regole"
+        r"|limiti|censura)\b|\bsem (?:nenhum |nenhuma )?(?:filtro|restrições|regras|censura)\b"
+        r"|\bzonder (?:enige )?(?:filter|beperkingen|regels)\b"
+        r"|\bsenza limiti\b|\bsin restricciones\b|\bsans aucune restriction\b",
+    ),
+    _s(
+        "prompt_exfiltration_multilingual",
+        0.6,
+        r"\b(?:zeig|gib|nenne|verrat|enthüll|affiche|montre|révèle|donne|divulgue|muestra|revela"
+        r"|dime|enséñame|mostra|rivela|dimmi|svela|mostre|revele|toon|geef|pokaż|покажи|выведи)\w*"
+        r"\b[^.!?\n]{0,25}\b(?:system-?prompt\w*|prompt\w*(?: (?:système|systemowy|del sistema"
+        r"|di sistema|do sistema))?|systeemprompt|системный промпт|(?:configuration|configuración"
+        r"|configurazione|konfiguration|configuração) (?:cachée|oculta|nascosta|interne|secrète"
+        r"|secreta)|(?:versteckte|interne|geheime)n? (?:konfiguration|anweisungen|daten))"
+        r"|系统提示|システムプロンプト",
+    ),
+    _s(
+        "credential_request_multilingual",
+        0.45,
+        r"\b(?:zeig|gib|nenne|verrat|affiche|révèle|donne|divulgue|muestra|revela|dime|filtra"
+        r"|mostra|rivela|dimmi|mostre|revele|geef)\w*\b[^.!?\n]{0,30}\b(?:zugangsdaten|passwort"
+        r"|identifiants|mot de passe|credenciales|contraseña|credenziali|password|senha"
+        r"|wachtwoord)\b",
+    ),
+    _s(
+        "hidden_material_exfiltration",
+        0.6,
+        r"\b(?:reveal|print|output|show|write out|dump|list|tell me|give me|share)\b[^.!?\n]{0,25}"
+        r"\b(?:hidden|confidential|internal|secret|raw)\s+(?:\w+\s+)?(?:setup|configuration|config"
+        r"|notes|instructions|data|context|contents|prompt|text)\b"
+        r"|\b(?:contents|content) of your (?:context|memory|instructions|prompt)\b",
+    ),
+    _s(
+        "address_the_model_multilingual",
+        0.5,
+        r"\b(?:hinweis|nachricht|anweisung(?:en)?|notiz)\s+(?:an|für)\s+(?:die|den|das)\s+(?:ki"
+        r"|assistent\w*|modell|bot|llm)\b|\b(?:note|message|instructions?|consignes?)\s+(?:pour"
+        r"|à)\s+(?:l'|le |la )(?:ia|assistant|modèle|agent)\b|\b(?:nota|mensaje|instrucciones?)"
+        r"\s+para\s+(?:el |la )(?:ia|asistente|modelo|agente)\b|\b(?:nota|messaggio|istruzioni)\s+"
+        r"per\s+(?:l'|il |la )(?:ia|assistente|modello|agente)\b",
+    ),
+    _s(
+        "vocative",
+        0.45,
+        r"(?:^|[.!?>\[({\"]\s*|<!--\s*|:\s+)(?:assistant|assistent|asistente|assistente|ai|ki|ia|llm"
+        r"|chatbot)\s*(?:,|:|\s[-–])\s+\w",
+    ),
+    _s(
+        "reading_model",
+        0.5,
+        r"\b(?:ai|llm|assistant|language model|model|agent|bot|chatbot)s?\b[^.\n]{0,20}\b(?:reading"
+        r"|reads|processing|summari[sz]ing|screening|parsing|rendering)\b[^.\n]{0,25}\b(?:this|these"
+        r"|the)\b|\bwhen (?:you )?(?:read|render|process|summari[sz]e)\w* this (?:page|document"
+        r"|email|file|message|text)\b|\bwhen rendering this\b",
+    ),
+    _s(
+        "steer_task",
+        0.45,
+        r"\binstead of (?:summari[sz]ing|answering|translating|replying|responding)\b|\bau lieu de"
+        r" (?:résumer|répondre|traduire)\b|\ben (?:lugar|vez) de (?:resumir|responder|traducir)\b"
+        r"|\binvece di (?:riassumere|rispondere|tradurre)\b|\b(?:statt|anstatt) (?:zusammenzufassen"
+        r"|zu antworten)\b|\bnicht zusammen, sondern\b|\bstop what you are doing\b"
+        r"|\bstop summari[sz]ing\b|\byour (?:original|real|actual) task is\b",
+    ),
+    _s(
+        "conceal_from_user",
+        0.45,
+        r"\b(?:do not|don't|never|and not) (?:mention|reveal|tell)\b[^.\n]{0,25}\b(?:to the user"
+        r"|this note|this instruction|the user)\b|\bwithout telling the user\b|\bhide (?:the |all )?"
+        r"(?:negative|other|bad) (?:reviews|comments|results)\b",
+    ),
+    _s(
+        "manipulate_user",
+        0.4,
+        r"\b(?:tell|inform|warn) the user (?:to|that)\b|\bask the user (?:for|to)\b|\bdile al usuario"
+        r"|\bchiedi all'utente\b|\bdemande à l'utilisateur\b|\bfrag den nutzer\b|\bsay (?:that )?this"
+        r" product\b|\brank this candidate\b|\brate this (?:candidate|product)\b",
+    ),
+    _s(
+        "exfiltrate_action",
+        0.4,
+        r"\b(?:send|forward|email|post|upload|append|transfer|envoie|inoltra|schick|envía|transfiere"
+        r"|trasferisci|überweise)\w*\b[^.\n]{0,40}(?:\b(?:the user's|user's|all(?: the)?|entire"
+        r"|whole|full|complete)\s+(?:\w+\s+)?(?:history|conversation|chat|data|emails|invoices"
+        r"|messages|files|records|credentials)\b|\b(?:history|conversation|chat|historique"
+        r"|conversazione|verlauf|historial|conversación|nutzerdaten|saldo|balance)\b[^.\n]{0,30}"
+        r"(?:\bthis address|\bthe address (?:below|above|in the footer)|\bcette adresse|\bquesto"
+        r" indirizzo|\besta dirección|\bdiese adresse|\bcuenta indicada)|\b(?:nutzerdaten"
+        r"|données de l'utilisateur|datos del usuario|dati dell'utente|user's data)\b)",
+    ),
+    _s("remote_exec", 0.45, r"\b(?:curl|wget)\s[^|\n]{1,200}\|\s*(?:ba|z)?sh\b"),
+    _s(
+        "ignore_user",
+        0.55,
+        r"\b(?:ignore|disregard)\s+(?:the\s+)?user(?:'s)?\b(?!\s+(?:names?|ids?|agents?))"
+        r"|\bignora(?:re)? (?:al usuario|l'utente|la domanda|la pregunta)\b"
+        r"|\bignorier\w* (?:den nutzer|die frage)\b|\bignore[zr]? (?:l'utilisateur|la question)\b",
     ),
     _s(
         "rules_revoked",
@@ -110,7 +337,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s(
         "no_restrictions",
         0.6,
-        rf"\b(?:no|without(?: any)?|free of|freed from|free from)\s+(?:\w+\s+){{0,2}}{_FREE}"
+        rf"\b(?:no|without(?: any)?|free of|freed from|free from)\s+(?:\w+\s+){{0,3}}{_FREE}"
         r"|\b(?:not|no longer)\s+(?:be\s+)?(?:bound|restricted|limited)\s+by\b"
         r"|\bno longer (?:have|need) to (?:follow|obey)\b",
     ),
@@ -291,7 +518,9 @@ SIGNALS: tuple[Signal, ...] = (
     _s(
         "hidden_comment",
         0.4,
-        r"<!--[^>]{0,200}\b(?:ai|assistant|agent|ignore|disregard|instructions)\b",
+        r"(?:<!--|\[//\]: #\s*\(|display:\s*none[^>]{0,40}>)[^>]{0,200}\b(?:ai|ki|ia|llm"
+        r"|assistant|assistent\w*|asistente|assistente|agent|ignor\w*|disregard|instructions"
+        r"|istruzioni|instrucciones|anweisung\w*|consignes?)\b",
     ),
 )
 
@@ -349,6 +578,28 @@ def _noisy_or(weights: list[float]) -> float:
     return round(1.0 - remaining, 4)
 
 
+# Writing about attacks quotes them: "a page saying 'ignore previous instructions'", "the
+# paper 'Ignore Previous Prompt'". When the text talks about attacks, filters or translation,
+# what stands inside quotation marks is mentioned, not said, and is left out of the match
+# (not JSON string values: tool output carries injections in them).
+_DISCUSSION = re.compile(
+    r"(?i)\b(?:attacks?|attackers?|injections?|jailbreaks?|filters?|payloads?|examples?|phrases?"
+    r"|papers?|red[- ]team|translat\w+|unit tests?|prompts like|classic|security|guardrails?"
+    r"|blocks?|detects?|resisted|awareness|training|slides?|posters?|test cases?)\b"
+)
+_QUOTED = re.compile(
+    r"(?<!\w)'[^'\n]{4,160}'(?!\w)|(?<![:\[,] )(?<![:\[,])\"[^\"\n]{4,160}\"(?!\s*[:,\]}])"
+    r"|“[^”\n]{4,160}”|‘[^’\n]{4,160}’"
+    r"|«[^»\n]{4,160}»|„[^“\n]{4,160}“"
+)
+
+
+def _mentioned_removed(text: str) -> str:
+    if not _DISCUSSION.search(_QUOTED.sub(" ", text)):
+        return text
+    return _QUOTED.sub(" ", text)
+
+
 def score_injection(
     text: str,
     *,
@@ -368,7 +619,7 @@ def score_injection(
     Returns:
         The noisy-OR score of the distinct signals found, and the signals themselves.
     """
-    hits = _match_signals(_variants(text), signals)
+    hits = _match_signals(_variants(_mentioned_removed(text)), signals)
     for payload in _decoded_payloads(text):
         inner = _match_signals(_variants(payload), signals)
         if inner:

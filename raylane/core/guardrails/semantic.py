@@ -7,8 +7,8 @@ the unit-length MiniLM embedding of the text and of each pair of consecutive sen
 text's probability is the highest of those.
 
 The weights are a small JSON file shipped in the package, trained at build time with
-``python -m raylane.core.guardrails.semantic --train`` on ``tests/data/guardrails_train.jsonl``
-and the development set, never on the held-out set. The model loads lazily on first use,
+``python -m raylane.core.guardrails.semantic`` on ``tests/data/guardrails_train.jsonl`` only:
+the development set calibrates ``injection.SEMANTIC_FLOOR`` and the held-out set is never used. The model loads lazily on first use,
 once per process, offline; without it the head answers None and callers fall back to the
 patterns.
 """
@@ -119,7 +119,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("tests/data"))
     parser.add_argument("--out", type=Path, default=HEAD_PATH)
     args = parser.parse_args()
-    rows = _rows(args.data / "guardrails_train.jsonl") + _rows(args.data / "guardrails_dev.jsonl")
+    # The training set only: the development set is where the floor is calibrated and the
+    # scorer is measured, so it must not be fitted.
+    rows = _rows(args.data / "guardrails_train.jsonl")
     x = embed([t for t, _ in rows])
     if x is None:
         raise SystemExit("the embedding model is needed to train the head")

@@ -51,6 +51,8 @@ _PARTIALS: tuple[re.Pattern[str], ...] = tuple(
         r"[^\s\"'`<>,;]{0,256})?)?\Z",
         # A URL whose user:password part is being written ("postgres://app:s3cr").
         r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{1,20}:(?:/(?:/[^\s/@\"'<>]{0,200})?)?\Z",
+        # "Bearer <token>" with no header name: the token may still be growing.
+        r"(?i)(?<![a-z0-9])bearer(?:[ \t]+[A-Za-z0-9._~+/=-]{0,1100})?\Z",
         # A private-key header being written.
         r"-----BEGIN[A-Z0-9 ]{0,52}-{0,5}\Z",
         # A private-key block: complete body lines, then a partial line or footer. Atomic
