@@ -103,7 +103,7 @@ def uvicorn_app(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/openapi.json", timeout=60)
+        wait_http(f"{url}/openapi.json", timeout=180)  # several workers start on a busy machine
         yield url
     finally:
         proc.terminate()
