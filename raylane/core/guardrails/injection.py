@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (patterns match real fullwidth punctuation, dashes and quotation marks)
 """Prompt-injection and jailbreak scoring from weighted signals.
 
 Each signal is a pattern with a weight in (0, 1); the score combines the distinct signals
@@ -8,9 +9,9 @@ rot13), in decoded form, because attackers obfuscate exactly the phrases this lo
 
 Patterns catch the common phrasings, not paraphrases or most other languages, so a learned
 head over the MiniLM embedding (``semantic``) adds one more signal, ``semantic``, weighted by
-its probability when that reaches ``SEMANTIC_FLOOR`` (chosen by cross-validation on the
-training and development sets: below it the head flags too many texts that merely discuss
-attacks). Neither catches a determined adversary; treat the score as one signal.
+its probability when that reaches ``SEMANTIC_FLOOR`` (calibrated on the development set, which
+the head is not trained on: the lowest floor at which patterns + head flag at most 5% of its
+benign texts). Neither catches a determined adversary; treat the score as one signal.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from raylane.core.guardrails import semantic
 
 DEFAULT_THRESHOLD = 0.5
-SEMANTIC_FLOOR = 0.7
+SEMANTIC_FLOOR = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,8 @@ SIGNALS: tuple[Signal, ...] = (
         "dismiss_paraphrase",
         0.7,
         _NOT + r"\b(?:set aside|put aside|pay no attention to|throw away|drop|stop (?:following"
-        r"|obeying)|no longer (?:follow|obey)|never mind|discard|scrap)\b[^.!?\n]{0,30}?\b(?:your|the"
+        r"|obeying)|no longer (?:follow|obey)|never mind|discard"
+        r"|scrap)\b[^.!?\n]{0,30}?\b(?:your|the"
         r"|all|any|every|earlier|previous|prior|original|those)\b[^.!?\n]{0,25}?\b(?:instructions?"
         r"|guidance|guidelines|rules|directives|persona|configuration|setup|system prompt"
         r"|programming|constraints|policy|policies|orders)\b"
@@ -177,11 +179,14 @@ SIGNALS: tuple[Signal, ...] = (
     _s(
         "rules_void_paraphrase",
         0.7,
-        r"\b(?:instructions|guidance|guidelines|rules|directives|task|system (?:text|prompt|message)"
-        r"|configuration|orders|(?:operator|developers?|they|anyone) (?:told|gave) you)\b[^.!?\n]{0,50}?"
+        r"\b(?:instructions|guidance|guidelines|rules|directives|task"
+        r"|system (?:text|prompt|message)"
+        r"|configuration|orders|(?:operator|developers?|they|anyone) (?:told"
+        r"|gave) you)\b[^.!?\n]{0,50}?"
         r"\b(?:(?:are|is|were|was|now) (?:now )?(?:outdated|void|cancel+ed|obsolete|expired|revoked"
         r"|superseded|null)|no longer (?:apply|applies|valid|matters?|counts?)|(?:doesn't|don't"
-        r"|does not|do not) (?:apply|matter|count)(?: anymore| any more)?|(?:was|were) (?:just |only"
+        r"|does not|do not) (?:apply|matter|count)(?: anymore| any more)?"
+        r"|(?:was|were) (?:just |only"
         r" )?a test)\b"
         r"|\btreat\b[^.!?\n]{0,40}\b(?:guidance|instructions|rules|guidelines)\b[^.!?\n]{0,10}\bas"
         r" (?:void|expired|cancel+ed|obsolete|invalid)\b"
@@ -207,9 +212,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s(
         "new_persona",
         0.35,
-        r"\bdu bist (?:jetzt|nun|ab sofort|ab jetzt) (?:ein|eine)\b|\btu es (?:désormais|maintenant)"
+        r"\bdu bist (?:jetzt|nun|ab sofort|ab jetzt) (?:ein|eine)\b"
+        r"|\btu es (?:désormais|maintenant)"
         r" (?:un|une)\b|\bahora eres (?:un|una)\b|\b(?:da ora in poi |ora )sei (?:un|una|un')"
-        r"|\bagora você é (?:um|uma)\b|\byou are now (?:an?|the|my)\b|\bdrop (?:the|your) persona\b",
+        r"|\bagora você é (?:um|uma)\b|\byou are now (?:an?|the|my)\b"
+        r"|\bdrop (?:the|your) persona\b",
     ),
     _s(
         "no_restrictions_multilingual",
@@ -261,14 +268,16 @@ SIGNALS: tuple[Signal, ...] = (
     _s(
         "vocative",
         0.45,
-        r"(?:^|[.!?>\[({\"]\s*|<!--\s*|:\s+)(?:assistant|assistent|asistente|assistente|ai|ki|ia|llm"
+        r"(?:^|[.!?>\[({\"]\s*|<!--\s*|:\s+)(?:assistant|assistent|asistente"
+        r"|assistente|ai|ki|ia|llm"
         r"|chatbot)\s*(?:,|:|\s[-–])\s+\w",
     ),
     _s(
         "reading_model",
         0.5,
         r"\b(?:ai|llm|assistant|language model|model|agent|bot|chatbot)s?\b[^.\n]{0,20}\b(?:reading"
-        r"|reads|processing|summari[sz]ing|screening|parsing|rendering)\b[^.\n]{0,25}\b(?:this|these"
+        r"|reads|processing|summari[sz]ing|screening|parsing"
+        r"|rendering)\b[^.\n]{0,25}\b(?:this|these"
         r"|the)\b|\bwhen (?:you )?(?:read|render|process|summari[sz]e)\w* this (?:page|document"
         r"|email|file|message|text)\b|\bwhen rendering this\b",
     ),
@@ -285,20 +294,24 @@ SIGNALS: tuple[Signal, ...] = (
         "conceal_from_user",
         0.45,
         r"\b(?:do not|don't|never|and not) (?:mention|reveal|tell)\b[^.\n]{0,25}\b(?:to the user"
-        r"|this note|this instruction|the user)\b|\bwithout telling the user\b|\bhide (?:the |all )?"
+        r"|this note|this instruction|the user)\b|\bwithout telling the user\b"
+        r"|\bhide (?:the |all )?"
         r"(?:negative|other|bad) (?:reviews|comments|results)\b",
     ),
     _s(
         "manipulate_user",
         0.4,
-        r"\b(?:tell|inform|warn) the user (?:to|that)\b|\bask the user (?:for|to)\b|\bdile al usuario"
-        r"|\bchiedi all'utente\b|\bdemande à l'utilisateur\b|\bfrag den nutzer\b|\bsay (?:that )?this"
+        r"\b(?:tell|inform|warn) the user (?:to|that)\b|\bask the user (?:for"
+        r"|to)\b|\bdile al usuario"
+        r"|\bchiedi all'utente\b|\bdemande à l'utilisateur\b"
+        r"|\bfrag den nutzer\b|\bsay (?:that )?this"
         r" product\b|\brank this candidate\b|\brate this (?:candidate|product)\b",
     ),
     _s(
         "exfiltrate_action",
         0.4,
-        r"\b(?:send|forward|email|post|upload|append|transfer|envoie|inoltra|schick|envía|transfiere"
+        r"\b(?:send|forward|email|post|upload|append|transfer|envoie|inoltra"
+        r"|schick|envía|transfiere"
         r"|trasferisci|überweise)\w*\b[^.\n]{0,40}(?:\b(?:the user's|user's|all(?: the)?|entire"
         r"|whole|full|complete)\s+(?:\w+\s+)?(?:history|conversation|chat|data|emails|invoices"
         r"|messages|files|records|credentials)\b|\b(?:history|conversation|chat|historique"

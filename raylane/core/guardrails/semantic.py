@@ -8,9 +8,9 @@ text's probability is the highest of those.
 
 The weights are a small JSON file shipped in the package, trained at build time with
 ``python -m raylane.core.guardrails.semantic`` on ``tests/data/guardrails_train.jsonl`` only:
-the development set calibrates ``injection.SEMANTIC_FLOOR`` and the held-out set is never used. The model loads lazily on first use,
-once per process, offline; without it the head answers None and callers fall back to the
-patterns.
+the development set calibrates ``injection.SEMANTIC_FLOOR`` and the held-out set is never
+used. The model loads lazily on first use, once per process, offline; without it the head
+answers None and callers fall back to the patterns.
 """
 
 from __future__ import annotations
