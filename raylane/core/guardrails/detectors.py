@@ -199,6 +199,13 @@ _PHONE_NATIONAL = re.compile(
     r"(?<![0-9A-Za-z_+.,/-])(?:\(0\)\s?\d|\(\d{2,5}\)[ .-]?\d|\d)(?:[ ./-]?\d){6,13}"
     r"(?![0-9A-Za-z_]|[.,/-]\d)"
 )
+# Mobile numbers whose grouping is the country's own, safe without a phone word: India
+# "98765 43210", Brazil "11 91234-5678", Spain "612 34 56 78" / "612 345 678", Italy
+# "333 123 4567" / "347 1234567".
+_NATIONAL_SHAPES = re.compile(
+    r"[6-9]\d{4} \d{5}|\(?\d{2}\)? 9\d{4}-\d{4}|[67]\d{2}(?: \d{2}){3}|[67]\d{2} \d{3} \d{3}"
+    r"|3\d{2} \d{3} \d{3,4}|3\d{2} \d{6,7}"
+)
 _DATE_LIKE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{1,2}[./-]\d{4}|\d{4}[./-]\d{1,2}")
 # "call", "Telefon", "téléphone", "móvil", "cellulare", "celular", "電話" ... within a few words.
 _PHONE_WORDS = re.compile(
@@ -206,8 +213,9 @@ _PHONE_WORDS = re.compile(
     r"|fax|dial|hotline|helpline|landline|contact|reach (?:me|us|him|her)|telefon|telefonnummer"
     r"|rufnummer|handy|mobil|mobilnummer|festnetz|anrufen|erreichbar|t[ée]l[ée]phone|t[ée]l"
     r"|portable|appel(?:ez|er)?|joindre|tel[ée]fono|m[óo]vil|celular|ll[áa]m(?:ame|enos|ar)"
-    r"|llame|telefone|ligue|ligar|fone|contato|cellulare|chiama(?:mi|re|teci)?)\b"
-    r"|\bph\s?[.:#]|電話|携帯|連絡先|手机|电话)[^\n]{0,30}$"
+    r"|llame|telefone|ligue|ligar|fone|contato|cellulare|chiama(?:mi|re|teci)?"
+    r"|office|oficina|ufficio|büro|bureau|zentrale|standard|centralino|switchboard|support"
+    r"|kontakt|contacto|contatto)\b|\bph\s?[.:#]|電話|携帯|連絡先|手机|电话)[^\n]{0,30}$"
 )
 
 
@@ -235,7 +243,8 @@ def _phone_check(m: re.Match[str], text: str) -> tuple[int, int, str] | None:
                 )
             )
         )
-        return (m.start(), m.end(), "phone") if said or grouped else None
+        shaped = _NATIONAL_SHAPES.fullmatch(number) is not None
+        return (m.start(), m.end(), "phone") if said or grouped or shaped else None
     area = m.group(1) or (m.group(2) if m.re is _PHONE_NANP else None)
     if area is not None and area[1:] == "11":  # N11 codes are service numbers, not areas
         return None
