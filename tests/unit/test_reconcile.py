@@ -415,7 +415,7 @@ class TestEntrypoint:
             str(run_id),
         ]
 
-    @pytest.mark.parametrize("kind", ["train", "", "ingest; rm -rf x", "../ingest", "INGEST "])
+    @pytest.mark.parametrize("kind", ["workflow", "", "ingest; rm -rf x", "../ingest", "INGEST "])
     def test_unknown_kinds_are_refused(self, kind: str) -> None:
         with pytest.raises(ValueError, match="no job entrypoint"):
             compute.entrypoint(kind, uuid.uuid4())

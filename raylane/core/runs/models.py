@@ -16,6 +16,8 @@ from raylane.infra.db.base import Entity, TenantScoped
 
 class RunKind(StrEnum):
     INGEST = "ingest"
+    TRAIN = "train"
+    PREDICT = "predict"
 
 
 class RunStatus(StrEnum):
