@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import text
+
 from raylane.core.rbac import Permission
 from raylane.serve.app import ROUTERS
 from tests.factories import Api, Tenant
@@ -41,7 +43,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/collections/{collection_id}/ingest"): lambda: None,
     ("POST", "/api/v1/runs/{run_id}/cancel"): lambda: None,
-    ("POST", "/api/v1/runs/{run_id}/replay"): lambda: None,  # 409 here: the run is not dead
+    ("POST", "/api/v1/runs/{run_id}/replay"): lambda: None,
     ("PUT", "/api/v1/guardrails/policy"): lambda: {"detectors": {"email": {"action": "redact"}}},
     ("PUT", "/api/v1/projects/{project_id}/guardrails/policy"): lambda: {"max_input_tokens": 4000},
     ("POST", "/api/v1/guardrails/check"): lambda: {"text": "mail me at ada@example.com"},
@@ -101,6 +103,22 @@ ROUTES = routes()
 SUCCESS = success_statuses()
 
 
+async def _dead_letter(api: Api, tenant: Tenant, run_id: str) -> None:
+    """End a run as its last attempt failing would (no Ray here), through the app's own tenant
+    session, as the reconciler does."""
+    transport: Any = api.http._transport  # the in-process app (ASGITransport)
+    async with transport.app.state.platform.db.session(
+        organization_id=uuid.UUID(tenant.organization_id)
+    ) as session:
+        await session.execute(
+            text(
+                "UPDATE runs SET status = 'dead_lettered', attempts = max_attempts,"
+                " finished_at = now() WHERE id = :id"
+            ),
+            {"id": run_id},
+        )
+
+
 async def resources(api: Api, tenant: Tenant) -> dict[str, str]:
     """One resource of each kind in ``tenant``, for path parameters."""
     owner = api.as_(tenant)
@@ -134,6 +152,7 @@ async def resources(api: Api, tenant: Tenant) -> dict[str, str]:
         json={"documents": [{"name": "b.txt", "text": "beta"}]},
     )
     run = (await owner.post(f"/api/v1/collections/{queued['id']}/ingest")).json()
+    await _dead_letter(api, tenant, run["id"])  # so replay (and cancel: a no-op) can succeed
     answer = await owner.post(
         f"/api/v1/projects/{project['id']}/copilot/chat",
         json={"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1},
