@@ -149,6 +149,9 @@ class ServeDeployment(_Strict):
     max_replicas: int = Field(ge=1)
     target_ongoing_requests: float = Field(gt=0)
     max_ongoing_requests: int = Field(ge=1)
+    # Seconds a load change must last before Serve adds (removes) replicas; None: Serve's default.
+    upscale_delay_s: float | None = Field(default=None, ge=0)
+    downscale_delay_s: float | None = Field(default=None, ge=0)
 
     @field_validator("units")
     @classmethod
@@ -302,6 +305,14 @@ def serve_options(
             "min_replicas": dep.min_replicas,
             "max_replicas": dep.max_replicas,
             "target_ongoing_requests": dep.target_ongoing_requests,
+        }
+        | {
+            key: value
+            for key, value in (
+                ("upscale_delay_s", dep.upscale_delay_s),
+                ("downscale_delay_s", dep.downscale_delay_s),
+            )
+            if value is not None
         },
         "max_ongoing_requests": dep.max_ongoing_requests,
         "ray_actor_options": actor,
