@@ -17,8 +17,10 @@ from raylane.client._resources import (
     present,
     segment,
 )
+from raylane.client.resources.runs import asend_creation, idempotent, send_creation
 from raylane.schemas.common import Page
 from raylane.schemas.training import (
+    BatchPredictionCreate,
     PredictRequest,
     PredictResponse,
     TrainingRunCreate,
@@ -34,11 +36,24 @@ class _Training:
     """The request shapes both resource groups below send."""
 
     @staticmethod
-    def create(project_id: Ident, fields: dict[str, Any]) -> Call[TrainingRunRead]:
-        """``POST /projects/{id}/training-runs``."""
-        return _runs(project_id).create(
+    def create(project_id: Ident, fields: dict[str, Any], key: str | None) -> Call[TrainingRunRead]:
+        """``POST /projects/{id}/training-runs`` with an ``Idempotency-Key``."""
+        call = _runs(project_id).create(
             body(TrainingRunCreate, **present(**fields)), TrainingRunRead
         )
+        return idempotent(call, key)
+
+    @staticmethod
+    def batch_predict(name: str, fields: dict[str, Any], key: str | None) -> Call[TrainingRunRead]:
+        """``POST /models/{name}/batch-predictions`` with an ``Idempotency-Key``."""
+        data = body(BatchPredictionCreate, **present(**fields))
+        call = Call(
+            "POST",
+            f"/api/v1/models/{segment(name)}/batch-predictions",
+            TrainingRunRead.model_validate,
+            json=data,
+        )
+        return idempotent(call, key)
 
     @staticmethod
     def predict(
@@ -68,10 +83,15 @@ class Training(SyncResource):
         use_gpu: bool | None = None,
         max_attempts: int | None = None,
         max_failures: int | None = None,
+        idempotency_key: str | None = None,
     ) -> TrainingRunRead:
         """Queue a training run on a dataset version (``search`` makes it a Tune search).
 
+        The request carries ``idempotency_key`` (a random one when not given) and is retried
+        with it on a transient failure, so one call makes one run.
+
         Raises:
+            IdempotencyKeyReused: the key was first used with another request.
             NotFound: the project or dataset version does not exist in the organization.
             ValidationError: a hyperparameter or the search space is out of bounds.
         """
@@ -84,7 +104,7 @@ class Training(SyncResource):
             "max_attempts": max_attempts,
             "max_failures": max_failures,
         }
-        return self._run(_Training.create(project_id, fields))
+        return send_creation(self._run, _Training.create(project_id, fields, idempotency_key))
 
     def list(
         self, project_id: Ident, *, limit: int | None = None, cursor: str | None = None
@@ -123,6 +143,32 @@ class Training(SyncResource):
         """
         return self._run(_Training.predict(name, inputs, version, alias))
 
+    def batch_predict(
+        self,
+        name: str,
+        *,
+        dataset_version_id: Ident,
+        version: str | None = None,
+        alias: str | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> TrainingRunRead:
+        """Queue a batch prediction of a model version over a dataset version (a Ray Data
+        run; follow it with ``client.runs.wait``). Sent with an ``Idempotency-Key`` and
+        retried with it on a transient failure, like :meth:`create`.
+
+        Raises:
+            NotFound: no such model, version, alias or dataset version in the organization.
+            IdempotencyKeyReused: the key was first used with another request.
+        """
+        fields = {
+            "dataset_version_id": str(dataset_version_id),
+            "version": version,
+            "alias": alias,
+            "max_attempts": max_attempts,
+        }
+        return send_creation(self._run, _Training.batch_predict(name, fields, idempotency_key))
+
 
 class AsyncTraining(AsyncResource, twin=Training):
     """Async form of :class:`Training`."""
@@ -138,6 +184,7 @@ class AsyncTraining(AsyncResource, twin=Training):
         use_gpu: bool | None = None,
         max_attempts: int | None = None,
         max_failures: int | None = None,
+        idempotency_key: str | None = None,
     ) -> TrainingRunRead:
         fields = {
             "dataset_version_id": str(dataset_version_id),
@@ -148,7 +195,8 @@ class AsyncTraining(AsyncResource, twin=Training):
             "max_attempts": max_attempts,
             "max_failures": max_failures,
         }
-        return await self._run(_Training.create(project_id, fields))
+        call = _Training.create(project_id, fields, idempotency_key)
+        return await asend_creation(self._run, call)
 
     async def list(
         self, project_id: Ident, *, limit: int | None = None, cursor: str | None = None
@@ -173,3 +221,22 @@ class AsyncTraining(AsyncResource, twin=Training):
         alias: str | None = None,
     ) -> PredictResponse:
         return await self._run(_Training.predict(name, inputs, version, alias))
+
+    async def batch_predict(
+        self,
+        name: str,
+        *,
+        dataset_version_id: Ident,
+        version: str | None = None,
+        alias: str | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> TrainingRunRead:
+        fields = {
+            "dataset_version_id": str(dataset_version_id),
+            "version": version,
+            "alias": alias,
+            "max_attempts": max_attempts,
+        }
+        call = _Training.batch_predict(name, fields, idempotency_key)
+        return await asend_creation(self._run, call)
