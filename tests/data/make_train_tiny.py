@@ -1,4 +1,4 @@
-"""Writes train_tiny.jsonl: three topics (sports, cooking, tech), templated sentences, fixed seed."""
+"""Writes train_tiny.jsonl: three topics (sports, cooking, tech), templated, fixed seed."""
 
 import json
 import random
