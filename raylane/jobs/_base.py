@@ -113,6 +113,9 @@ class Target:
     target_id: uuid.UUID | None
     project_id: uuid.UUID | None
     params: dict[str, Any] = field(default_factory=dict)
+    # The request's own attempt limit (a training config's ``max_attempts``); the
+    # ``--max-attempts`` flag still wins.
+    max_attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,9 @@ async def _by_hand(
                 kind=operator.kind,
                 target_id=target.target_id,
                 project_id=target.project_id,
-                max_attempts=args.max_attempts or get_settings().runs.max_attempts,
+                max_attempts=(
+                    args.max_attempts or target.max_attempts or get_settings().runs.max_attempts
+                ),
                 params=target.params,
                 ray_job_id=job,
             )

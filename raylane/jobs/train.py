@@ -10,17 +10,23 @@ while it trains; the final head and its label map are stored as the run's artifa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from raylane.config import Settings, get_settings
+from raylane.core.rbac import Actor, Permission
 from raylane.core.training import tracking
 from raylane.core.training.classifier import (
     Classifier,
@@ -32,11 +38,12 @@ from raylane.core.training.classifier import (
     predict_classes,
     save_head,
 )
+from raylane.core.training.service import KIND, training_service
 from raylane.errors import InvalidInput
 from raylane.infra import embeddings
 from raylane.infra.storage import FileStore, S3Store, store_from_settings
 from raylane.infra.workloads import task_resources
-from raylane.jobs._base import RunContext, main
+from raylane.jobs._base import Operator, RunContext, Target, UsageError, main
 from raylane.schemas.training import TrainingRunCreate
 
 log = logging.getLogger("raylane.jobs.train")
@@ -474,5 +481,63 @@ def _majority(y: np.ndarray) -> float:
     return float(np.bincount(y).max() / len(y)) if len(y) else 0.0
 
 
+# The operator path: ``ray job submit -- python -m raylane.jobs.train --project ID --config
+# train.yaml``. The YAML holds the training-run request's fields, validated by its schema and
+# checked by the service exactly as ``POST /projects/{id}/training-runs`` is.
+def _train_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--project", type=uuid.UUID, metavar="ID", help="the project to train in")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a YAML file with the training-run request (dataset_version_id, hyperparameters, ...)",
+    )
+
+
+def read_config(path: Path) -> TrainingRunCreate:
+    """The training request in a YAML file.
+
+    Raises:
+        UsageError: the file cannot be read.
+        InvalidInput: it is not YAML, not a mapping, or not a valid training request.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"--config {path}: {exc.strerror or exc}") from exc
+    try:
+        fields = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not YAML: {exc}") from exc
+    if not isinstance(fields, dict):
+        raise InvalidInput(f"{path}: expected a mapping of training-run fields")
+    try:
+        return TrainingRunCreate.model_validate(fields)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"{path}: {problems}") from exc
+
+
+async def _train_target(session: AsyncSession, actor: Actor, args: argparse.Namespace) -> Target:
+    if args.project is None or args.config is None:
+        raise UsageError("--project and --config are required (or --run-id)")
+    data = read_config(args.config)
+    params = await training_service.prepare(
+        session, actor=actor, project_id=args.project, data=data
+    )
+    # Each training run is its own target, as through the API.
+    return Target(uuid.uuid4(), args.project, params, max_attempts=data.max_attempts)
+
+
+TRAIN = Operator(
+    kind=KIND,
+    permission=Permission.RUN_WRITE,
+    add_arguments=_train_arguments,
+    resolve=_train_target,
+)
+
+
 if __name__ == "__main__":
-    main(train)
+    main(train, operator=TRAIN)

@@ -7,6 +7,7 @@ so tenant input never reaches a job's command line.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,35 @@ class TrainingService:
                 the organization (or the experiment is in another project).
             InvalidInput: a GPU was asked for and the training workload has no GPU group.
         """
+        params = await self.prepare(session, actor=actor, project_id=project_id, data=data)
+        # Each training run is its own target: several may train on one dataset at once.
+        return await run_service.create(
+            session,
+            actor=actor,
+            kind=KIND,
+            target_id=uuid.uuid4(),
+            project_id=project_id,
+            max_attempts=data.max_attempts,
+            params=params,
+        )
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        project_id: uuid.UUID,
+        data: TrainingRunCreate,
+    ) -> dict[str, Any]:
+        """Check a training request against the caller's organization and return the run's
+        params (the experiment filled in); shared by the API and the operator path
+        (``ray job submit -- python -m raylane.jobs.train``).
+
+        Raises:
+            NotFound: the project, the dataset version or the experiment does not exist in
+                the organization (or the experiment is in another project).
+            InvalidInput: a GPU was asked for and the training workload has no GPU group.
+        """
         await project_service.get(session, project_id=project_id)
         await tracking.check_dataset(session, dataset_version_id=data.dataset_version_id)
         experiment_id = await tracking.experiment_for(
@@ -50,16 +80,7 @@ class TrainingService:
                 task_resources("training", gpu=True)
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from exc
-        # Each training run is its own target: several may train on one dataset at once.
-        return await run_service.create(
-            session,
-            actor=actor,
-            kind=KIND,
-            target_id=uuid.uuid4(),
-            project_id=project_id,
-            max_attempts=data.max_attempts,
-            params=data.model_copy(update={"experiment_id": experiment_id}).model_dump(mode="json"),
-        )
+        return data.model_copy(update={"experiment_id": experiment_id}).model_dump(mode="json")
 
     async def get(self, session: AsyncSession, *, project_id: uuid.UUID, run_id: uuid.UUID) -> Run:
         """One training run of the project.
