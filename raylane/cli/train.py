@@ -3,10 +3,14 @@ live progress bar of epochs, loss and held-out accuracy."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.text import Text
 
 from raylane.cli.context import api
@@ -26,6 +30,8 @@ from raylane.schemas.runs import RunRead
 app = typer.Typer(help="Training runs: train a text classifier on a dataset version.")
 
 COLUMNS = ("id", "status", "attempts", "created_at", "finished_at")
+# The most texts one predict request carries (the API's limit); a longer file is sent in parts.
+PREDICT_BATCH = 256
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project id.")]
 
 
@@ -120,6 +126,108 @@ def watch_training(
     """Follow a training run until it ends (exit 1 when it fails or is cancelled)."""
     with api(ctx) as client:
         follow(client, run_id, output=output)
+
+
+class Predicted(BaseModel):
+    """One classified text, as ``train predict`` prints it."""
+
+    text: str
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    model: str
+    version: str
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """``name``, ``name:3``, ``name:latest`` or ``name:production`` as (name, version, alias).
+
+    Raises:
+        typer.BadParameter: no name, or an empty part after the colon.
+    """
+    name, sep, which = ref.partition(":")
+    if not name or (sep and not which):
+        raise typer.BadParameter(f"{ref!r}: expected MODEL, MODEL:VERSION or MODEL:ALIAS")
+    if not sep:
+        return name, None, None
+    if which.isdigit() or which == "latest":
+        return name, which, None
+    return name, None, which
+
+
+def read_texts(path: Path) -> list[str]:
+    """The ``text`` of each JSON Lines row of ``path`` (blank lines skipped).
+
+    Raises:
+        typer.BadParameter: the file cannot be read, or a line is not an object with a
+            non-empty string ``text`` (the message names the line).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--file") from exc
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        text = row.get("text") if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise typer.BadParameter(
+                f"{path} line {number}: expected an object with a non-empty text",
+                param_hint="--file",
+            )
+        texts.append(text)
+    if not texts:
+        raise typer.BadParameter(f"{path}: no rows", param_hint="--file")
+    return texts
+
+
+def _chunks(texts: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(texts), PREDICT_BATCH):
+        yield texts[start : start + PREDICT_BATCH]
+
+
+@app.command("predict")
+def predict(
+    ctx: typer.Context,
+    model: Annotated[
+        str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL:ALIAS (e.g. intent:production).")
+    ],
+    text: Annotated[
+        list[str] | None, typer.Option("--text", "-t", help="A text to classify (repeatable).")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="JSON Lines rows with a text field, e.g. rows.jsonl."),
+    ] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Classify texts with a registered model version (the latest unless one is named)."""
+    name, version, alias = parse_model_ref(model)
+    if bool(text) == (file is not None):
+        raise typer.BadParameter("give --text (one or more) or --file, not both")
+    texts = list(text or []) if file is None else read_texts(file)
+    with api(ctx) as client:
+        rows = [
+            Predicted(
+                text=given,
+                label=p.label,
+                probability=p.probabilities.get(p.label, 0.0),
+                probabilities=p.probabilities,
+                model=answer.model,
+                version=answer.version,
+            )
+            for part in _chunks(texts)
+            for answer in [client.training.predict(name, part, version=version, alias=alias)]
+            for given, p in zip(part, answer.predictions, strict=True)
+        ]
+    show_many(rows, output, columns=("label", "probability", "text"), noun="predictions")
+    if output is not OutputFormat.json:
+        note(f"{name} version {rows[0].version}: {len(rows)} predictions.")
 
 
 def follow(client: Client, run_id: str, *, output: OutputFormat) -> RunRead:
