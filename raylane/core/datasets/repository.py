@@ -38,6 +38,19 @@ class DatasetVersionRepository(Repository[DatasetVersion]):
         )
         return (await self._session.scalars(stmt)).first()
 
+    async def object_keys_in_project(self, project_id: uuid.UUID) -> list[str]:
+        """Every dataset version's key in the project, its datasets row-locked first (an
+        upload holds its dataset's lock until it commits, so uploads in flight finish, or
+        fail, before the list is read)."""
+        lock = select(Dataset.id).where(Dataset.project_id == project_id).with_for_update()
+        await self._session.execute(lock)
+        stmt = (
+            select(DatasetVersion.object_key)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+            .where(Dataset.project_id == project_id)
+        )
+        return list(await self._session.scalars(stmt))
+
     async def collection_rows(
         self, collection_id: uuid.UUID, label_field: str
     ) -> list[tuple[str, Any, Any]]:

@@ -107,6 +107,20 @@ class MetricRepository(Repository[MetricPoint]):
 class ArtifactRepository(Repository[Artifact]):
     model = Artifact
 
+    async def object_keys_in_project(self, project_id: uuid.UUID) -> list[str]:
+        """Every artifact's key in the project's experiments, their tracking runs row-locked
+        first (an artifact upload holds its run's lock until it commits)."""
+        in_project = ExperimentRun.experiment_id.in_(
+            select(Experiment.id).where(Experiment.project_id == project_id)
+        )
+        await self._session.execute(select(ExperimentRun.id).where(in_project).with_for_update())
+        stmt = (
+            select(Artifact.object_key)
+            .join(ExperimentRun, ExperimentRun.id == Artifact.experiment_run_id)
+            .where(in_project)
+        )
+        return list(await self._session.scalars(stmt))
+
     async def by_path(self, experiment_run_id: uuid.UUID, path: str) -> Artifact | None:
         stmt = select(Artifact).where(
             Artifact.experiment_run_id == experiment_run_id, Artifact.path == path

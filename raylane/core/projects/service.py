@@ -10,9 +10,12 @@ from raylane.core.audit import audit_service
 from raylane.core.collections import objects
 from raylane.core.collections.models import DeletionReason
 from raylane.core.collections.repository import DocumentRepository
+from raylane.core.datasets.repository import DatasetVersionRepository
+from raylane.core.experiments.repository import ArtifactRepository
 from raylane.core.projects.models import Project
 from raylane.core.projects.repository import ProjectRepository
 from raylane.core.rbac import Actor
+from raylane.core.registry.repository import ModelVersionRepository
 from raylane.errors import NotFound
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import conflict_on_duplicate
@@ -71,24 +74,36 @@ class ProjectService:
     async def delete(
         self, session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, store: ObjectStore
     ) -> None:
-        """Delete the project with everything in it; its documents' stored objects go once the
-        transaction commits (through the deletion outbox, like a collection's).
+        """Delete the project with everything in it; the stored objects of its documents,
+        dataset versions and experiment artifacts go once the transaction commits (through the
+        deletion outbox, like a collection's).
+
+        An artifact a registered model version serves keeps its object: models belong to the
+        organization, not the project, and a version stays loadable by its key after its
+        tracking run is gone (the audit event names those models).
 
         Raises:
             NotFound: the project is not the caller's.
         """
         project = await self.get(session, project_id=project_id)
         keys = await DocumentRepository(session).object_keys_in_project(project_id)
+        keys += await DatasetVersionRepository(session).object_keys_in_project(project_id)
+        artifact_keys = await ArtifactRepository(session).object_keys_in_project(project_id)
         await ProjectRepository(session).delete(project)
+        # Read after the delete: a model version registered from one of these artifacts by a
+        # transaction that committed meanwhile is seen (the cascade waited for its lock).
+        served = await ModelVersionRepository(session).referencing(artifact_keys)
         await objects.delete_after_commit(
             session,
             store=store,
             organization_id=project.organization_id,
-            object_keys=keys,
+            object_keys=keys + [k for k in artifact_keys if k not in served],
             reason=DeletionReason.PROJECT_DELETED,
         )
+        # What outlives the project, for whoever reads the chain: the models it served.
+        kept = {"artifacts_kept_for_models": sorted(set(served.values()))} if served else None
         await audit_service.log(
-            session, actor, "project.delete", target=project, before=_summary(project)
+            session, actor, "project.delete", target=project, before=_summary(project), after=kept
         )
 
 

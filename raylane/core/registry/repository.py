@@ -34,6 +34,22 @@ class ModelVersionRepository(Repository[ModelVersion]):
         )
         return (await self._session.scalars(stmt)).first()
 
+    async def referencing(self, object_keys: list[str]) -> dict[str, str]:
+        """Which of ``object_keys`` a model version of the tenant serves: key -> the model's
+        name (the first by name, for the message)."""
+        if not object_keys:
+            return {}
+        stmt = (
+            select(ModelVersion.artifact_key, RegisteredModel.name)
+            .join(RegisteredModel, RegisteredModel.id == ModelVersion.registered_model_id)
+            .where(ModelVersion.artifact_key.in_(object_keys))
+            .order_by(RegisteredModel.name)
+        )
+        found: dict[str, str] = {}
+        for key, name in (await self._session.execute(stmt)).tuples():
+            found.setdefault(key, name)
+        return found
+
 
 class ModelAliasRepository(Repository[ModelAlias]):
     model = ModelAlias
