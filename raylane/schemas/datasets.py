@@ -6,16 +6,29 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from raylane.schemas.common import NUL_FREE, Input, Name, Output, Text
 
 DatasetFormat = Literal["auto", "jsonl", "csv"]
 
 
+def _dataset_schema(schema: dict[str, Any]) -> None:
+    # A collection dataset names both; an upload dataset neither (what the service enforces).
+    props = schema["properties"]
+    for name in ("collection_id", "label_field"):
+        props[name] = next(s for s in props[name]["anyOf"] if s.get("type") != "null")
+    schema["allOf"] = [
+        {"if": {"required": ["collection_id"]}, "then": {"required": ["label_field"]}},
+        {"if": {"required": ["label_field"]}, "then": {"required": ["collection_id"]}},
+    ]
+
+
 class DatasetCreate(Input):
     """A dataset: uploaded versions, or (with ``collection_id`` and ``label_field``) snapshots
     of a collection's chunks labeled by that metadata field."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_dataset_schema)
 
     name: Name = Field(max_length=200)
     description: Text | None = Field(default=None, max_length=10_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from raylane.schemas.common import JSON_NUMBER, Bool, Input, Output, RawText
 from raylane.schemas.runs import RunRead
@@ -32,10 +32,32 @@ class Hyperparameters(Input):
     seed: Seed = 0
 
 
+_SPACE = ("learning_rate", "batch_size", "hidden", "weight_decay", "dropout")
+
+
+def _non_null(schema: dict[str, Any], names: tuple[str, ...]) -> None:
+    # An absent field means "not given"; the document offers no null for it, so the rules below
+    # (said with required/not) are exactly what the validators enforce.
+    props = schema["properties"]
+    for name in names:
+        props[name] = next(s for s in props[name]["anyOf"] if s.get("type") != "null")
+
+
+def _search_space_schema(schema: dict[str, Any]) -> None:
+    _non_null(schema, _SPACE)
+    schema["anyOf"] = [{"required": [name]} for name in _SPACE]
+
+
+def _one_selector_schema(schema: dict[str, Any]) -> None:
+    _non_null(schema, ("version", "alias"))
+    schema["not"] = {"required": ["version", "alias"]}
+
+
 class SearchSpace(Input):
     """A Ray Tune search: each listed hyperparameter takes the listed values (grid: every
     combination; random: ``num_samples`` draws), the others keep ``hyperparameters``."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_search_space_schema)
     algorithm: Literal["grid", "random"] = "grid"
     num_samples: Annotated[int, Field(ge=1, le=64), JSON_NUMBER] = 4
     scheduler: Literal["asha", "none"] = "asha"
@@ -58,8 +80,7 @@ class SearchSpace(Input):
         return self
 
     def space(self) -> dict[str, list[Any]]:
-        names = ("learning_rate", "batch_size", "hidden", "weight_decay", "dropout")
-        return {n: list(v) for n in names if (v := getattr(self, n)) is not None}
+        return {n: list(v) for n in _SPACE if (v := getattr(self, n)) is not None}
 
 
 class TrainingRunCreate(Input):
@@ -94,6 +115,8 @@ class TrainingRunRead(RunRead):
 class PredictRequest(Input):
     """Texts to classify with a model version named by ``version`` or ``alias``."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_selector_schema)
+
     inputs: list[Annotated[RawText, Field(min_length=1, max_length=10_000)]] = Field(
         min_length=1, max_length=256
     )
@@ -110,6 +133,8 @@ class PredictRequest(Input):
 class BatchPredictionCreate(Input):
     """Classify every row of a dataset version as a Ray Data run (latest version unless one
     is named)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_selector_schema)
 
     dataset_version_id: uuid.UUID
     version: Annotated[RawText, Field(min_length=1, max_length=64)] | None = None
