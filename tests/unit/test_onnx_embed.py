@@ -39,7 +39,9 @@ def test_int8_vectors_are_close_to_fp32_per_text(int8: Any) -> None:
     assert got.shape == want.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
     cosine = (got * want).sum(axis=1)
-    assert cosine.min() >= 0.98, cosine
+    # Feed-forward kept fp32: >= 0.997 here; all weight MatMuls in int8 gave 0.985, and cost
+    # recall@10 against fp32 search (0.93 instead of 0.98 on the development corpus).
+    assert cosine.min() >= 0.995, cosine
 
 
 def test_batchmates_barely_move_a_vector(int8: Any) -> None:
@@ -48,8 +50,24 @@ def test_batchmates_barely_move_a_vector(int8: Any) -> None:
     alone = np.stack([int8.encode([t])[0] for t in TEXTS])
     batched = int8.encode(TEXTS, batch_size=4)
     cosine = (alone * batched).sum(axis=1)
-    assert cosine.min() >= 0.97, cosine  # ~0.976 for "hi" batched with long texts
+    # ~0.997 for "hi" batched with long texts; 0.976 when the feed-forward MatMuls were int8 too
+    assert cosine.min() >= 0.99, cosine
     assert int8.encode([]).shape == (0, 384)
+
+
+def test_only_the_attention_projections_are_int8_in_a_fused_graph(cache: Path, int8: Any) -> None:
+    import onnx
+
+    (path,) = cache.glob("*-int8.onnx")
+    nodes = onnx.load(str(path)).graph.node
+    ops = [node.op_type for node in nodes]
+    int8_nodes = [node.name for node in nodes if node.op_type == "MatMulInteger"]
+    # Six layers x (query, key, value, output projection); no feed-forward MatMul among them.
+    assert len(int8_nodes) == 24, int8_nodes
+    assert all("/attention/" in name for name in int8_nodes), int8_nodes
+    fp32_ffn = [n.name for n in nodes if n.op_type == "MatMul" and "intermediate" in n.name]
+    assert len(fp32_ffn) == 6, fp32_ffn
+    assert "SkipLayerNormalization" in ops and "BiasGelu" in ops  # the BERT fusions ran
 
 
 def test_the_file_is_made_once_and_reused(
