@@ -124,6 +124,22 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"database at {migrate.current_revision(settings)}")
 
 
+@db_app.command("reindex")
+def db_reindex() -> None:
+    """Give every collection over the size threshold its own search index and drop indexes of
+    deleted collections (after an upgrade from the shared index; safe to repeat)."""
+    from raylane.core.collections.service import search_index_service
+
+    settings = _settings()
+    if settings.embedded_database:
+        from raylane.infra.db import embedded
+
+        embedded.start(settings.data_dir)
+    with console.status("Building search indexes (CONCURRENTLY: writes go on meanwhile)"):
+        built = asyncio.run(search_index_service.reconcile())
+    console.print(f"[green]✓[/] {built} search index(es) built")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision."""

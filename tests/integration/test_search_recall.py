@@ -265,3 +265,20 @@ async def test_an_index_left_behind_is_swept(
     assert _index_state(owner_conn, loaded.collection_id) is True
     assert await search_index_service.drop_orphans() >= 1
     assert _index_state(owner_conn, loaded.collection_id) is None
+
+
+async def test_reconcile_builds_what_is_due_across_tenants_once(
+    api: Api, platform_admin: Tenant, owner_conn: psycopg.Connection, mixture: Any
+) -> None:
+    """What `raylane db reindex` runs after an upgrade from the shared index: every collection
+    over the threshold, of any tenant, gets its index; a second pass builds nothing new."""
+    rng, centers = mixture
+    first, second = await api.new_tenant(platform_admin), await api.new_tenant(platform_admin)
+    a = await _load(api, owner_conn, first, clustered(300, rng, centers))
+    b = await _load(api, owner_conn, second, clustered(300, rng, centers))
+    assert _index_state(owner_conn, a.collection_id) is None
+    assert _index_state(owner_conn, b.collection_id) is None
+    assert await search_index_service.reconcile(min_rows=300) >= 2
+    assert _index_state(owner_conn, a.collection_id) is True
+    assert _index_state(owner_conn, b.collection_id) is True
+    assert await search_index_service.reconcile(min_rows=300) == 0

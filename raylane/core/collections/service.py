@@ -545,7 +545,9 @@ class SearchIndexService:
         threshold = SEARCH_INDEX_MIN_ROWS if min_rows is None else min_rows
         await self.drop_orphans()
         async with _owner_connection() as conn:
-            due = await SearchIndexRepository(conn).due(threshold)
+            repo = SearchIndexRepository(conn)
+            # Only what is missing (or left invalid by a failed build) counts as due.
+            due = [(c, d) for c, d in await repo.due(threshold) if not await repo.state(c)]
         built = 0
         for collection_id, dimensions in due:
             built += await self._build(collection_id, dimensions)
