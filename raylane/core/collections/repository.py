@@ -14,7 +14,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from raylane.core.collections.models import Chunk, Collection, Document, ObjectDeletion
 from raylane.infra.db.repository import Repository
-from raylane.infra.db.session import HNSW_EF_SEARCH, driver_connection
+from raylane.infra.db.session import (
+    HNSW_EF_SEARCH,
+    SEARCH_INDEX_EF_CONSTRUCTION,
+    driver_connection,
+)
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -407,6 +411,7 @@ class SearchIndexRepository:
         await self._conn.execute(
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {search_index_name(collection_id)} "
             f"ON chunks USING hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+            f"WITH (m = 16, ef_construction = {int(SEARCH_INDEX_EF_CONSTRUCTION)}) "
             f"WHERE collection_id = '{cid}'::uuid AND dimensions = {dims}"
         )
 
