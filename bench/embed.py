@@ -52,7 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import platform_env, tenant
+from bench._harness import platform_env, tenant, wait_serve_app
 
 INT8 = "all-MiniLM-L6-v2-int8"
 
@@ -239,23 +239,6 @@ def ray_data_stages(logs: str) -> list[tuple[str, float]]:
         (plans.get(ds, ds), float(sec))
         for ds, sec in re.findall(r"Dataset (\S+) execution finished in ([\d.]+) seconds", logs)
     ]
-
-
-def wait_serve_app(timeout: float = 300) -> None:
-    """Until every deployment of the Serve app is up (the LLM replica loads a model at start)."""
-    from ray import serve
-
-    from raylane.serve.deployments import APP_NAME
-
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        app = serve.status().applications.get(APP_NAME)
-        status = app.status if app else None
-        if str(status) in ("RUNNING", "ApplicationStatus.RUNNING"):
-            return
-        time.sleep(1)
-    raise TimeoutError(f"Serve app {APP_NAME!r} not running after {timeout:.0f} s ({status})")
 
 
 def start_platform(settings: Any) -> str:
