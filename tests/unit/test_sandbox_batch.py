@@ -37,7 +37,10 @@ def test_each_file_gets_the_outcome_it_would_get_alone() -> None:
 
 def test_cpu_limit_holds_per_file() -> None:
     out = parse_isolated_many(
-        [ParseFile(slow_pdf(pages=3, ops_per_page=100_000), "slow.pdf"), ParseFile(b"fine", "ok.txt")],
+        [
+            ParseFile(slow_pdf(pages=3, ops_per_page=100_000), "slow.pdf"),
+            ParseFile(b"fine", "ok.txt"),
+        ],
         limits=ParseLimits(cpu_s=1, wall_s=60),
     )
     assert isinstance(out[0], InvalidInput) and "took too long" in out[0].detail
