@@ -89,14 +89,19 @@ async def current_actor(request: Request, session: SessionDep) -> Actor:
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-async def released_actor(request: Request, platform: PlatformDep, session: SessionDep) -> Actor:
-    """The caller, for routes that wait on slow work (a model's answer): the request's
-    transaction (authentication, rate limits) commits here and its connection goes back to the
-    pool, so a waiting route holds none; such a route opens short transactions of its own and
-    must not use the request's session after this."""
+async def release(platform: Platform, session: AsyncSession) -> None:
+    """Commit the request's transaction and give its connection back to the pool, before a
+    route waits on slow work (a model's answer); the route must not use the session after."""
     await platform.gate.before_commit(session)
     await session.commit()
     await session.close()
+
+
+async def released_actor(request: Request, platform: PlatformDep, session: SessionDep) -> Actor:
+    """The caller, for routes that wait on slow work from the start: the request's transaction
+    (authentication, rate limits) is released here (see ``release``), so a waiting route holds
+    no connection; such a route opens short transactions of its own."""
+    await release(platform, session)
     actor: Actor = request.state.actor
     return actor
 

@@ -415,8 +415,13 @@ class SearchIndexRepository:
             f"WHERE collection_id = '{cid}'::uuid AND dimensions = {dims}"
         )
 
-    async def drop(self, collection_id: uuid.UUID) -> None:
-        """Drop the collection's index (if any) without blocking other tenants' writes."""
+    async def drop(self, collection_id: uuid.UUID, *, lock_timeout_s: float | None = None) -> None:
+        """Drop the collection's index (if any) without blocking other tenants' writes; with
+        ``lock_timeout_s``, give up (an error) rather than wait longer for the table."""
+        if lock_timeout_s is not None:
+            await self._conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (f"{int(lock_timeout_s * 1000)}ms",)
+            )
         await self._conn.execute(
             f"DROP INDEX CONCURRENTLY IF EXISTS {search_index_name(collection_id)}"
         )

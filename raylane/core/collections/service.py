@@ -522,12 +522,11 @@ class SearchIndexService:
         drops it when it finds the collection gone)."""
         async with _owner_connection() as conn:
             repo = SearchIndexRepository(conn)
-            # DROP INDEX CONCURRENTLY queues behind any other index build on chunks: give up
-            # soon and leave it to the next sweep rather than hold the caller for a whole build.
-            await conn.execute("SET lock_timeout = '2s'")
             if await repo.try_lock(collection_id):
                 try:
-                    await repo.drop(collection_id)
+                    # DROP INDEX CONCURRENTLY queues behind any other index build on chunks:
+                    # give up soon, leave it to the next sweep rather than wait a whole build.
+                    await repo.drop(collection_id, lock_timeout_s=2)
                 finally:
                     await repo.unlock(collection_id)
 

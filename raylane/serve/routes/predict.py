@@ -16,7 +16,7 @@ from raylane.schemas.training import (
     PredictResponse,
     TrainingRunRead,
 )
-from raylane.serve.deps import ActorDep, SessionDep, require
+from raylane.serve.deps import ActorDep, PlatformDep, SessionDep, release, require
 from raylane.serve.idempotency import IdempotencyDep
 from raylane.serve.models import LocalModels, Predictor
 from raylane.serve.routing import Route
@@ -35,14 +35,20 @@ def predictor(request: Request) -> Predictor:
     return found
 
 
-@router.post("/{model_name}/predict", dependencies=[require(Permission.RUN_READ)])
+@router.post("/{model_name}/predict", dependencies=[require(Permission.MODEL_READ)])
 async def predict(
-    model_name: ModelName, data: PredictRequest, session: SessionDep, request: Request
+    model_name: ModelName,
+    data: PredictRequest,
+    session: SessionDep,
+    platform: PlatformDep,
+    request: Request,
 ) -> PredictResponse:
     """Labels and class probabilities for each input (latest version unless one is named)."""
     ref = await tracking.resolve_model(
         session, name=model_name, version=data.version, alias=data.alias
     )
+    # The model embeds and classifies up to 256 texts: hold no database connection meanwhile.
+    await release(platform, session)
     rows = await predictor(request).predict(ref, data.inputs)
     return PredictResponse(
         model=ref.name,
