@@ -43,9 +43,22 @@ def _non_null(schema: dict[str, Any], names: tuple[str, ...]) -> None:
         props[name] = next(s for s in props[name]["anyOf"] if s.get("type") != "null")
 
 
+# A grid tries every combination: at most GRID_NAMES hyperparameters of GRID_VALUES values
+# each keeps it to 64 trials, a rule the document can state (a product of lengths it cannot).
+GRID_NAMES, GRID_VALUES = 3, 4
+
+
 def _search_space_schema(schema: dict[str, Any]) -> None:
     _non_null(schema, _SPACE)
     schema["anyOf"] = [{"required": [name]} for name in _SPACE]
+    too_many = [
+        {"required": [n for n in _SPACE if n != left_out]} for left_out in _SPACE
+    ]  # any GRID_NAMES + 1 of the five (with five names: every four-name subset)
+    schema["if"] = {"properties": {"algorithm": {"const": "random"}}, "required": ["algorithm"]}
+    schema["else"] = {
+        "properties": {n: {"maxItems": GRID_VALUES} for n in _SPACE},
+        "not": {"anyOf": too_many},
+    }
 
 
 def _one_selector_schema(schema: dict[str, Any]) -> None:
@@ -72,11 +85,13 @@ class SearchSpace(Input):
     def _something_to_search(self) -> SearchSpace:
         if not self.space():
             raise ValueError("a search needs at least one hyperparameter with values")
-        trials = 1
-        for values in self.space().values():
-            trials *= len(values)
-        if self.algorithm == "grid" and trials > 64:
-            raise ValueError("a grid search may have at most 64 combinations")
+        if self.algorithm == "grid":
+            space = self.space()
+            if len(space) > GRID_NAMES or any(len(v) > GRID_VALUES for v in space.values()):
+                raise ValueError(
+                    f"a grid search lists at most {GRID_NAMES} hyperparameters of at most"
+                    f" {GRID_VALUES} values each (64 combinations); use a random search for more"
+                )
         return self
 
     def space(self) -> dict[str, list[Any]]:
