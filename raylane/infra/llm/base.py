@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class GenerationParams:
     max_tokens: int = 256
     stop: list[str] = field(default_factory=list)
     temperature: float = 0.2
+    # Constrain the output to JSON valid under this schema (llama.cpp: a grammar; OpenAI-compatible
+    # servers: ``response_format``). None: free text.
+    json_schema: dict[str, Any] | None = None
 
 
 class LLMBackend(Protocol):
