@@ -169,6 +169,17 @@ class RunSettings(BaseModel):
     max_running_per_org: int = Field(default=8, ge=1)
 
 
+class AgentTestSettings(BaseModel):
+    """Agent tests: the agents a run may call and how hard it may call them."""
+
+    # Agents on loopback or private networks (RFC 1918, CGNAT, ULA). Off: a tenant's target
+    # must be a public address. Link-local (cloud metadata), multicast and reserved addresses
+    # are refused either way (see infra/egress.py).
+    allow_private_targets: bool = False
+    max_concurrency: int = Field(default=64, ge=1)
+    default_timeout_s: float = Field(default=60.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Raylane configuration. Every field is documented in ``configs/.env.example``."""
 
@@ -203,6 +214,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     copilot: CopilotSettings = Field(default_factory=CopilotSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    agent_tests: AgentTestSettings = Field(default_factory=AgentTestSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
