@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -42,9 +43,16 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    # ``extra``: a domain error's structured fields (e.g. a suite's ``errors``: case and field
+    # of each problem) beside the message; they never replace ``error`` or ``detail``.
+    body = {**jsonable_encoder(extra or {}), "error": code, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def rate_limit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
@@ -67,7 +75,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         RATE_LIMITED.labels(scope=exc.scope or "request").inc()
     elif isinstance(exc, errors.ServiceUnavailable):
         headers = {"Retry-After": "5"}
-    return error_response(status, exc.code, exc.detail, headers)
+    return error_response(status, exc.code, exc.detail, headers, getattr(exc, "extra", None))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
