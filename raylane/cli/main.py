@@ -10,6 +10,7 @@ import typer
 
 from raylane.cli import (
     account,
+    agent_tests,
     api_keys,
     audit,
     collections,
@@ -92,6 +93,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
+app.add_typer(agent_tests.app, name="test")
 account.register(app)
 collections.register(app)
 copilot.register(app)

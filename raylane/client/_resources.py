@@ -18,7 +18,14 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
-from raylane.client._http import AsyncHttpClient, Files, Form, HttpClient, decode
+from raylane.client._http import (
+    AsyncHttpClient,
+    Files,
+    Form,
+    HttpClient,
+    decode,
+    raise_for_error,
+)
 from raylane.client.errors import RaylaneError, ValidationError
 from raylane.schemas.common import Input, Page
 
@@ -71,6 +78,8 @@ class Call(Generic[R]):
     form: Form | None = None
     timeout: httpx.Timeout | None = None
     headers: Mapping[str, str] | None = None
+    # The answer is text (a JUnit report), handed to ``parse`` as it came.
+    text: bool = False
 
 
 def finish(call: Call[R], response: httpx.Response) -> R:
@@ -80,6 +89,9 @@ def finish(call: Call[R], response: httpx.Response) -> R:
         RaylaneError: the mapped subclass for an error answer, or ``invalid_response`` when a
             success does not match the expected schema (client and server out of step).
     """
+    if call.text:
+        raise_for_error(response)
+        return call.parse(response.text)
     if response.status_code in call.accept:
         try:
             return call.parse(response.json())

@@ -30,6 +30,7 @@ import httpx
 from raylane.client._http import DEFAULT_TIMEOUT, AsyncHttpClient, HttpClient
 from raylane.client._resources import adopt_docs, asend, send
 from raylane.client.config import resolve
+from raylane.client.resources.agent_tests import AgentTests, AsyncAgentTests
 from raylane.client.resources.api_keys import ApiKeys, AsyncApiKeys
 from raylane.client.resources.audit import AsyncAudit, Audit
 from raylane.client.resources.collections import AsyncCollections, Collections
@@ -115,6 +116,7 @@ class Client:
         self.documents = Documents(self._http)
         self.runs = Runs(self._http)
         self.training = Training(self._http)
+        self.agent_tests = AgentTests(self._http)
         self.datasets = Datasets(self._http)
         self.experiments = Experiments(self._http)
         self.models = Models(self._http)
@@ -209,6 +211,7 @@ class AsyncClient:
         self.documents = AsyncDocuments(self._http)
         self.runs = AsyncRuns(self._http)
         self.training = AsyncTraining(self._http)
+        self.agent_tests = AsyncAgentTests(self._http)
         self.datasets = AsyncDatasets(self._http)
         self.experiments = AsyncExperiments(self._http)
         self.models = AsyncModels(self._http)

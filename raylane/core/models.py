@@ -1,5 +1,11 @@
 """Imports every ORM model so metadata is complete (Alembic, tests)."""
 
+from raylane.core.agenttests.models import (
+    AgentCaseResult,
+    AgentSuite,
+    AgentSuiteVersion,
+    AgentTarget,
+)
 from raylane.core.apikeys.models import ApiKey
 from raylane.core.audit.models import AuditEvent
 from raylane.core.collections.models import Chunk, Collection, Document
@@ -16,6 +22,10 @@ from raylane.core.tenancy.models import Membership, Organization, User
 from raylane.infra.db.base import Base
 
 __all__ = [
+    "AgentCaseResult",
+    "AgentSuite",
+    "AgentSuiteVersion",
+    "AgentTarget",
     "ApiKey",
     "Artifact",
     "AuditEvent",

@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raylane.schemas.common import Output
+from raylane.schemas.common import Input, Output
+from raylane.schemas.runs import RunRead
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -35,7 +36,8 @@ CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 class _Doc(BaseModel):
     """A part of a suite document: unknown fields are errors."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # ``value: 2026`` or ``id: 42`` in YAML are numbers; they mean the text.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 class Equals(_Doc):
@@ -256,12 +258,11 @@ class HttpTemplate(_Doc):
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-class SuiteCreate(BaseModel):
+class SuiteCreate(Input):
     """A suite version: the document as YAML or JSON text. A new name creates the suite; an
     existing one gets a new version unless the text is the same as its latest (then that one
     is answered)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: Name
     content: str = Field(min_length=1, max_length=2_000_000, pattern=r"^[^\u0000]*$")
 
@@ -288,12 +289,11 @@ class SuiteVersionDetail(SuiteVersionRead):
     document: dict[str, Any]
 
 
-class TargetCreate(BaseModel):
+class TargetCreate(Input):
     """An external agent to test: ``openai`` (an OpenAI-compatible chat endpoint: ``url`` is its
     base URL, ``model`` its model) or ``http`` (any JSON-over-HTTP agent, called as ``template``
     says). ``secret_headers`` (e.g. ``Authorization``) are stored encrypted and never shown."""
 
-    model_config = ConfigDict(extra="forbid")
     name: Name
     kind: Literal["openai", "http"]
     url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^\u0000\s]+$")
@@ -320,13 +320,12 @@ class TargetRead(Output):
     created_at: datetime
 
 
-class TestRunCreate(BaseModel):
+class TestRunCreate(Input):
     """Run a suite version against a target.
 
     ``target``: ``copilot`` (this project's copilot), ``model:NAME@ALIAS`` or
     ``model:NAME:VERSION`` (a registered model), or ``target:NAME`` (a stored target)."""
 
-    model_config = ConfigDict(extra="forbid")
     suite: Name
     version: Annotated[int, Field(ge=1)] | None = None  # default: the latest
     target: str = Field(min_length=1, max_length=300, pattern=r"^[^\u0000]*$")
@@ -390,3 +389,31 @@ class TestComparison(Output):
     latency_p95_delta_ms: float | None
     added: list[str]  # case ids only in head
     removed: list[str]
+
+
+class TestRunRead(RunRead):
+    """A test run: the Run (status, attempts, live ``progress``: cases_total, cases_done,
+    passed, failed, error) with what it runs and, once done, its summary."""
+
+    suite: str
+    suite_version: int
+    target: str
+    summary: TestSummary | None = None
+
+    @classmethod
+    def of(cls, run: Any) -> TestRunRead:
+        base = RunRead.model_validate(run, from_attributes=True).model_dump()
+        params = run.params or {}
+        result = run.result or {}
+        summary = (
+            TestSummary.model_validate({k: result[k] for k in TestSummary.model_fields})
+            if "pass_rate" in result
+            else None
+        )
+        return cls(
+            **base,
+            suite=str(params.get("suite", "")),
+            suite_version=int(params.get("suite_version", 0)),
+            target=str(params.get("target", "")),
+            summary=summary,
+        )

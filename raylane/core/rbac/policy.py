@@ -37,6 +37,8 @@ class Permission(StrEnum):
     EXPERIMENT_WRITE = "experiment:write"  # create, log to and end tracking runs
     MODEL_READ = "model:read"  # registered models, versions, aliases
     MODEL_WRITE = "model:write"  # register models and versions, move aliases
+    AGENT_TEST_READ = "agenttest:read"  # suites, targets, test runs and their results
+    AGENT_TEST_WRITE = "agenttest:write"  # add suite versions and targets, start test runs
 
 
 class Role(StrEnum):
@@ -59,6 +61,7 @@ _VIEWER = {
     Permission.DATASET_READ,
     Permission.EXPERIMENT_READ,
     Permission.MODEL_READ,
+    Permission.AGENT_TEST_READ,
 }
 _DEVELOPER = _VIEWER | {
     Permission.PROJECT_WRITE,
@@ -68,6 +71,7 @@ _DEVELOPER = _VIEWER | {
     Permission.DATASET_WRITE,
     Permission.EXPERIMENT_WRITE,
     Permission.MODEL_WRITE,
+    Permission.AGENT_TEST_WRITE,
 }
 _ADMIN = _DEVELOPER | {
     Permission.USER_WRITE,

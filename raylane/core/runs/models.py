@@ -18,6 +18,7 @@ class RunKind(StrEnum):
     INGEST = "ingest"
     TRAIN = "train"
     PREDICT = "predict"
+    AGENT_TEST = "agent_test"
 
 
 class RunStatus(StrEnum):
