@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint down bench clean constraints
+.PHONY: run test install lint down bench clean constraints console
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,18 @@ $(TOOLS)/.installed: configs/tools-requirements.txt | $(BIN)/python
 	$(TOOLS)/bin/pip install -q -r configs/tools-requirements.txt
 	touch $@
 
-install: $(STAMP) $(TOOLS)/.installed
+# The web console (console/, TypeScript + Preact + Vite) is built into the package, where the API
+# serves it at /console. Rebuilt only when its sources change; Node 20 and npm are on the machine.
+CONSOLE_DIST := raylane/serve/console_dist
+CONSOLE_SRC := $(shell find console/src -type f 2>/dev/null) console/index.html \
+  console/package.json console/package-lock.json console/tsconfig.json console/vite.config.ts
+$(CONSOLE_DIST)/.built: $(CONSOLE_SRC)
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
+
+console: $(CONSOLE_DIST)/.built
+
+install: $(STAMP) $(TOOLS)/.installed $(CONSOLE_DIST)/.built
 
 run: install
 	$(BIN)/raylane up
@@ -54,4 +65,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .raylane
+	rm -rf $(VENV) .raylane console/node_modules $(CONSOLE_DIST)

@@ -1,0 +1,175 @@
+import type { JSX } from "preact";
+import { useState } from "preact/hooks";
+import { ApiError, get, type Page, type Project } from "../api";
+import type { Ctx } from "../main";
+import { Async, Empty, PageHead, useLoad, when } from "../ui";
+
+interface Experiment {
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+}
+interface Model {
+  id: string;
+  name: string;
+  description: string | null;
+  latest_version: number;
+  aliases: Record<string, number>;
+  updated_at: string;
+}
+
+function ProjectPicker(props: { projects: Project[]; value: string; onChange: (id: string) => void }): JSX.Element {
+  return (
+    <label>
+      Project{" "}
+      <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        {props.projects.map((p) => (
+          <option key={p.id} value={p.id}>
+            {p.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function TrainingPage(props: { ctx: Ctx }): JSX.Element {
+  const projects = useLoad(() => get<Page<Project>>("/api/v1/projects?limit=100"), []);
+  return (
+    <section>
+      <PageHead title="Training" />
+      <h2>Experiments</h2>
+      <Async state={projects} what="projects">
+        {(page) => (page.items.length === 0 ? <Empty>No projects yet: experiments live in a project.</Empty> : <Experiments projects={page.items} />)}
+      </Async>
+      {props.ctx.can("model:read") && <Models />}
+    </section>
+  );
+}
+
+function Experiments(props: { projects: Project[] }): JSX.Element {
+  const [projectId, setProjectId] = useState(props.projects[0].id);
+  const state = useLoad(() => get<Page<Experiment>>(`/api/v1/projects/${projectId}/experiments?limit=100`), [projectId]);
+  return (
+    <>
+      <ProjectPicker projects={props.projects} value={projectId} onChange={setProjectId} />
+      <Async state={state} what="experiments">
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>No experiments in this project. Start one from a notebook with the tracking client.</Empty>
+          ) : (
+            <table data-testid="experiments">
+              <thead>
+                <tr>
+                  <th scope="col">Experiment</th>
+                  <th scope="col">Description</th>
+                  <th scope="col">Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((x) => (
+                  <tr key={x.id}>
+                    <td>{x.name}</td>
+                    <td>{x.description ?? ""}</td>
+                    <td>{when(x.created_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Async>
+    </>
+  );
+}
+
+function Models(): JSX.Element {
+  const state = useLoad(() => get<Page<Model>>("/api/v1/models?limit=100"), []);
+  return (
+    <>
+      <h2>Model registry</h2>
+      <Async state={state} what="models">
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>No registered models yet.</Empty>
+          ) : (
+            <table data-testid="models">
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col">Latest version</th>
+                  <th scope="col">Aliases</th>
+                  <th scope="col">Updated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((m) => (
+                  <tr key={m.id}>
+                    <td>{m.name}</td>
+                    <td>v{m.latest_version}</td>
+                    <td>
+                      {Object.entries(m.aliases).map(([a, v]) => (
+                        <span key={a} class="badge">
+                          {a} → v{v}
+                        </span>
+                      ))}
+                    </td>
+                    <td>{when(m.updated_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Async>
+    </>
+  );
+}
+
+/** Suites and test runs, once the API has them; until then a "coming" page. */
+export function AgentTestsPage(props: { ctx: Ctx }): JSX.Element {
+  void props;
+  const state = useLoad(async () => {
+    const projects = await get<Page<Project>>("/api/v1/projects?limit=1");
+    if (!projects.items.length) return { available: true, projects: 0, suites: [] as { id: string; name: string }[] };
+    try {
+      const suites = await get<Page<{ id: string; name: string }>>(`/api/v1/projects/${projects.items[0].id}/agent-suites?limit=50`);
+      return { available: true, projects: 1, suites: suites.items };
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return { available: false, projects: 1, suites: [] };
+      throw err;
+    }
+  }, []);
+  return (
+    <section>
+      <PageHead title="Agent tests" />
+      <Async state={state} what="agent test suites">
+        {(s) =>
+          !s.available ? (
+            <Empty>Coming: suites, test runs and regressions appear here once this platform serves agent tests.</Empty>
+          ) : s.suites.length === 0 ? (
+            <Empty>No agent test suites yet.</Empty>
+          ) : (
+            <ul class="cards">
+              {s.suites.map((x) => (
+                <li key={x.id} class="card">
+                  {x.name}
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Async>
+    </section>
+  );
+}
+
+export function RolloutsPage(): JSX.Element {
+  return (
+    <section>
+      <PageHead title="Rollouts" />
+      <Empty>Coming: a canary rollout's steps, live, with its traffic split and the checks that gate each step.</Empty>
+    </section>
+  );
+}
