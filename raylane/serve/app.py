@@ -12,10 +12,11 @@ from raylane import __version__
 from raylane.config import Settings, get_settings
 from raylane.core.ports import Copilot, Embed
 from raylane.infra import embeddings
-from raylane.serve import errors, openapi
+from raylane.serve import console, errors, openapi
 from raylane.serve.middleware import BodyLimit, RequestContext
 from raylane.serve.platform import Platform
 from raylane.serve.routes import (
+    agent_tests,
     api_keys,
     audit,
     collections,
@@ -53,6 +54,7 @@ ROUTERS = [
     datasets,
     experiments,
     registry,
+    agent_tests,
     usage,
     me,
     health,
@@ -101,6 +103,7 @@ def create_app(
     openapi.install(app, embedding_models=embeddings.names(settings))
     for module in ROUTERS:
         app.include_router(module.router)
+    console.install(app)  # the web console's static files, after every API route
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api.max_body_bytes,
