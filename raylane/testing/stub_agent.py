@@ -11,6 +11,7 @@ stub serves a whole suite with known verdicts:
 ``sleep:<seconds>``         sleeps, then answers ``slept <seconds>``
 ``status:<code>``           answers that HTTP status (the body echoes the request's
                             headers, like a careless agent would)
+``redirect:<url>``          answers 302 to ``<url>``
 ``flaky:<key>``             503 the first time ``<key>`` is seen, then ``ok: <key>``
 anything else               ``ok: <input>``
 ==========================  =====================================================
@@ -46,6 +47,7 @@ class _Reply:
     output: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    location: str | None = None
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -53,6 +55,11 @@ def _last_user(body: dict[str, Any]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return str(message.get("content") or "")
     return str(body.get("input") or "")
+
+
+def _error(body: dict[str, Any], reply: _Reply) -> JSONResponse:
+    headers = {"Location": reply.location} if reply.location else None
+    return JSONResponse(body, status_code=reply.status, headers=headers)
 
 
 class StubAgent:
@@ -92,6 +99,8 @@ class StubAgent:
             return _Reply(output=f"slept {rest}")
         if verb == "status":
             return _Reply(status=int(rest), error={"request_headers": headers, "error": "as asked"})
+        if verb == "redirect":
+            return _Reply(status=302, error={"error": "moved"}, location=rest)
         if verb == "flaky":
             with self._lock:
                 first = rest not in self._flaky_seen
@@ -114,7 +123,7 @@ class StubAgent:
         body, headers = await self._read(request)
         reply = await self._decide(_last_user(body), headers)
         if reply.error is not None:
-            return JSONResponse(reply.error, status_code=reply.status)
+            return _error(reply.error, reply)
         return JSONResponse(
             {
                 "output": reply.output,
@@ -127,7 +136,7 @@ class StubAgent:
         body, headers = await self._read(request)
         reply = await self._decide(_last_user(body), headers)
         if reply.error is not None:
-            return JSONResponse({"error": reply.error}, status_code=reply.status)
+            return _error({"error": reply.error}, reply)
         message: dict[str, Any] = {"role": "assistant", "content": reply.output}
         if reply.tool_calls:
             message["content"] = None

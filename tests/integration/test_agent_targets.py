@@ -195,7 +195,6 @@ class TestHttpAgentTarget:
             assert SECRET not in str(record.__dict__)
 
     async def test_metadata_address_refused_before_any_request(self, client) -> None:
-        before = 0
         target = HttpAgentTarget(
             "http://169.254.169.254/latest/meta-data/",
             TEMPLATE,
@@ -208,7 +207,6 @@ class TestHttpAgentTarget:
             await ask(target, "echo:x", timeout_s=2)
         assert not raised.value.transient
         assert "link-local" in str(raised.value)
-        assert before == 0
 
     async def test_loopback_refused_unless_private_targets_allowed(self, stub, client) -> None:
         served = stub.requests["/agent"]
@@ -278,3 +276,31 @@ async def test_secret_scrubbed_before_truncation_and_in_every_form() -> None:
             message = str(raised.value)
             assert "9f8e7d" not in message
             assert "tok" not in message.replace("token", "")
+
+
+async def test_malformed_secret_header_refused_without_echo(stub: StubAgent, client) -> None:
+    """httpx refuses a header value with a line break and quotes it: the quote is scrubbed."""
+    target = HttpAgentTarget(
+        f"{stub.url}/agent",
+        TEMPLATE,
+        {},
+        {"Authorization": f"Bearer {SECRET}\r\nX-Injected: 1"},
+        client=client,
+        allow_private=True,
+    )
+    with pytest.raises(TargetError, match="request failed") as raised:
+        await ask(target, "echo:x")
+    assert "5ecret" not in str(raised.value)
+    assert not raised.value.transient
+
+
+async def test_redirect_is_the_answer_not_followed(stub: StubAgent) -> None:
+    """Even over a client that follows redirects, a 302 to the metadata address is an error
+    and nothing is sent there."""
+    async with httpx.AsyncClient(follow_redirects=True) as plain:
+        target = HttpAgentTarget(
+            f"{stub.url}/agent", TEMPLATE, {}, {}, client=plain, allow_private=True
+        )
+        with pytest.raises(TargetError, match="HTTP 302") as raised:
+            await ask(target, "redirect:http://169.254.169.254/latest/meta-data/", timeout_s=3)
+    assert not raised.value.transient

@@ -200,7 +200,8 @@ class _HttpCaller:
                 request = self._client.build_request(
                     method, url, json=body, headers=self._headers, timeout=timeout_s
                 )
-                response = await self._client.send(request, stream=True)
+                # Never follow a redirect, whatever the client says: the 3xx is the answer.
+                response = await self._client.send(request, stream=True, follow_redirects=False)
                 try:
                     raw = await _read_bounded(response)
                 finally:
@@ -227,11 +228,12 @@ class _HttpCaller:
 
 
 def _secret_forms(values: Iterable[str]) -> list[str]:
-    """Each secret value as an agent might echo it: whole, JSON-escaped, and each long enough
-    word of it (``Bearer sk-...`` echoed as ``invalid token sk-...``); longest first."""
+    """Each secret value as an agent or a library might echo it: whole, JSON- or repr-escaped,
+    and each long enough word of it (``Bearer sk-...`` echoed as ``invalid token sk-...``);
+    longest first."""
     forms: set[str] = set()
     for value in values:
-        for form in (value, json.dumps(value)[1:-1], *value.split()):
+        for form in (value, json.dumps(value)[1:-1], repr(value)[1:-1], *value.split()):
             if len(form) >= 8 or form == value:
                 forms.add(form)
     return sorted((f for f in forms if f), key=len, reverse=True)
