@@ -71,3 +71,5 @@ class MeRead(Output):
     permissions: list[str]
     api_key_id: uuid.UUID | None
     is_platform_admin: bool
+    # Where this deployment's Ray dashboard is (a job's page: ``{url}/#/jobs/{ray_job_id}``).
+    ray_dashboard_url: str | None = None
