@@ -164,7 +164,8 @@ class _HttpCaller:
         self._secrets = _secret_forms(secret_headers.values())
         self._client, self._allow_private = client, allow_private
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """``text`` with every form of every secret value replaced by ``[SECRET]``."""
         for secret in self._secrets:
             text = text.replace(secret, "[SECRET]")
         return text
@@ -175,17 +176,17 @@ class _HttpCaller:
         try:
             yield
         except TargetError as exc:
-            raise TargetError(self._scrub(str(exc)), transient=exc.transient) from None
+            raise TargetError(self.scrub(str(exc)), transient=exc.transient) from None
         except EgressDenied as exc:
-            raise TargetError(f"refused by the egress rule: {self._scrub(str(exc))}") from None
+            raise TargetError(f"refused by the egress rule: {self.scrub(str(exc))}") from None
         except (TimeoutError, httpx.TimeoutException):
             raise TargetError(f"timed out after {timeout_s:g}s") from None
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             # Refused, reset or dropped before an answer: the agent may be restarting.
-            message = self._scrub(f"{type(exc).__name__}: {exc}")
+            message = self.scrub(f"{type(exc).__name__}: {exc}")
             raise TargetError(f"connection failed: {message}", transient=True) from None
         except httpx.HTTPError as exc:
-            message = self._scrub(f"{type(exc).__name__}: {exc}")
+            message = self.scrub(f"{type(exc).__name__}: {exc}")
             raise TargetError(f"request failed: {message}") from None
 
     async def call(
@@ -216,7 +217,7 @@ class _HttpCaller:
             if not response.is_success:
                 status = response.status_code
                 raise TargetError(
-                    f"HTTP {status}: {self._scrub(text)[:200]}",
+                    f"HTTP {status}: {self.scrub(text)[:200]}",
                     transient=status in TRANSIENT_STATUSES,
                 )
             try:
@@ -284,10 +285,10 @@ class HttpAgentTarget:
             output = text
         else:
             if data is None:
-                raise TargetError(f"the answer is not JSON: {self._http._scrub(text)[:200]}")
+                raise TargetError(f"the answer is not JSON: {self._http.scrub(text)[:200]}")
             found = extract(data, path)
             if found is _MISSING or found is None:
-                raise TargetError(f"the answer has no {path!r}: {self._http._scrub(text)[:200]}")
+                raise TargetError(f"the answer has no {path!r}: {self._http.scrub(text)[:200]}")
             output = _as_text(found)
         calls: list[ToolCall] = []
         tokens = None
@@ -336,7 +337,7 @@ class OpenAITarget:
         message = extract(data, "choices.0.message") if data is not None else _MISSING
         if not isinstance(message, dict):
             raise TargetError(
-                f"not a chat completion (no choices.0.message): {self._http._scrub(text)[:200]}"
+                f"not a chat completion (no choices.0.message): {self._http.scrub(text)[:200]}"
             )
         content = message.get("content")
         calls = _tool_calls(message.get("tool_calls"))
