@@ -259,6 +259,30 @@ class TestScores:
         assert not result.passed and "ran past" in result.detail
         assert time.monotonic() - started < 10
 
+    async def test_a_catastrophic_schema_pattern_fails_instead_of_hanging(self) -> None:
+        doc = suite.parse(
+            "cases:\n  - id: a\n    input: x\n    assert:\n"
+            "      - {type: json, schema: {properties: {v: {pattern: '(a+)+$'}}}}\n"
+        )
+        hostile = obs(json.dumps({"v": "a" * 5000 + "b"}))
+        started = time.monotonic()
+        result = await assertions.score_case(doc, doc.cases[0], hostile, StubScorers())
+        assert result.status == "failed" and "could not score" in result.verdicts[0].detail
+        assert time.monotonic() - started < 10
+
+    async def test_schema_patterns_still_validate(self) -> None:
+        spec = {
+            "type": "json",
+            "schema": {
+                "properties": {"date": {"pattern": "^[A-Z][a-z]+$"}},
+                "patternProperties": {"^x-": {"type": "integer"}},
+            },
+        }
+        assert (await verdict(spec, obs('{"date": "May", "x-n": 1}'))).passed
+        assert "does not match" in (await verdict(spec, obs('{"date": "may"}'))).detail
+        bad = await verdict(spec, obs('{"date": "May", "x-n": "one"}'))
+        assert not bad.passed and "$['x-n']" in bad.detail
+
     async def test_tool_arguments_match_by_equality_of_nested_values(self) -> None:
         spec = {
             "type": "tool-calls",

@@ -185,6 +185,18 @@ class TestParseErrors:
         assert problem["field"] == "assert[0].schema"
         assert problem["message"].startswith("not a valid JSON Schema")
 
+    def test_a_bad_pattern_inside_a_json_schema(self) -> None:
+        error = _invalid(
+            _suite(
+                "  - id: a\n    input: x\n    assert:\n"
+                "      - {type: json, schema: {properties: {d: {pattern: '[0-9'}}}}\n"
+            )
+        )
+        [problem] = error.extra["errors"]
+        assert problem["field"] == "assert[0].schema"
+        assert "['properties']['d']['pattern']" in problem["message"]
+        assert "regex" in problem["message"] or "regular expression" in problem["message"]
+
     def test_an_unknown_variable_names_case_and_variable(self) -> None:
         error = _invalid(
             _suite(

@@ -5,9 +5,10 @@ Pure logic: the models that ``similar`` and ``llm-judge`` need come in as ``Scor
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import jsonschema
@@ -110,6 +111,31 @@ def _regex(a: Regex, output: str) -> Verdict:
     return _binary(a.type, False, f"no match for /{a.pattern}/ in {_short(output)}")
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterable[Any]:
+    if validator.is_type(instance, "string") and not search(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterable[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+@functools.cache
+def _safe_validator(cls: Any) -> Any:
+    """``cls`` with its schema's regular expressions run like a ``regex`` assertion's (with a
+    timeout): the output they match comes from the target."""
+    return jsonschema.validators.extend(
+        cls, {"pattern": _pattern, "patternProperties": _pattern_properties}
+    )
+
+
 def _json(a: JsonMatch, output: str) -> Verdict:
     try:
         value = json.loads(output)
@@ -117,7 +143,7 @@ def _json(a: JsonMatch, output: str) -> Verdict:
         return _binary(a.type, False, f"not JSON: {exc}")
     if a.json_schema is None:
         return _binary(a.type, True, "valid JSON")
-    validator = jsonschema.validators.validator_for(a.json_schema)(a.json_schema)
+    validator = _safe_validator(jsonschema.validators.validator_for(a.json_schema))(a.json_schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return _binary(a.type, True, "valid JSON under the schema")

@@ -7,6 +7,7 @@ compile, JSON Schemas are valid, every ``{{variable}}`` in a message is defined.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -110,8 +111,8 @@ def _load(text: str) -> Any:
             pass
     try:
         # Refuse aliases outright: a few lines of anchors can expand to gigabytes (the
-        # "billion laughs"), and a suite has no need to share nodes.
-        for event in yaml.parse(text, Loader=_Loader):
+        # "billion laughs"), and a suite has no need to share nodes. No "*", no alias.
+        for event in yaml.parse(text, Loader=_Loader) if "*" in text else ():
             if isinstance(event, yaml.AliasEvent):
                 message = f"YAML aliases (*{event.anchor}) are not allowed in a suite"
                 if event.start_mark is not None:
@@ -288,16 +289,9 @@ def _assertion_problems(assertion: Any) -> Iterable[tuple[str, str]]:
         if problem:
             yield f"{tag}.pattern", problem
     elif isinstance(assertion, JsonMatch) and assertion.json_schema is not None:
-        try:
-            jsonschema.validators.validator_for(assertion.json_schema).check_schema(
-                assertion.json_schema
-            )
-        except jsonschema.SchemaError as exc:
-            path = "".join(f"[{p!r}]" for p in exc.path)
-            yield (
-                f"{tag}.schema",
-                f"not a valid JSON Schema{' at ' + path if path else ''}: " + (exc.message),
-            )
+        problem = schema_problem(json.dumps(assertion.json_schema, sort_keys=True))
+        if problem:
+            yield f"{tag}.schema", problem
     elif isinstance(assertion, ToolCalls):
         for c, call in enumerate(assertion.calls):
             for name, matcher in call.arguments.items():
@@ -305,6 +299,39 @@ def _assertion_problems(assertion: Any) -> Iterable[tuple[str, str]]:
                     problem = regex_problem(matcher.regex)
                     if problem:
                         yield f"{tag}.calls[{c}].arguments.{name}.regex", problem
+
+
+@functools.lru_cache(maxsize=256)
+def schema_problem(canonical: str) -> str | None:
+    """Why the JSON Schema (as canonical JSON: suites repeat one schema in many cases, and
+    checking a schema against its metaschema is slow) is not usable, or None."""
+    schema = json.loads(canonical)
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "".join(f"[{p!r}]" for p in exc.path)
+        return f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}"
+    for where, pattern in _schema_patterns(schema, ""):
+        problem = regex_problem(pattern)
+        if problem:
+            return f"at {where}: {problem}"
+    return None
+
+
+def _schema_patterns(node: Any, where: str) -> Iterable[tuple[str, str]]:
+    """The regular expressions of a schema (``pattern`` values, ``patternProperties`` keys),
+    which the assertion runs with the same engine and timeout as a ``regex`` assertion."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield f"{where}['pattern']", value
+            if key == "patternProperties" and isinstance(value, dict):
+                for pattern in value:
+                    yield f"{where}['patternProperties']", pattern
+            yield from _schema_patterns(value, f"{where}[{key!r}]")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _schema_patterns(item, f"{where}[{i}]")
 
 
 def regex_problem(pattern: str) -> str | None:
