@@ -10,7 +10,7 @@ export interface Series {
 
 const W = 560;
 const H = 200;
-const PAD = { l: 48, r: 12, t: 12, b: 28 };
+const PAD = { l: 48, r: 24, t: 12, b: 28 };
 
 function ticks(max: number): number[] {
   if (max <= 0) return [0];
@@ -39,7 +39,8 @@ export function LineChart(props: {
   const xs = all.map((p) => p.x);
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs);
-  const yMax = Math.max(1e-9, ...all.map((p) => p.y), props.reference?.y ?? 0) * 1.1;
+  // At least 1 on the axis: an all-zero series (no blocks today) still gets a readable scale.
+  const yMax = Math.max(1, ...all.map((p) => p.y), props.reference?.y ?? 0) * 1.1;
   const sx = (x: number) => PAD.l + (x1 === x0 ? (W - PAD.l - PAD.r) / 2 : ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r));
   const sy = (y: number) => H - PAD.b - (y / yMax) * (H - PAD.t - PAD.b);
   const labelXs = Array.from(new Set(xs)).sort((a, b) => a - b);

@@ -1,0 +1,355 @@
+"""The web console in a real headless Chromium against the API on a real port (no Ray).
+
+Flows that need Ray (ingest, search, streamed chat, a run's page) are in
+tests/e2e/test_console_flow.py.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import PHONE, browser, new_page, screenshot, sign_in  # noqa: F401
+from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
+
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def call(live: LiveApi, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(
+        method, live.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30, **kwargs
+    )
+
+
+def member_key(live: LiveApi, role: str) -> str:
+    """A new member of the live organization with ``role``, and their own key."""
+    email = f"{role}-{uuid.uuid4().hex[:6]}@live.example.com"
+    user = call(live, live.token, "POST", "/api/v1/users", json={"email": email, "role": role})
+    assert user.status_code == 201, user.text
+    key = call(
+        live,
+        live.token,
+        "POST",
+        "/api/v1/api-keys",
+        json={"name": f"{role} key", "user_id": user.json()["id"]},
+    )
+    assert key.status_code == 201, key.text
+    return str(key.json()["secret"])
+
+
+def new_project(live: LiveApi, token: str, name: str | None = None) -> dict[str, Any]:
+    r = call(
+        live, token, "POST", "/api/v1/projects", json={"name": name or f"p-{uuid.uuid4().hex[:6]}"}
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+class TestSignIn:
+    def test_sign_in_keeps_the_key_in_session_storage_only(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        page.goto(live_api.url + "/console/")
+        page.get_by_role("heading", name="Raylane console").wait_for()
+        screenshot(page, "sign-in")
+        sign_in(page, live_api.url, live_api.token)
+
+        page.get_by_role("heading", name="Projects").wait_for()
+        assert page.get_by_test_id("role").inner_text() == "owner"
+        stored = page.evaluate("() => [sessionStorage.length, localStorage.length]")
+        assert stored == [1, 0]
+        assert live_api.token not in page.url
+        assert page.evaluate("() => document.cookie") == ""
+        # a reload keeps the session (the tab's storage); a new tab of another context does not
+        page.reload()
+        page.get_by_test_id("who").wait_for()
+        watch.assert_clean()
+
+    def test_a_wrong_key_is_refused_on_the_sign_in_page(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        page.goto(live_api.url + "/console/")
+        page.get_by_label("API key").fill("rl_not-a-real-key")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("alert").wait_for()
+        assert "not accepted" in page.get_by_role("alert").inner_text()
+        assert page.evaluate("() => sessionStorage.length") == 0
+        watch.assert_clean()
+
+
+class TestProjects:
+    def test_create_project_and_collection_then_upload_with_an_xss_probe(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token)
+        name = f"Support {XSS} {uuid.uuid4().hex[:4]}"
+
+        page.get_by_test_id("new-project").click()
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Description").fill("Answers from the handbook")
+        page.get_by_role("button", name="Create project").click()
+        page.get_by_role("heading", name=name).wait_for()
+
+        page.get_by_test_id("new-collection").click()
+        page.get_by_label("Collection name").fill("handbook")
+        page.get_by_role("button", name="Create collection").click()
+        page.get_by_role("heading", name="handbook").wait_for()
+        assert re.search(r"/console/collections/[0-9a-f-]{36}$", page.url)
+
+        # the file input
+        page.get_by_label("Choose files").set_input_files(
+            files=[{"name": f"{XSS}.txt", "mimeType": "text/plain", "buffer": b"Refunds: 30 days."}]
+        )
+        cell = page.get_by_test_id("documents").locator("td.docname")
+        cell.first.wait_for()
+        assert cell.first.inner_text() == f"{XSS}.txt"
+        # and drag and drop
+        drop = page.evaluate_handle(
+            """() => { const dt = new DataTransfer();
+                 const file = new File(['Shipping: 2 days.'], 'shipping.md',
+                                       {type: 'text/markdown'});
+                 dt.items.add(file);
+                 return dt; }"""
+        )
+        page.get_by_test_id("dropzone").dispatch_event("drop", {"dataTransfer": drop})
+        page.get_by_text("shipping.md").wait_for()
+        assert cell.count() == 2
+        page.get_by_test_id("documents").get_by_text("pending").first.wait_for()
+        screenshot(page, "collection")
+
+        # the probe stayed text: no element was made from it, no script ran
+        assert page.locator("img").count() == 0
+        assert page.locator("main").inner_html().count("&lt;img src=x onerror=alert(1)&gt;") >= 2
+        page.goto(live_api.url + "/console/")
+        page.get_by_text(name).wait_for()
+        assert page.locator("img").count() == 0
+        screenshot(page, "projects")
+        watch.assert_clean()
+
+    def test_empty_states_and_the_phone_layout(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        project = new_project(live_api, live_api.token)
+        page, watch = new_page(browser, viewport=PHONE)
+        sign_in(page, live_api.url, live_api.token, f"/console/projects/{project['id']}")
+        page.get_by_text("No collections in this project yet.").wait_for()
+        overflow = page.evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= PHONE["width"], f"the page is {overflow}px wide on a 390px phone"
+        page.get_by_role("link", name="Runs").click()
+        page.get_by_role("heading", name="Runs").wait_for()
+        screenshot(page, "phone-runs")
+        watch.assert_clean()
+
+    def test_keyboard_reaches_the_skip_link_first_and_it_moves_focus(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token)
+        page.get_by_role("heading", name="Projects").wait_for()
+        page.locator("body").focus()
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.id") == "main"
+        watch.assert_clean()
+
+
+class TestPermissions:
+    def test_a_viewer_sees_no_write_buttons_and_a_forced_write_is_403(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        project = new_project(live_api, live_api.token)
+        collection = call(
+            live_api,
+            live_api.token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/collections",
+            json={"name": "viewer-visible"},
+        )
+        assert collection.status_code == 201, collection.text
+        viewer = member_key(live_api, "viewer")
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, viewer)
+        assert page.get_by_test_id("role").inner_text() == "viewer"
+
+        page.get_by_text(project["name"]).wait_for()
+        assert page.get_by_test_id("new-project").count() == 0
+        page.get_by_text(project["name"]).click()
+        page.get_by_role("heading", name=project["name"]).wait_for()
+        page.get_by_text("viewer-visible").wait_for()
+        assert page.get_by_test_id("new-collection").count() == 0
+        page.get_by_text("viewer-visible").click()
+        page.get_by_role("heading", name="Documents").wait_for()
+        assert page.get_by_test_id("ingest").count() == 0
+        assert page.get_by_test_id("dropzone").count() == 0
+        assert page.locator("main button").count() == 1  # the search playground's only
+        assert page.locator("main button").inner_text() == "Search"
+        # navigation hides what the role cannot read
+        assert page.get_by_role("link", name="Audit").count() == 0
+        assert page.get_by_role("link", name="Observability").count() == 0
+
+        # the API still refuses a write forced from the page with the viewer's own key
+        status = page.evaluate(
+            """async () => (await fetch('/api/v1/projects', {method: 'POST',
+                 headers: {'Authorization': 'Bearer ' + sessionStorage.getItem('raylane.apiKey'),
+                           'Content-Type': 'application/json'},
+                 body: JSON.stringify({name: 'forced'})})).status"""
+        )
+        assert status == 403
+        watch.assert_clean()
+
+    def test_another_tenants_project_is_the_same_not_found_page_as_a_missing_one(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        other = httpx.post(
+            live_api.url + "/api/v1/organizations",
+            headers={"Authorization": f"Bearer {live_api.admin_token}"},
+            json={
+                "name": "Other",
+                "slug": f"other-{uuid.uuid4().hex[:6]}",
+                "owner_email": "o@other.example.com",
+            },
+        )
+        assert other.status_code == 201, other.text
+        theirs = new_project(live_api, other.json()["owner_api_key"], "their secret project")
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, f"/console/projects/{theirs['id']}")
+        page.get_by_test_id("not-found").wait_for()
+        seen = page.get_by_test_id("not-found").inner_text()
+        assert "their secret project" not in page.content()
+        page.goto(f"{live_api.url}/console/projects/{uuid.uuid4()}")
+        page.get_by_test_id("not-found").wait_for()
+        assert page.get_by_test_id("not-found").inner_text() == seen
+        page.goto(f"{live_api.url}/console/no/such/page")
+        page.get_by_test_id("not-found").wait_for()
+        watch.assert_clean()
+
+
+class TestAdministration:
+    def test_audit_log_shows_events_and_the_chain_verification(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        project = new_project(live_api, live_api.token, f"audited-{uuid.uuid4().hex[:4]}")
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, "/console/audit")
+        page.get_by_text("Hash chain verified").wait_for()
+        table = page.get_by_test_id("audit")
+        table.get_by_text(project["id"]).wait_for()
+        page.get_by_label("Action").fill("api_key.*")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=audit] code')]"
+            ".every(c => c.textContent.startsWith('api_key.'))"
+        )
+        assert table.get_by_text(project["id"]).count() == 0
+        screenshot(page, "audit")
+        watch.assert_clean()
+
+    def test_create_a_key_see_its_secret_once_and_revoke_it(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, "/console/settings/keys")
+        name = f"ci-{uuid.uuid4().hex[:6]}"
+        page.get_by_label("Key name").fill(name)
+        page.get_by_test_id("create-key").click()
+        secret = page.get_by_test_id("secret").locator("code").inner_text()
+        assert secret.startswith("rl_")
+        assert call(live_api, secret, "GET", "/api/v1/me").status_code == 200
+        row = page.locator(f"tr[data-key-name='{name}']")
+        row.wait_for()
+        screenshot(page, "api-keys")
+        page.get_by_role("button", name="Done").click()
+        assert page.get_by_test_id("secret").count() == 0  # shown once
+
+        row.get_by_role("button", name=f"Revoke {name}").click()
+        row.get_by_role("button", name=f"Confirm revoke {name}").click()
+        row.get_by_text("revoked").wait_for()
+        assert call(live_api, secret, "GET", "/api/v1/me").status_code == 401
+        watch.assert_clean()
+
+    def test_guardrail_check_members_and_flags(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, "/console/settings/guardrails")
+        page.get_by_label("Text to test against the effective policy").fill(
+            "Mail <b>ada@example.com</b> please"
+        )
+        page.get_by_role("button", name="Check").click()
+        result = page.get_by_test_id("check-result")
+        result.wait_for()
+        assert "email" in result.inner_text()
+        assert "<b>[EMAIL]</b>" in result.locator(".passage").inner_text()
+        screenshot(page, "guardrails")
+
+        page.get_by_role("link", name="Members").click()
+        page.get_by_test_id("members").get_by_text("o@live.example.com").wait_for()
+        page.get_by_role("link", name="Feature flags").click()
+        key = f"console.{uuid.uuid4().hex[:6]}"
+        page.get_by_label("Flag key").fill(key)
+        page.get_by_role("button", name="Add flag").click()
+        page.get_by_label(f"{key} enabled").wait_for()
+        assert page.get_by_label(f"{key} enabled").is_checked()
+        page.get_by_label(f"{key} enabled").uncheck()
+        # the toggle is a write through the API: poll the flag until it reads disabled
+        deadline = time.monotonic() + 15
+        while call(live_api, live_api.token, "GET", f"/api/v1/feature-flags/{key}").json()[
+            "enabled"
+        ]:
+            assert time.monotonic() < deadline, "the flag was not turned off"
+            page.wait_for_timeout(100)
+        watch.assert_clean()
+
+    def test_observability_draws_charts_from_the_api(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        for _ in range(3):  # traffic for the per-minute series
+            assert call(live_api, live_api.token, "GET", "/api/v1/projects").status_code == 200
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, "/console/observability")
+        charts = page.get_by_test_id("charts")
+        charts.wait_for()
+        requests = charts.locator("svg[aria-label^='Requests per minute']")
+        requests.wait_for()
+        assert int(requests.get_attribute("data-points") or 0) >= 2  # requests and errors
+        assert requests.locator("circle").count() >= 2
+        latency = charts.locator("svg[aria-label='Latency percentiles']")
+        assert int(latency.get_attribute("data-points") or 0) >= 3
+        charts.locator("svg[aria-label='Guardrail blocks per day']").wait_for()
+        screenshot(page, "observability")
+        watch.assert_clean()
