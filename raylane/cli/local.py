@@ -48,6 +48,7 @@ def up() -> None:
     console.print("[green]✓[/] Serve app 'raylane'")
     created = asyncio.run(ensure_platform_admin(settings))
     console.print(f"\nAPI        {url}   (docs {url}/docs)")
+    console.print(f"Console    {url}/console")
     console.print(f"Dashboard  {runtime.dashboard_url(settings)}")
     if created is not None:
         org_id, user_id, token = created

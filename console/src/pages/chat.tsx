@@ -37,6 +37,7 @@ function Chat(props: { ctx: Ctx; project: Project; conversationId?: string }): J
   const [question, setQuestion] = useState("");
   const [error, setError] = useState<Error | undefined>();
   const [busy, setBusy] = useState(false);
+  const [length, setLength] = useState(256);
   const [opened, setOpened] = useState<{ citation: Citation; question: string } | null>(null);
   const abort = useRef<AbortController | null>(null);
 
@@ -74,7 +75,7 @@ function Chat(props: { ctx: Ctx; project: Project; conversationId?: string }): J
     try {
       await stream(
         `/api/v1/projects/${project.id}/copilot/chat`,
-        { messages: [{ role: "user", content: q }], conversation_id: conversationId ?? null, stream: true },
+        { messages: [{ role: "user", content: q }], conversation_id: conversationId ?? null, max_tokens: length, stream: true },
         (type, data) => {
           if (type === "conversation") newConversation = String(data.conversation_id);
           else if (type === "citations") update((t) => ({ ...t, citations: data.citations as Citation[] }));
@@ -181,6 +182,14 @@ function Chat(props: { ctx: Ctx; project: Project; conversationId?: string }): J
                 if (e.key === "Enter" && !e.shiftKey) send(e);
               }}
             />
+            <label>
+              Answer length{" "}
+              <select value={length} onChange={(e) => setLength(Number((e.target as HTMLSelectElement).value))}>
+                <option value={64}>short</option>
+                <option value={256}>normal</option>
+                <option value={1024}>long</option>
+              </select>
+            </label>
             <button type="submit" disabled={busy || !question.trim()}>
               {busy ? "Answering…" : "Send"}
             </button>
