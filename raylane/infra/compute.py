@@ -21,7 +21,7 @@ from raylane.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-JOB_KINDS = frozenset({"ingest", "train", "predict"})
+JOB_KINDS = frozenset({"ingest", "train", "predict", "agent_test"})
 
 
 async def ray_health() -> None:

@@ -42,6 +42,8 @@ ScopeName = Literal[
     "experiment:write",
     "model:read",
     "model:write",
+    "agenttest:read",
+    "agenttest:write",
 ]
 SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
 
