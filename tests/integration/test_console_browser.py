@@ -426,3 +426,89 @@ class TestRuns:
         page.get_by_label("Status").select_option("running")
         page.get_by_text("No runs match these filters.").wait_for()
         watch.assert_clean()
+
+
+class TestTraining:
+    def test_experiment_runs_compared_as_metric_curves(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        project = new_project(live_api, live_api.token)
+        token = live_api.token
+        experiment = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/experiments",
+            json={"name": f"lr-sweep-{uuid.uuid4().hex[:4]}"},
+        ).json()
+        for lr, losses in (("0.1", [0.9, 0.5, 0.3]), ("0.01", [0.9, 0.8, 0.7])):
+            run = call(
+                live_api,
+                token,
+                "POST",
+                f"/api/v1/experiments/{experiment['id']}/runs",
+                json={"params": {"lr": lr}},
+            ).json()
+            metrics = [{"key": "loss", "value": v, "step": i} for i, v in enumerate(losses)]
+            logged = call(
+                live_api,
+                token,
+                "POST",
+                f"/api/v1/experiment-runs/{run['id']}/log",
+                json={"metrics": metrics},
+            )
+            assert logged.status_code == 200, logged.text
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, "/console/training")
+        page.get_by_label("Project").select_option(project["id"])
+        page.get_by_role("link", name=experiment["name"]).click()
+        chart = page.get_by_test_id("metric-charts").locator("svg[aria-label='loss']")
+        chart.wait_for()
+        assert chart.get_attribute("data-points") == "6"  # two runs, three steps each
+        assert chart.locator("polyline").count() == 2
+        page.get_by_role("cell", name="0.01").wait_for()  # lr differs between the runs
+        screenshot(page, "experiment")
+        watch.assert_clean()
+
+
+class TestAgentTests:
+    def test_suites_and_a_queued_test_run(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        project = new_project(live_api, live_api.token)
+        token, pid = live_api.token, project["id"]
+        suite = (
+            "cases:\n  - id: greet\n    input: hi\n    assert:\n"
+            "      - {type: contains, value: hi}\n"
+        )
+        made = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{pid}/agent-suites",
+            json={"name": "smoke", "content": suite},
+        )
+        assert made.status_code == 201, made.text
+        run = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{pid}/agent-test-runs",
+            json={"suite": "smoke", "target": "copilot"},
+        )
+        assert run.status_code == 202, run.text
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, "/console/agent-tests")
+        page.get_by_label("Project").select_option(pid)
+        page.get_by_test_id("suites").get_by_text("smoke").wait_for()
+        page.get_by_role("link", name=run.json()["id"][:8]).click()
+        page.get_by_role("heading", name="smoke v1 against copilot").wait_for()
+        page.get_by_text("Results appear when the run ends.").wait_for()
+        call(live_api, token, "POST", f"/api/v1/runs/{run.json()['id']}/cancel")
+        watch.assert_clean()

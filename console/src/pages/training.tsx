@@ -1,8 +1,8 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
-import { ApiError, get, type Page, type Project } from "../api";
+import { get, type Page, type Project } from "../api";
 import type { Ctx } from "../main";
-import { Async, Empty, PageHead, useLoad, when } from "../ui";
+import { Async, Empty, Link, PageHead, useLoad, when } from "../ui";
 
 interface Experiment {
   id: string;
@@ -70,7 +70,9 @@ function Experiments(props: { projects: Project[] }): JSX.Element {
               <tbody>
                 {page.items.map((x) => (
                   <tr key={x.id}>
-                    <td>{x.name}</td>
+                    <td>
+                      <Link to={"/training/experiments/" + x.id}>{x.name}</Link>
+                    </td>
                     <td>{x.description ?? ""}</td>
                     <td>{when(x.created_at)}</td>
                   </tr>
@@ -124,44 +126,6 @@ function Models(): JSX.Element {
         }
       </Async>
     </>
-  );
-}
-
-/** Suites and test runs, once the API has them; until then a "coming" page. */
-export function AgentTestsPage(props: { ctx: Ctx }): JSX.Element {
-  void props;
-  const state = useLoad(async () => {
-    const projects = await get<Page<Project>>("/api/v1/projects?limit=1");
-    if (!projects.items.length) return { available: true, projects: 0, suites: [] as { id: string; name: string }[] };
-    try {
-      const suites = await get<Page<{ id: string; name: string }>>(`/api/v1/projects/${projects.items[0].id}/agent-suites?limit=50`);
-      return { available: true, projects: 1, suites: suites.items };
-    } catch (err) {
-      if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return { available: false, projects: 1, suites: [] };
-      throw err;
-    }
-  }, []);
-  return (
-    <section>
-      <PageHead title="Agent tests" />
-      <Async state={state} what="agent test suites">
-        {(s) =>
-          !s.available ? (
-            <Empty>Coming: suites, test runs and regressions appear here once this platform serves agent tests.</Empty>
-          ) : s.suites.length === 0 ? (
-            <Empty>No agent test suites yet.</Empty>
-          ) : (
-            <ul class="cards">
-              {s.suites.map((x) => (
-                <li key={x.id} class="card">
-                  {x.name}
-                </li>
-              ))}
-            </ul>
-          )
-        }
-      </Async>
-    </section>
   );
 }
 
