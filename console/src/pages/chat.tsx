@@ -108,7 +108,17 @@ function Chat(props: { ctx: Ctx; project: Project; conversationId?: string }): J
         <Link to="/">Projects</Link> / <Link to={"/projects/" + project.id}>{project.name}</Link> / <span>Copilot</span>
       </nav>
       <PageHead title="Copilot chat">
-        <button type="button" onClick={() => navigate(`/projects/${project.id}/chat`)}>
+        <button
+          type="button"
+          onClick={() => {
+            // the URL may already read .../chat (a new conversation's id is set with replaceState)
+            abort.current?.abort();
+            setConversationId(undefined);
+            setTurns([]);
+            setError(undefined);
+            navigate(`/projects/${project.id}/chat`);
+          }}
+        >
           New conversation
         </button>
       </PageHead>
