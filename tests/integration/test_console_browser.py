@@ -6,7 +6,9 @@ tests/e2e/test_console_flow.py.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import time
 import uuid
 from typing import Any
@@ -511,4 +513,121 @@ class TestAgentTests:
         page.get_by_role("heading", name="smoke v1 against copilot").wait_for()
         page.get_by_text("Results appear when the run ends.").wait_for()
         call(live_api, token, "POST", f"/api/v1/runs/{run.json()['id']}/cancel")
+        watch.assert_clean()
+
+
+def index_one_chunk(
+    services: Any, organization_id: str, collection: dict[str, Any], doc: dict[str, Any], text: str
+) -> None:
+    """Write the chunk an ingest run would (no Ray here), with its real embedding."""
+    from raylane.core.collections.repository import ChunkRepository
+    from raylane.infra.db.session import Database
+    from raylane.infra.db.urls import app_url
+    from raylane.serve.platform import local_embedder
+    from tests.integration.chunks import chunk_row
+
+    async def write() -> None:
+        db = Database(app_url(services), pool_size=1)
+        try:
+            vector = await local_embedder(services)(collection["embedding_model"], text)
+            async with db.session(organization_id=uuid.UUID(organization_id)) as session:
+                await ChunkRepository(session).upsert(
+                    [
+                        chunk_row(
+                            organization_id=organization_id,
+                            collection_id=collection["id"],
+                            document_id=doc["id"],
+                            model=collection["embedding_model"],
+                            dimensions=collection["dimensions"],
+                            text=text,
+                            embedding=vector,
+                        )
+                    ]
+                )
+        finally:
+            await db.dispose()
+
+    # Playwright's sync API runs an event loop in this thread: run ours in another one.
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(write())
+        except BaseException as exc:  # reported in the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive() and not failures, failures
+
+
+class TestStreamedChat:
+    def test_the_answer_streams_in_and_its_citation_opens_the_passage(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        services: Any,
+        browser: Any,  # noqa: F811
+    ) -> None:
+        token = live_api.token
+        project = new_project(live_api, token)
+        collection = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/collections",
+            json={"name": "hr"},
+        ).json()
+        text = "Payroll questions go to the finance team every Friday afternoon."
+        doc = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/collections/{collection['id']}/documents/text",
+            json={"documents": [{"name": f"payroll {XSS}.txt", "text": text}]},
+        ).json()[0]["document"]
+        index_one_chunk(services, live_api.organization_id, collection, doc, text)
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, f"/console/projects/{project['id']}/chat")
+        page.get_by_text("None yet.").wait_for()
+        # every text the open answer shows while its cursor is on: a stream shows several
+        page.evaluate(
+            """() => { window.__seen = [];
+                new MutationObserver(() => {
+                  const a = [...document.querySelectorAll('[data-testid=answer]')].pop();
+                  if (a && a.querySelector('.cursor')) window.__seen.push(a.textContent);
+                }).observe(document.body, {subtree: true, childList: true, characterData: true});
+            }"""
+        )
+        page.get_by_label("Answer length").select_option("64")
+        page.get_by_label("Your question").fill("Who handles payroll questions?")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=answer]') &&"
+            " !document.querySelector('[data-testid=answer] .cursor')",
+            timeout=120_000,
+        )
+        answer = page.get_by_test_id("answer").inner_text().strip()
+        partial = {t.replace("▍", "").strip() for t in page.evaluate("() => window.__seen")}
+        assert answer and len(partial - {""}) >= 2, partial  # it grew in steps, not at once
+
+        chip = page.get_by_test_id("citation").first
+        assert chip.inner_text() == f"[1] payroll {XSS}.txt"
+        page.wait_for_url(f"**/console/projects/{project['id']}/chat/*")
+        conversations = page.get_by_role("complementary", name="Conversations")
+        conversations.get_by_role("link").first.wait_for()
+
+        chip.click()
+        page.get_by_test_id("passage").wait_for()
+        assert page.get_by_test_id("passage").inner_text() == text
+        screenshot(page, "chat")
+        page.keyboard.press("Escape")
+        assert page.get_by_role("dialog").count() == 0
+        assert page.locator("main img").count() == 0
+
+        # the stored conversation opens from the list with its cited answer
+        conversations.get_by_role("link").first.click()
+        page.get_by_test_id("citation").first.wait_for()
+        assert page.get_by_test_id("answer").first.inner_text().strip() == answer
         watch.assert_clean()
