@@ -1,8 +1,9 @@
 """Agent-test job: ``python -m raylane.jobs.agent_test --run-id <uuid>``.
 
 Runs a suite version's cases against the run's target, in parallel on Ray: case workers (async
-Ray actors of the ``agent-tests`` workload, so on KubeRay its group scales from zero) each take
-cases as actor tasks, at most ``concurrency`` in flight over all of them. Each case has its own
+Ray actors of the ``agent-tests`` workload, so on KubeRay its group scales from zero) each get
+their share of the cases in one streaming actor task, run at most their part of
+``concurrency`` at once, and stream each result back as it finishes. Each case has its own
 timeout and retries of transient target errors (``raylane.core.agenttests.runner``); its
 result is stored as soon as it arrives (batched), with the run's progress. A retried attempt
 of the run skips the cases already stored, so nothing reported is redone or lost.
@@ -161,14 +162,40 @@ class CaseWorker:
 
         self._scorers = LlmScorers(embed, generate)
 
-    async def run(self, index: int) -> CaseResult:
-        from raylane.core.agenttests.runner import run_case
-
+    async def ready(self) -> None:
+        """Build the target and scorers (so the first case does not pay for it)."""
         if self._target is None:
             self._build()
-        return await run_case(
-            self._document, self._document.cases[index], self._target, self._scorers
-        )
+
+    async def run_many(
+        self, indices: list[int], limit: int
+    ) -> AsyncIterator[tuple[int, CaseResult]]:
+        """Run these cases, at most ``limit`` at once; yield each result as it finishes (a
+        streaming actor task: one call per worker, not one per case)."""
+        from raylane.core.agenttests.assertions import error_result
+        from raylane.core.agenttests.runner import run_case
+
+        await self.ready()
+        gate = asyncio.Semaphore(limit)
+        finished: asyncio.Queue[tuple[int, CaseResult]] = asyncio.Queue()
+
+        async def one(index: int) -> None:
+            case = self._document.cases[index]
+            try:
+                async with gate:
+                    result = await run_case(self._document, case, self._target, self._scorers)
+            except Exception as exc:  # a scoring bug is this case's error, never a lost case
+                log.exception("case %s failed", case.id)
+                result = error_result(case, f"internal error: {type(exc).__name__}", attempts=1)
+            finished.put_nowait((index, result))
+
+        tasks = [asyncio.ensure_future(one(i)) for i in indices]
+        try:
+            for _ in indices:
+                yield await finished.get()
+        finally:
+            for task in tasks:
+                task.cancel()
 
 
 async def _load(ctx: RunContext) -> tuple[AgentSuiteVersion, dict[str, Any], Actor, set[str]]:
@@ -236,24 +263,34 @@ async def run_tests(ctx: RunContext) -> dict[str, Any]:
         )
         for _ in range(n_workers)
     ]
-    limit = asyncio.Semaphore(concurrency)
     buffer: list[dict[str, Any]] = []
+    clock = time.monotonic()
+    await asyncio.gather(*(w.ready.remote() for w in workers))
+    workers_ready_s = time.monotonic() - clock
+    await ctx.progress(workers=n_workers)
     started = time.monotonic()
+    finished = [total - len(pending)]
 
-    async def one(slot: int, index: int) -> None:
-        async with limit:
-            result: CaseResult = await workers[slot % n_workers].run.remote(index)
-        buffer.append(_row(ctx, index, result))
-        counts[result.status] += 1
+    async def drain(slot: int) -> None:
+        """One worker's share, streamed back a result at a time as its cases finish."""
+        share = pending[slot::n_workers]
+        if not share:
+            return
+        stream = workers[slot].run_many.options(num_returns="streaming").remote(share, per_worker)
+        async for ref in stream:
+            index, result = await ref
+            buffer.append(_row(ctx, index, result))
+            counts[result.status] += 1
+            finished[0] += 1
 
     async def flush() -> None:
         rows, buffer[:] = list(buffer), []
         if rows:
             async with session_scope(organization_id=ctx.organization_id) as session:
                 await CaseResultRepository(session).save(rows)
-        await ctx.progress(cases_done=total - len(tasks), **counts)
+        await ctx.progress(cases_done=finished[0], **counts)
 
-    tasks = [asyncio.ensure_future(one(slot, i)) for slot, i in enumerate(pending)]
+    tasks = [asyncio.ensure_future(drain(slot)) for slot in range(n_workers)]
     try:
         while tasks:
             done_now, rest = await asyncio.wait(tasks, timeout=FLUSH_EVERY_S)
@@ -277,7 +314,9 @@ async def run_tests(ctx: RunContext) -> dict[str, Any]:
         "suite": ctx.params["suite"],
         "suite_version": ctx.params["suite_version"],
         "target": ctx.params["target"],
-        "cases_seconds": round(elapsed, 3),
+        "workers": n_workers,
+        "workers_ready_seconds": round(workers_ready_s, 3),  # actors started, targets built
+        "cases_seconds": round(elapsed, 3),  # first case sent -> last result stored
     }
 
 
