@@ -129,6 +129,12 @@ class LLMSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0)
     default_max_tokens: int = Field(default=256, ge=1)
     max_tokens_limit: int = Field(default=1024, ge=1)
+    # What a copilot answer with ``answer_mode: auto`` is: ``extractive`` (quoted from the
+    # retrieved passages), ``generative`` (the model writes it), or ``auto``: extractive for the
+    # bundled small model (SmolLM2-135M invents and loops when it writes), generative otherwise.
+    grounding: Literal["auto", "extractive", "generative"] = "auto"
+    # llama.cpp: a penalty on tokens already generated (1.0: none); curbs small models' loops.
+    repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
 
 
 class QuotaSettings(BaseModel):

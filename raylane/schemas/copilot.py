@@ -51,6 +51,10 @@ class ChatBody(Input):
     temperature: Float = Field(default=0.2, ge=0, le=2)
     stop: list[RawText] = Field(default_factory=list, max_length=4)
     stream: Bool = False
+    # extractive: the answer quotes the best sentences of the retrieved passages, each with its
+    # marker, or says it could not find the answer; generative: the model writes it; auto: the
+    # platform's choice (extractive with the bundled small model, ``RAYLANE_LLM__GROUNDING``).
+    answer_mode: Literal["auto", "extractive", "generative"] = "auto"
 
     @model_validator(mode="after")
     def _has_a_question(self) -> ChatBody:

@@ -12,6 +12,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from raylane.config import Settings, get_settings
 from raylane.core.copilot.engine import ChatRequest, CopilotEngine, Event
+from raylane.core.copilot.grounding import auto_mode
 from raylane.core.quotas.service import TokenQuota
 from raylane.core.rbac import Actor
 from raylane.errors import RaylaneError, ServiceUnavailable
@@ -60,7 +61,9 @@ class Copilot:
             async for d in cast(DeploymentResponseGenerator[Any], stream):
                 yield _delta(d)
 
-        self._engine = CopilotEngine(self._db, embed=embed, generate=generate, quota=quota)
+        self._engine = CopilotEngine(
+            self._db, embed=embed, generate=generate, quota=quota, auto_mode=auto_mode(settings)
+        )
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         # Cancelled by the API when its client leaves: the engine's generator is closed there
@@ -108,7 +111,11 @@ class LocalCopilot:
     ) -> None:
         self._backend = backend or backend_from_settings(settings)
         self.model_name = self._backend.model_name
-        self._engine = CopilotEngine(db, embed=embed, generate=self._backend.stream, quota=quota)
+        # auto: extractive for the bundled small model (the backend knows whether it runs it)
+        mode = auto_mode(settings, bundled=bool(getattr(self._backend, "bundled", False)))
+        self._engine = CopilotEngine(
+            db, embed=embed, generate=self._backend.stream, quota=quota, auto_mode=mode
+        )
 
     def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         # The engine's own generator: closing it (a client gone) settles the charge at once.

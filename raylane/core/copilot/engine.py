@@ -1,8 +1,11 @@
 """The copilot's one use case: guarded, cited, streamed answers.
 
 input guardrails on every turn the client sent → retrieval over the project's collections
-(tenant-scoped) → context guardrails → prompt → token reservation → LLM stream with
-streaming-safe output redaction → stored turn, usage, and the reservation settled.
+(tenant-scoped; a follow-up question with the previous user turn) → context guardrails → the
+answer: generated (prompt → LLM stream, stopped when a sentence repeats) or extractive (the
+best sentences of the passages, quoted with their markers, or a fixed refusal; see
+``grounding``) → token reservation → streaming-safe output redaction → stored turn, usage, and
+the reservation settled.
 
 No database connection is held while the model runs: the checks and retrieval, the new
 conversation, and the final writes are each a short transaction of their own. The engine gets its
@@ -12,15 +15,17 @@ and in-process (plain uvicorn, notebooks).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
-from raylane.core.collections.repository import CollectionRepository
+from raylane.core.collections.repository import ChunkRepository, CollectionRepository
 from raylane.core.collections.search import Hit, search_service
-from raylane.core.copilot import prompt
+from raylane.core.copilot import grounding, prompt
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.copilot.repository import ConversationRepository
 from raylane.core.guardrails.policy import (
@@ -66,6 +71,9 @@ class ChatRequest:
     top_k: int = 4
     params: GenerationParams = field(default_factory=GenerationParams)
     store: bool = True  # keep the turn in a conversation (projects only)
+    # auto: the engine's default (extractive for the bundled small model); plain chat (no
+    # project) is always generative.
+    answer_mode: grounding.AnswerMode = "auto"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class _Prepared:
     question: str
     history: list[dict[str, str]]
     passages: list[Hit]
+    # extractive answers: chunks found by the question's words that the vector search missed
+    extra: list[Hit] = field(default_factory=list)
 
 
 @dataclass
@@ -130,9 +140,18 @@ class CopilotEngine:
         generate: Generate,
         quota: TokenQuota,
         count_tokens: Callable[[str], int] | None = None,
+        auto_mode: Literal["extractive", "generative"] = "generative",
     ) -> None:
         self._db, self._embed, self._generate = db, embed, generate
         self._quota, self._count = quota, count_tokens
+        self._auto_mode = auto_mode
+
+    def mode(self, request: ChatRequest) -> Literal["extractive", "generative"]:
+        """How this request is answered: plain chat is generated; a project's answer as asked,
+        ``auto`` being the host's choice (``grounding.auto_mode``)."""
+        if request.project_id is None:
+            return "generative"
+        return self._auto_mode if request.answer_mode == "auto" else request.answer_mode
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Events: conversation, citations, token*, then done — or blocked / error.
@@ -166,14 +185,22 @@ class CopilotEngine:
             await record_hits(session, actor=actor, result=checked, project_id=request.project_id)
             if checked.blocked:
                 return checked
-            passages = await self._retrieve(session, request, checked.text)
+            history = (
+                stored
+                if stored is not None
+                else [t | {"content": text} for t, text in zip(supplied, texts, strict=False)]
+            )
+            query = grounding.retrieval_query(checked.text, history)
+            top_k = request.top_k
+            if self.mode(request) == "extractive":  # more sentences to choose from
+                top_k = max(top_k, grounding.EXTRACTIVE_TOP_K)
+            passages = await self._retrieve(session, request, query, top_k)
+            extra = []
+            if self.mode(request) == "extractive" and passages:
+                extra = await self._by_words(session, request, query, passages)
             passages = await self._guard_context(session, actor, policy, request, passages)
-        history = (
-            stored
-            if stored is not None
-            else [t | {"content": text} for t, text in zip(supplied, texts, strict=False)]
-        )
-        return _Prepared(policy, checked.text, history, passages)
+            extra = await self._guard_context(session, actor, policy, request, extra)
+        return _Prepared(policy, checked.text, history, passages, extra)
 
     async def _stored_history(
         self, session: Any, request: ChatRequest
@@ -205,10 +232,29 @@ class CopilotEngine:
             )
             return (await ConversationRepository(session).add(conversation)).id
 
-    async def _retrieve(self, session: Any, request: ChatRequest, question: str) -> list[Hit]:
+    async def _retrieve(
+        self, session: Any, request: ChatRequest, question: str, top_k: int
+    ) -> list[Hit]:
         if request.project_id is None:
             return []
-        ids = request.collection_ids or [
+        hits: list[Hit] = []
+        for collection_id in await self._collections(session, request):
+            hits += await search_service.search(
+                session,
+                collection_id=collection_id,
+                query=question,
+                vector=None,
+                top_k=top_k,
+                filters={},
+                mode="vector",
+                embed=self._embed,
+            )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:top_k]
+
+    async def _collections(self, session: Any, request: ChatRequest) -> list[uuid.UUID]:
+        """The collections a chat searches: those asked for, else all of the project's."""
+        return request.collection_ids or [
             c.id
             for c in (
                 await CollectionRepository(session).page(
@@ -216,20 +262,40 @@ class CopilotEngine:
                 )
             ).items
         ]
-        hits: list[Hit] = []
-        for collection_id in ids:
-            hits += await search_service.search(
-                session,
+
+    async def _by_words(
+        self, session: Any, request: ChatRequest, question: str, found: list[Hit]
+    ) -> list[Hit]:
+        """Chunks holding the question's words that the vector search missed. Scored as the
+        weakest vector hit: they add sentences to choose from, never relevance."""
+        query = grounding.lexical_query(question)
+        if not query:
+            return []
+        seen = {h.chunk_id for h in found}
+        floor = min(h.score for h in found)
+        extra: list[Hit] = []
+        for collection_id in await self._collections(session, request):
+            rows = await ChunkRepository(session).full_text(
                 collection_id=collection_id,
-                query=question,
-                vector=None,
-                top_k=request.top_k,
+                query=query,
+                limit=grounding.EXTRACTIVE_LEXICAL_K,
                 filters={},
-                mode="vector",
-                embed=self._embed,
             )
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[: request.top_k]
+            extra += [
+                Hit(
+                    chunk_id=r["id"],
+                    document_id=r["document_id"],
+                    document_name=r["document_name"],
+                    chunk_index=r["chunk_index"],
+                    text=r["text"],
+                    score=floor,
+                    metadata=r["metadata"],
+                )
+                for r in rows
+                if r["id"] not in seen
+            ]
+            seen |= {r["id"] for r in rows}
+        return extra[: grounding.EXTRACTIVE_LEXICAL_K]
 
     async def _guard_context(
         self,
@@ -259,11 +325,20 @@ class CopilotEngine:
         blocked, or abandoned by its client (the generator closed at a yield)."""
         params, policy = request.params, prep.policy
         if policy.max_output_tokens:
-            params = GenerationParams(
-                min(params.max_tokens, policy.max_output_tokens), params.stop, params.temperature
-            )
+            params = replace(params, max_tokens=min(params.max_tokens, policy.max_output_tokens))
+        cited = prep.passages
         messages = prompt.build(prep.passages, prep.history, prep.question)
+        # Input tokens are the prompt's in both modes (what the answer is built from), so an
+        # organization's quota and usage do not depend on how the answer was made.
         meter = _Meter(self._prompt_tokens(messages))
+        stream: AsyncIterator[Delta]
+        if self.mode(request) == "extractive":
+            quoted = grounding.extract(prep.question, prep.passages, prep.history, prep.extra)
+            found = [*prep.passages, *prep.extra]
+            cited = [found[i - 1] for i in quoted.cited]  # what the answer quotes, in order
+            stream = self._quoted(quoted.text, meter.prompt, params.max_tokens)
+        else:
+            stream = self._generate(messages, params)
         reservation = await self._quota.reserve(
             actor.organization_id, meter.prompt + params.max_tokens
         )
@@ -274,18 +349,18 @@ class CopilotEngine:
                 yield {"type": "conversation", "conversation_id": str(conversation)}
             yield {
                 "type": "citations",
-                "citations": [_citation(i, p) for i, p in enumerate(prep.passages, 1)],
+                "citations": [_citation(i, p) for i, p in enumerate(cited, 1)],
             }
             raw: list[str] = []
             shown: list[str] = []
-            tokens = self._tokens(messages, params, policy, meter, raw, shown)
+            tokens = self._tokens(stream, policy, meter, raw, shown)
             try:
                 async for event in tokens:
                     yield event
             finally:
                 await tokens.aclose()  # a client gone at a yield: stop the model now
             final = await self._finish(
-                actor, request, prep, conversation, "".join(raw), "".join(shown), meter
+                actor, request, prep, conversation, "".join(raw), "".join(shown), meter, cited
             )
             recorded = True
         except Exception:
@@ -297,25 +372,43 @@ class CopilotEngine:
             await run_to_completion(self._settle(actor, reservation, usage, record=not recorded))
         yield final
 
+    async def _quoted(self, text: str, prompt_tokens: int, max_tokens: int) -> AsyncIterator[Delta]:
+        """An extractive answer streamed like a model's: word by word, then the usage (the
+        question's tokens in, the answer's out), cut at ``max_tokens`` words like a model."""
+        count = self._count or approx_token_count
+        words = grounding.pieces(text)
+        reason = "length" if len(words) > max_tokens else "stop"
+        sent = words[:max_tokens]
+        for word in sent:
+            yield Delta(word)
+            await asyncio.sleep(0)  # one event per word reaches the client as it is produced
+        yield Delta("", reason, Usage(prompt_tokens, max(1, count("".join(sent)))))
+
     async def _tokens(
         self,
-        messages: list[dict[str, str]],
-        params: GenerationParams,
+        stream: AsyncIterator[Delta],
         policy: GuardrailPolicy,
         meter: _Meter,
         raw: list[str],
         shown: list[str],
     ) -> AsyncGenerator[Event, None]:
-        """The model's stream through the output redactor; ``raw``/``shown`` collect the text
-        generated and the text sent, ``meter`` what it cost."""
+        """The answer's stream through the output redactor; ``raw``/``shown`` collect the text
+        generated and the text sent, ``meter`` what it cost. A sentence the model repeats ends
+        the stream (small models loop on one sentence until their token limit)."""
         redactor = StreamRedactor.from_policy(policy, stage=Stage.OUTPUT)
-        stream = self._generate(messages, params)
+        repeats = RepeatGuard()
         try:
             async for delta in stream:
                 meter.see(delta)
                 raw.append(delta.text)
                 safe = redactor.feed(delta.text)
                 if _must_stop(redactor, policy):
+                    break
+                if repeats.feed(delta.text):
+                    meter.finish_reason = "stop"
+                    if safe:
+                        shown.append(safe)
+                        yield {"type": "token", "text": safe}
                     break
                 if safe:
                     shown.append(safe)
@@ -338,6 +431,7 @@ class CopilotEngine:
         raw: str,
         shown: str,
         meter: _Meter,
+        cited: list[Hit],
     ) -> Event:
         """The last short transaction: the output check, the usage (blocked or not) and the
         stored turn. Returns the closing event."""
@@ -349,7 +443,7 @@ class CopilotEngine:
             if result.blocked:
                 return _blocked(result)
             message_id = await self._record(
-                session, actor, conversation, prep.question, shown, prep.passages, usage
+                session, actor, conversation, prep.question, shown, cited, usage
             )
         return {
             "type": "done",
@@ -417,6 +511,31 @@ async def _add_usage(session: Any, organization_id: uuid.UUID, usage: Usage) -> 
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
         )
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*[.!?\n]")
+MIN_REPEATED_CHARS = 12  # "Yes." twice is speech; a 12+ character sentence twice is a loop
+
+
+class RepeatGuard:
+    """Watches generated text; ``feed`` answers True once a finished sentence repeats one
+    already generated (compared without case, spacing or citation markers)."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._seen: set[str] = set()
+
+    def feed(self, text: str) -> bool:
+        self._pending += text
+        repeated = False
+        while (match := _SENTENCE.match(self._pending)) is not None:
+            sentence, self._pending = match.group(0), self._pending[match.end() :]
+            key = re.sub(r"\W+", " ", re.sub(r"\[\d+\]", "", sentence.lower())).strip()
+            if len(key) < MIN_REPEATED_CHARS:
+                continue
+            repeated = repeated or key in self._seen
+            self._seen.add(key)
+        return repeated
 
 
 def _must_stop(redactor: StreamRedactor, policy: GuardrailPolicy) -> bool:

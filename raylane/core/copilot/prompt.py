@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from raylane.core.copilot.grounding import REFUSAL
+
 if TYPE_CHECKING:
     from raylane.core.collections.search import Hit
 
+# Small models follow short, concrete rules best: copy facts, cite, keep it short, and one fixed
+# sentence when the passages do not hold the answer (the same one extractive answers use).
 SYSTEM = (
-    "You are Raylane's copilot. Answer the user's question using only the numbered context "
-    "passages below. Cite the passages you use like [1] or [2]. If the passages do not contain "
-    "the answer, say that you do not know."
+    "You are Raylane's copilot. Answer the question in one to three short sentences, using only "
+    "facts stated in the numbered context passages below. Copy names, numbers and settings "
+    "exactly as the passages write them, and put the passage number after each fact, like [1]. "
+    "Do not invent functions, commands or APIs, and do not repeat yourself. If the passages do "
+    f"not answer the question, reply exactly: {REFUSAL}"
 )
 
 

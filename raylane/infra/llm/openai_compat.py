@@ -68,6 +68,11 @@ class OpenAICompatBackend:
         }
         if params.stop:
             body["stop"] = params.stop
+        if params.json_schema is not None:  # the server constrains the output to the schema
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": params.json_schema},
+            }
         async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
             response = await self._open(client, body)
             try:

@@ -70,6 +70,7 @@ async def chat(
         collection_ids=data.collection_ids,
         top_k=data.top_k,
         params=generation(platform, data.max_tokens, data.temperature, data.stop),
+        answer_mode=data.answer_mode,
     )
     head, rest = await started(platform, actor, request)
     if data.stream:
