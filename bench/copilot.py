@@ -3,7 +3,14 @@
 Both sides run the default model (SmolLM2-135M-Instruct GGUF) on the same chat-formatted
 prompts (the platform's prompt builder and the model's chat template), ``max_tokens`` (64),
 temperature 0 (greedy: both sides must generate the same tokens, a mismatch exits non-zero),
-the template's stop strings and context size.
+the template's stop strings, the platform's repetition penalty (``RAYLANE_LLM__REPEAT_PENALTY``)
+and its stop on a repeated sentence, and the context size.
+
+The platform's RAG requests ask ``answer_mode: generative``: the same work as the baseline (the
+model writes the answer). With the bundled model the shipped default (``auto``) answers
+extractively (sentences quoted from the passages, no generation); its TTFT is printed as an
+extra figure, ``rag_default_ttft_ms`` (measured on the platform side only: the baseline has no
+such path).
 
 Threads: the baseline uses the llama.cpp thread count that decodes fastest on this machine
 (each count from 1 to the CPU count is tried first, Ray stopped); the platform keeps its
@@ -122,12 +129,24 @@ class Sample:
         return self.tokens / self.total_s
 
 
+REPEAT_PENALTY = 1.0  # set from the platform's settings in main(): both sides decode alike
+
+
 def llama_stream(llm: Any, prompt: str, stops: list[str], max_tokens: int, t0: float) -> Sample:
-    """One streamed completion in this process, timed from ``t0``."""
+    """One streamed completion in this process, timed from ``t0``; like the platform, it ends
+    when a sentence repeats."""
+    from raylane.core.copilot.engine import RepeatGuard
+
     first = last = None
     count, pieces = 0, []
+    repeats = RepeatGuard()
     for chunk in llm.create_completion(
-        prompt, max_tokens=max_tokens, temperature=0.0, stop=stops, stream=True
+        prompt,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stop=stops,
+        repeat_penalty=REPEAT_PENALTY,
+        stream=True,
     ):
         now = time.perf_counter()
         first = now if first is None else first
@@ -137,6 +156,8 @@ def llama_stream(llm: Any, prompt: str, stops: list[str], max_tokens: int, t0: f
         if choice["text"]:
             pieces.append(choice["text"])
             last = now
+            if repeats.feed(choice["text"]):
+                break
     end = time.perf_counter()
     assert first is not None and last is not None, "the model produced no text"
     return Sample(first - t0, last - first, end - t0, count, "".join(pieces))
@@ -319,6 +340,8 @@ def main() -> None:
 
         settings = get_settings()
         assert settings.llm.backend == "llamacpp", "the baseline is llama.cpp"
+        global REPEAT_PENALTY
+        REPEAT_PENALTY = settings.llm.repeat_penalty
         assert settings.llm.threads is None, "the platform runs its shipped default"
         probe = LlamaCppBackend.from_settings(settings)
         formatted = [probe.prompt(chat_prompt.build([], [], q)) for q in [WARM_UP, *PROMPTS]]
@@ -349,9 +372,11 @@ def main() -> None:
                 "messages": [{"role": "user", "content": q}],
                 "max_tokens": args.max_tokens,
                 "temperature": 0,
+                "answer_mode": "generative",  # the model writes it, as on the baseline
             }
             for q in RAG_QUESTIONS
         ]
+        default_ttft: list[float] = []  # RAG in the shipped default mode, per platform round
         url: str | None = None
         project_id = collection_id = owner_key = None
         rag_base: RagBaseline | None = None
@@ -397,6 +422,11 @@ def main() -> None:
                 sample, cites = platform_rag(client, project_id, b)
                 plat_citations[q] = [c["chunk_id"] for c in cites]
                 rag.append(sample)
+            default = [
+                platform_rag(client, project_id, {k: v for k, v in b.items() if k != "answer_mode"})
+                for b in rag_bodies
+            ]
+            default_ttft.append(statistics.median(s.ttft_s * 1000 for s, _ in default))
             return bare, rag
 
         try:
@@ -516,8 +546,13 @@ def main() -> None:
         sys.exit(1)
     print("check: same tokens and text on both sides, every round; same chunks retrieved")
     print(
+        "RAG TTFT p50 in the shipped default answer mode (auto: extractive with the bundled"
+        f" model), platform only: {median_spread(default_ttft)} ms"
+    )
+    print(
         f"copilot_ratio={ratio('bare', 'e2e'):.2f} added_ttft_ms={added('bare'):.1f}"
         f" rag_added_ttft_ms={added('rag'):.1f}"
+        f" rag_default_ttft_ms={statistics.median(default_ttft):.1f}"
     )
 
 
