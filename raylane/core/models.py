@@ -11,12 +11,14 @@ from raylane.core.audit.models import AuditEvent
 from raylane.core.collections.models import Chunk, Collection, Document
 from raylane.core.copilot.models import Conversation, Message
 from raylane.core.datasets.models import Dataset, DatasetVersion
+from raylane.core.endpoints.models import CopilotConfig, CopilotConfigVersion, Endpoint
 from raylane.core.experiments.models import Artifact, Experiment, ExperimentRun, MetricPoint
 from raylane.core.flags.models import FeatureFlag
 from raylane.core.guardrails.models import GuardrailPolicyRow
 from raylane.core.projects.models import Project
 from raylane.core.quotas.models import UsageDaily
 from raylane.core.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from raylane.core.rollouts.models import Rollout
 from raylane.core.runs.models import Run
 from raylane.core.tenancy.models import Membership, Organization, User
 from raylane.infra.db.base import Base
@@ -33,9 +35,12 @@ __all__ = [
     "Chunk",
     "Collection",
     "Conversation",
+    "CopilotConfig",
+    "CopilotConfigVersion",
     "Dataset",
     "DatasetVersion",
     "Document",
+    "Endpoint",
     "Experiment",
     "ExperimentRun",
     "FeatureFlag",
@@ -48,6 +53,7 @@ __all__ = [
     "Organization",
     "Project",
     "RegisteredModel",
+    "Rollout",
     "Run",
     "UsageDaily",
     "User",

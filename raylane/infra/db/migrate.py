@@ -31,6 +31,7 @@ SECURITY_DEFINERS = (
     "raylane_run_counts()",
     "raylane_object_deletions_due(int)",
     "raylane_purge_idempotency_keys(int)",
+    "raylane_rollouts_due(int)",
 )
 
 
