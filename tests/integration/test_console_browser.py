@@ -316,9 +316,32 @@ class TestAdministration:
         assert "email" in result.inner_text()
         assert "<b>[EMAIL]</b>" in result.locator(".passage").inner_text()
         screenshot(page, "guardrails")
+        policy = page.get_by_label("The organization's policy", exact=False)
+        policy.fill("{not json")
+        page.get_by_role("button", name="Save policy").click()
+        assert "not valid JSON" in page.get_by_role("alert").inner_text()
+        policy.fill('{"max_input_tokens": 4000}')
+        page.get_by_role("button", name="Save policy").click()
+        page.get_by_text("Saved.").wait_for()
+        stored = call(live_api, live_api.token, "GET", "/api/v1/guardrails/policy").json()
+        assert stored["policy"] == {"max_input_tokens": 4000}
 
         page.get_by_role("link", name="Members").click()
-        page.get_by_test_id("members").get_by_text("o@live.example.com").wait_for()
+        members = page.get_by_test_id("members")
+        members.get_by_text("o@live.example.com").wait_for()
+        email = f"new-{uuid.uuid4().hex[:6]}@live.example.com"
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Role", exact=True).select_option("viewer")
+        page.get_by_role("button", name="Add member").click()
+        members.get_by_text(email).wait_for()
+        page.get_by_label(f"Role of {email}").select_option("developer")
+        deadline = time.monotonic() + 15
+        while True:  # the change is a write through the API: poll until it reads back
+            users = call(live_api, live_api.token, "GET", "/api/v1/users?limit=200").json()
+            if any(u["email"] == email and u["role"] == "developer" for u in users["items"]):
+                break
+            assert time.monotonic() < deadline, "the role did not change"
+            page.wait_for_timeout(100)
         page.get_by_role("link", name="Feature flags").click()
         key = f"console.{uuid.uuid4().hex[:6]}"
         page.get_by_label("Flag key").fill(key)
@@ -630,4 +653,49 @@ class TestStreamedChat:
         conversations.get_by_role("link").first.click()
         page.get_by_test_id("citation").first.wait_for()
         assert page.get_by_test_id("answer").first.inner_text().strip() == answer
+        watch.assert_clean()
+
+    def test_a_dead_lettered_run_is_replayed_from_its_page(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        owner_conn: Any,
+        browser: Any,  # noqa: F811
+    ) -> None:
+        token = live_api.token
+        project = new_project(live_api, token)
+        collection = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/collections",
+            json={"name": "dead"},
+        ).json()
+        call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/collections/{collection['id']}/documents/text",
+            json={"documents": [{"name": "a.txt", "text": "hello"}]},
+        )
+        run_id = call(
+            live_api, token, "POST", f"/api/v1/collections/{collection['id']}/ingest"
+        ).json()["id"]
+        # what the reconciler does when attempts run out (no Ray here to fail them)
+        owner_conn.execute(
+            "UPDATE runs SET status = 'dead_lettered', error = 'out of attempts', "
+            "finished_at = now() WHERE id = %s",
+            (run_id,),
+        )
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, f"/console/runs/{run_id}")
+        page.get_by_test_id("run-facts").get_by_text("out of attempts").wait_for()
+        assert page.get_by_test_id("cancel").count() == 0
+        page.get_by_test_id("replay").click()
+        page.wait_for_url(re.compile(r".*/console/runs/(?!" + run_id + r")[0-9a-f-]{36}$"))
+        page.get_by_test_id("run-facts").get_by_text("queued").wait_for()
+        new_id = page.url.rsplit("/", 1)[1]
+        replayed = call(live_api, token, "GET", f"/api/v1/runs/{new_id}").json()
+        assert replayed["kind"] == "ingest" and replayed["target_id"] == collection["id"]
+        call(live_api, token, "POST", f"/api/v1/runs/{new_id}/cancel")
         watch.assert_clean()

@@ -166,7 +166,7 @@ function Suites(props: { projects: Project[] }): JSX.Element {
 
 export function AgentTestRunPage(props: { ctx: Ctx; runId: string }): JSX.Element {
   const state = useLoad(() => get<TestRun>(`/api/v1/agent-test-runs/${props.runId}`), [props.runId]);
-  return <Async state={state} what="the test run">{(r) => <TestRunBody initial={r} />}</Async>;
+  return <Async state={state} what="the test run">{(r) => <TestRunBody key={r.id} initial={r} />}</Async>;
 }
 
 function TestRunBody(props: { initial: TestRun }): JSX.Element {

@@ -23,7 +23,7 @@ function redactions(text: string): string[] {
 
 export function ChatPage(props: { ctx: Ctx; projectId: string; conversationId?: string }): JSX.Element {
   const project = useLoad(() => get<Project>(`/api/v1/projects/${props.projectId}`), [props.projectId]);
-  return <Async state={project} what="the project">{(p) => <Chat ctx={props.ctx} project={p} conversationId={props.conversationId} />}</Async>;
+  return <Async state={project} what="the project">{(p) => <Chat key={p.id} ctx={props.ctx} project={p} conversationId={props.conversationId} />}</Async>;
 }
 
 function Chat(props: { ctx: Ctx; project: Project; conversationId?: string }): JSX.Element {

@@ -12,7 +12,7 @@ export function CollectionPage(props: { ctx: Ctx; collectionId: string }): JSX.E
     const p = await get<Project>(`/api/v1/projects/${c.project_id}`);
     return { c, p };
   }, [props.collectionId]);
-  return <Async state={state} what="the collection">{({ c, p }) => <Body ctx={props.ctx} collection={c} project={p} />}</Async>;
+  return <Async state={state} what="the collection">{({ c, p }) => <Body key={c.id} ctx={props.ctx} collection={c} project={p} />}</Async>;
 }
 
 function Body(props: { ctx: Ctx; collection: Collection; project: Project }): JSX.Element {

@@ -38,7 +38,7 @@ export function ExperimentPage(props: { ctx: Ctx; experimentId: string }): JSX.E
     const runs = await get<Page<ExpRun>>(`/api/v1/experiments/${props.experimentId}/runs?limit=100`);
     return { experiment, runs: runs.items };
   }, [props.experimentId]);
-  return <Async state={state} what="the experiment">{(s) => <Body experiment={s.experiment} runs={s.runs} />}</Async>;
+  return <Async state={state} what="the experiment">{(s) => <Body key={s.experiment.id} experiment={s.experiment} runs={s.runs} />}</Async>;
 }
 
 function Body(props: { experiment: Experiment; runs: ExpRun[] }): JSX.Element {

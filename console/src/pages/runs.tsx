@@ -80,7 +80,7 @@ export function RunsPage(props: { ctx: Ctx }): JSX.Element {
 
 export function RunPage(props: { ctx: Ctx; runId: string }): JSX.Element {
   const state = useLoad(() => get<Run>(`/api/v1/runs/${props.runId}`), [props.runId]);
-  return <Async state={state} what="the run">{(r) => <RunBody ctx={props.ctx} initial={r} />}</Async>;
+  return <Async state={state} what="the run">{(r) => <RunBody key={r.id} ctx={props.ctx} initial={r} />}</Async>;
 }
 
 function RunBody(props: { ctx: Ctx; initial: Run }): JSX.Element {
