@@ -44,6 +44,8 @@ ScopeName = Literal[
     "model:write",
     "agenttest:read",
     "agenttest:write",
+    "endpoint:read",
+    "endpoint:write",
 ]
 SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
 

@@ -39,6 +39,8 @@ class Permission(StrEnum):
     MODEL_WRITE = "model:write"  # register models and versions, move aliases
     AGENT_TEST_READ = "agenttest:read"  # suites, targets, test runs and their results
     AGENT_TEST_WRITE = "agenttest:write"  # add suite versions and targets, start test runs
+    ENDPOINT_READ = "endpoint:read"  # endpoints, copilot configurations, per-version metrics
+    ENDPOINT_WRITE = "endpoint:write"  # create endpoints and configurations, set the split
 
 
 class Role(StrEnum):
@@ -62,6 +64,7 @@ _VIEWER = {
     Permission.EXPERIMENT_READ,
     Permission.MODEL_READ,
     Permission.AGENT_TEST_READ,
+    Permission.ENDPOINT_READ,
 }
 _DEVELOPER = _VIEWER | {
     Permission.PROJECT_WRITE,
@@ -72,6 +75,7 @@ _DEVELOPER = _VIEWER | {
     Permission.EXPERIMENT_WRITE,
     Permission.MODEL_WRITE,
     Permission.AGENT_TEST_WRITE,
+    Permission.ENDPOINT_WRITE,
 }
 _ADMIN = _DEVELOPER | {
     Permission.USER_WRITE,
