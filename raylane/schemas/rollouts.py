@@ -17,6 +17,7 @@ A policy says how::
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -66,7 +67,7 @@ class RolloutPolicy(Input):
     @field_validator("steps")
     @classmethod
     def _ascending_to_100(cls, steps: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError("steps must be strictly ascending")
         if steps[-1] != 100:
             raise ValueError("the last step must be 100 (the canary takes all traffic)")

@@ -96,9 +96,12 @@ def analyze(
                 f"canary error rate {canary.error_rate:.3f} above {bound:.3f} "
                 f"(stable {stable.error_rate:.3f})"
             )
-    if checks.max_p95_ms is not None and canary.p95_ms is not None:
-        if canary.p95_ms > checks.max_p95_ms:
-            reasons.append(f"canary p95 {canary.p95_ms:.0f} ms above {checks.max_p95_ms:.0f} ms")
+    if (
+        checks.max_p95_ms is not None
+        and canary.p95_ms is not None
+        and canary.p95_ms > checks.max_p95_ms
+    ):
+        reasons.append(f"canary p95 {canary.p95_ms:.0f} ms above {checks.max_p95_ms:.0f} ms")
     if (
         checks.max_p95_ratio is not None
         and has_baseline
