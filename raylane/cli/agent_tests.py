@@ -125,8 +125,11 @@ def run_suite(
         if junit is not None:
             junit.write_text(client.agent_tests.junit(final.id), encoding="utf-8")
             note(f"JUnit report: {junit}")
-        failures = list(client.agent_tests.results(final.id, status="failed"))
-        failures += list(client.agent_tests.results(final.id, status="error"))
+        failures = [
+            case.model_copy(update={"latency_ms": round(case.latency_ms or 0.0)})
+            for status in ("failed", "error")
+            for case in client.agent_tests.results(final.id, status=status)
+        ]
     summary = final.summary
     if output is OutputFormat.json:
         show(final, output)
