@@ -33,6 +33,7 @@ from raylane.core.guardrails.policy import (
     GuardrailResult,
     Stage,
     approx_token_count,
+    effective_policy,
     evaluate,
     evaluate_turns,
 )
@@ -74,6 +75,10 @@ class ChatRequest:
     # auto: the engine's default (extractive for the bundled small model); plain chat (no
     # project) is always generative.
     answer_mode: grounding.AnswerMode = "auto"
+    # A copilot configuration's (``core/endpoints/configs.py``): the platform's system prompt
+    # replaced, and a guardrail policy merged over the project's effective one.
+    system_prompt: str | None = None
+    guardrail_policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,10 @@ class CopilotEngine:
         history, retrieval and context checks. Returns the blocking result if input is refused."""
         async with self._db.session(organization_id=actor.organization_id) as session:
             policy = await guardrail_service.effective(session, project_id=request.project_id)
+            if request.guardrail_policy:  # a configuration's policy speaks last
+                policy = effective_policy(
+                    policy, GuardrailPolicy.model_validate(request.guardrail_policy)
+                )
             stored = await self._stored_history(session, request)
             supplied = client_turns(request.history) if stored is None else []
             checked, texts = evaluate_turns(
@@ -327,7 +336,9 @@ class CopilotEngine:
         if policy.max_output_tokens:
             params = replace(params, max_tokens=min(params.max_tokens, policy.max_output_tokens))
         cited = prep.passages
-        messages = prompt.build(prep.passages, prep.history, prep.question)
+        messages = prompt.build(
+            prep.passages, prep.history, prep.question, system=request.system_prompt
+        )
         # Input tokens are the prompt's in both modes (what the answer is built from), so an
         # organization's quota and usage do not depend on how the answer was made.
         meter = _Meter(self._prompt_tokens(messages))

@@ -21,14 +21,15 @@ SYSTEM = (
 
 
 def build(
-    passages: list[Hit], history: list[dict[str, str]], question: str
+    passages: list[Hit], history: list[dict[str, str]], question: str, *, system: str | None = None
 ) -> list[dict[str, str]]:
-    """OpenAI-style messages: system (with context), earlier turns, the question."""
+    """OpenAI-style messages: system (with context), earlier turns, the question. ``system``
+    (a copilot configuration's prompt) replaces the platform's; the passages still follow it."""
     if passages:
         context = "\n\n".join(
             f"[{i}] ({p.document_name}) {p.text}" for i, p in enumerate(passages, start=1)
         )
-        system = f"{SYSTEM}\n\nContext passages:\n{context}"
-    else:
+        system = f"{system or SYSTEM}\n\nContext passages:\n{context}"
+    elif system is None:
         system = "You are Raylane's copilot, a helpful assistant. Answer concisely."
     return [{"role": "system", "content": system}, *history, {"role": "user", "content": question}]
