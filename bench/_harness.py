@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -149,6 +150,32 @@ def stop_platform_ray() -> None:
 
     ray.shutdown()
     runtime.stop_ray(get_settings())
+
+
+def start_platform(settings: Any) -> str:
+    """Stores, a local Ray head and the Serve app, as ``make run`` starts them: the API's URL."""
+    from raylane.infra import runtime
+    from raylane.serve.deploy import deploy
+
+    runtime.start_stores(settings)
+    runtime.start_ray(settings)
+    url = deploy(settings)
+    wait_serve_app()
+    return url
+
+
+def stop_platform(settings: Any) -> None:
+    """Ray, Serve, Postgres and Redis stopped (the baselines run alone)."""
+    import ray
+    from pgserver.postgres_server import PostgresServer
+
+    from raylane.infra import runtime
+
+    ray.shutdown()
+    runtime.stop_all(settings)
+    # pgserver keeps a handle per data dir in this process; the server was stopped behind its
+    # back, so the next start must make a new one.
+    PostgresServer._instances.clear()
 
 
 def median_spread(values: list[float], fmt: str = ".1f") -> str:

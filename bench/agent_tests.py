@@ -44,7 +44,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import load_average, median_spread, platform_env, tenant
+from bench._harness import (
+    load_average,
+    median_spread,
+    platform_env,
+    start_platform,
+    stop_platform,
+    tenant,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SUITE = ROOT / "raylane" / "data" / "suites" / "demo.yaml"
@@ -102,27 +109,6 @@ async def baseline(url: str, cases: int, concurrency: int) -> float:
     if not all(passed):
         raise SystemExit(f"baseline: {passed.count(False)} cases failed their assertion")
     return elapsed
-
-
-def start_platform(settings: Any) -> str:
-    from raylane.infra import runtime
-    from raylane.serve.deploy import deploy
-
-    runtime.start_stores(settings)
-    runtime.start_ray(settings)
-    return deploy(settings)
-
-
-def stop_platform(settings: Any) -> None:
-    """Ray, Serve and the databases down (the baseline needs none of them)."""
-    import ray
-    from pgserver.postgres_server import PostgresServer
-
-    from raylane.infra import runtime
-
-    ray.shutdown()
-    runtime.stop_all(settings)
-    PostgresServer._instances.clear()
 
 
 def platform_round(client: Any, project: str, cases: int, concurrency: int) -> dict[str, float]:

@@ -52,7 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import platform_env, tenant, wait_serve_app
+from bench._harness import platform_env, start_platform, stop_platform, tenant
 
 INT8 = "all-MiniLM-L6-v2-int8"
 
@@ -239,34 +239,6 @@ def ray_data_stages(logs: str) -> list[tuple[str, float]]:
         (plans.get(ds, ds), float(sec))
         for ds, sec in re.findall(r"Dataset (\S+) execution finished in ([\d.]+) seconds", logs)
     ]
-
-
-def start_platform(settings: Any) -> str:
-    """Stores, a local Ray head and the Serve app, as ``make run`` starts them: the API's URL."""
-    from raylane.infra import runtime
-    from raylane.infra.workloads import head_resources
-    from raylane.serve.deploy import deploy
-
-    runtime.start_stores(settings)
-    runtime.start_ray(settings, resources=head_resources())
-    url = deploy(settings)
-    wait_serve_app()
-    return url
-
-
-def stop_platform(settings: Any) -> None:
-    """Ray, Serve, Postgres and Redis stopped (the baselines run alone)."""
-    import ray
-
-    from raylane.infra import runtime
-
-    ray.shutdown()
-    runtime.stop_all(settings)
-    # pgserver keeps a handle per data dir in this process; the server was stopped behind its
-    # back, so the next start must make a new one.
-    from pgserver.postgres_server import PostgresServer
-
-    PostgresServer._instances.clear()
 
 
 class Failed(Exception):

@@ -33,7 +33,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import load_average, median_spread, platform_env, tenant
+from bench._harness import (
+    load_average,
+    median_spread,
+    platform_env,
+    start_platform,
+    stop_platform,
+    tenant,
+)
 
 LABELS = ("sports", "cooking", "tech", "finance")
 WORDS = {
@@ -125,27 +132,6 @@ def baseline(data_path: str, out_path: str, epochs: int, batch_size: int, lr: fl
 
 class Failed(Exception):
     """A correctness problem: the bench exits non-zero."""
-
-
-def start_platform(settings: Any) -> str:
-    from raylane.infra import runtime
-    from raylane.serve.deploy import deploy
-
-    runtime.start_stores(settings)
-    runtime.start_ray(settings)
-    return deploy(settings)
-
-
-def stop_platform(settings: Any) -> None:
-    import ray
-
-    from raylane.infra import runtime
-
-    ray.shutdown()
-    runtime.stop_all(settings)
-    from pgserver.postgres_server import PostgresServer
-
-    PostgresServer._instances.clear()
 
 
 def platform_run(client: Any, project: Any, version: str, hyper: dict[str, Any]) -> dict[str, Any]:

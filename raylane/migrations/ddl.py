@@ -28,6 +28,17 @@ def base_columns(*, tenant: bool = True) -> list[sa.Column[Any]]:
     return columns
 
 
+def project_column() -> sa.Column[Any]:
+    """``project_id``: the owning project (rows go with it), indexed."""
+    return sa.Column(
+        "project_id",
+        sa.Uuid,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
 def enable_tenant_rls(table: str) -> None:
     """FORCE row-level security keyed on ``organization_id = raylane_current_org()``."""
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")

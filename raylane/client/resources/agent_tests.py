@@ -119,6 +119,26 @@ def _run_fields(
     }
 
 
+def _target_fields(
+    name: str,
+    kind: str,
+    url: str,
+    model: str | None,
+    template: dict[str, Any] | None,
+    headers: dict[str, str] | None,
+    secret_headers: dict[str, str] | None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "url": url,
+        "model": model,
+        "template": template,
+        "headers": headers,
+        "secret_headers": secret_headers,
+    }
+
+
 class AgentTests(SyncResource):
     """Agent-test suites, targets and runs of a project."""
 
@@ -158,15 +178,7 @@ class AgentTests(SyncResource):
     ) -> TargetRead:
         """Store an external agent (``openai`` or ``http``); secret headers are kept
         encrypted and never returned."""
-        fields = {
-            "name": name,
-            "kind": kind,
-            "url": url,
-            "model": model,
-            "template": template,
-            "headers": headers,
-            "secret_headers": secret_headers,
-        }
+        fields = _target_fields(name, kind, url, model, template, headers, secret_headers)
         return self._run(_AgentTests.create_target(project_id, fields))
 
     def start(
@@ -239,15 +251,7 @@ class AsyncAgentTests(AsyncResource, twin=AgentTests):
         headers: dict[str, str] | None = None,
         secret_headers: dict[str, str] | None = None,
     ) -> TargetRead:
-        fields = {
-            "name": name,
-            "kind": kind,
-            "url": url,
-            "model": model,
-            "template": template,
-            "headers": headers,
-            "secret_headers": secret_headers,
-        }
+        fields = _target_fields(name, kind, url, model, template, headers, secret_headers)
         return await self._run(_AgentTests.create_target(project_id, fields))
 
     async def start(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.migrations.ddl import base_columns, enable_tenant_rls
+from raylane.migrations.ddl import base_columns, enable_tenant_rls, project_column
 
 revision = "0012"
 down_revision = "0011"
@@ -22,21 +22,11 @@ depends_on = None
 TABLES = ["agent_suites", "agent_suite_versions", "agent_targets", "agent_case_results"]
 
 
-def _project() -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(
-        "project_id",
-        sa.Uuid,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
-
-
 def upgrade() -> None:
     op.create_table(
         "agent_suites",
         *base_columns(),
-        _project(),
+        project_column(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
         sa.UniqueConstraint("project_id", "name"),
@@ -63,7 +53,7 @@ def upgrade() -> None:
     op.create_table(
         "agent_targets",
         *base_columns(),
-        _project(),
+        project_column(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("url", sa.String(2000), nullable=False),
@@ -77,9 +67,7 @@ def upgrade() -> None:
     op.create_table(
         "agent_case_results",
         *base_columns(),
-        sa.Column(
-            "run_id", sa.Uuid, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("run_id", sa.Uuid, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("case_id", sa.String(128), nullable=False),
         sa.Column("status", sa.String(8), nullable=False),

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from raylane.migrations.ddl import base_columns, enable_tenant_rls
+from raylane.migrations.ddl import base_columns, enable_tenant_rls, project_column
 
 revision = "0013"
 down_revision = "0012"
@@ -26,21 +26,11 @@ depends_on = None
 TABLES = ["copilot_configs", "copilot_config_versions", "endpoints", "rollouts"]
 
 
-def _project() -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(
-        "project_id",
-        sa.Uuid,
-        sa.ForeignKey("projects.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
-
-
 def upgrade() -> None:
     op.create_table(
         "copilot_configs",
         *base_columns(),
-        _project(),
+        project_column(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
         sa.UniqueConstraint("project_id", "name"),
@@ -65,7 +55,7 @@ def upgrade() -> None:
     op.create_table(
         "endpoints",
         *base_columns(),
-        _project(),
+        project_column(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
@@ -89,7 +79,7 @@ def upgrade() -> None:
             nullable=False,
             index=True,
         ),
-        _project(),
+        project_column(),
         sa.Column("status", sa.String(16), nullable=False, index=True),
         sa.Column("canary_ref", sa.Uuid, nullable=False),
         sa.Column("canary_label", sa.String(64), nullable=False),
