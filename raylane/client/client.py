@@ -45,6 +45,7 @@ from raylane.client.resources.me import ME
 from raylane.client.resources.models import AsyncModels, Models
 from raylane.client.resources.organizations import AsyncOrganizations, Organizations
 from raylane.client.resources.projects import AsyncProjects, Projects
+from raylane.client.resources.rollouts import AsyncRollouts, Rollouts
 from raylane.client.resources.runs import AsyncRuns, Runs
 from raylane.client.resources.training import AsyncTraining, Training
 from raylane.client.resources.usage import report as usage_report
@@ -122,6 +123,7 @@ class Client:
         self.models = Models(self._http)
         self.guardrails = Guardrails(self._http)
         self.copilot = Copilot(self._http)
+        self.rollouts = Rollouts(self._http)
 
     def me(self) -> MeRead:
         """Who the key belongs to: user, organization, role and permissions.
@@ -217,6 +219,7 @@ class AsyncClient:
         self.models = AsyncModels(self._http)
         self.guardrails = AsyncGuardrails(self._http)
         self.copilot = AsyncCopilot(self._http)
+        self.rollouts = AsyncRollouts(self._http)
 
     async def me(self) -> MeRead:
         return await asend(self._http, ME)
