@@ -25,6 +25,7 @@ from raylane.cli import (
     models,
     orgs,
     projects,
+    rollouts,
     runs,
     train,
     usage,
@@ -94,6 +95,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
 app.add_typer(agent_tests.app, name="test")
+app.add_typer(rollouts.app, name="rollouts")
 account.register(app)
 collections.register(app)
 copilot.register(app)
