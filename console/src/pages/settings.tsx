@@ -274,6 +274,7 @@ function Guardrails(props: { ctx: Ctx }): JSX.Element {
         )}
       </Async>
       <ErrorBox error={error} />
+      <Effective key={String(saved)} />
       <h2>Check this text</h2>
       <form onSubmit={check} aria-label="Check a text">
         <label for="check-text">Text to test against the effective policy</label>
@@ -385,5 +386,18 @@ function Flags(props: { ctx: Ctx }): JSX.Element {
         }
       </Async>
     </>
+  );
+}
+
+/** What applies once defaults are filled in: every detector's action and stages. */
+function Effective(): JSX.Element {
+  const state = useLoad(() => get<{ policy: Record<string, unknown> }>("/api/v1/guardrails/effective"), []);
+  return (
+    <details class="panel">
+      <summary>Effective policy (defaults filled in)</summary>
+      <Async state={state} what="the effective policy">
+        {(e) => <pre class="logs">{JSON.stringify(e.policy, null, 2)}</pre>}
+      </Async>
+    </details>
   );
 }
