@@ -3,7 +3,7 @@ one. Each route keeps only its own wire format (Raylane SSE events or OpenAI chu
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from raylane.core.copilot.engine import ChatRequest, Event
@@ -49,12 +49,16 @@ def _slots(platform: Platform) -> ChatSlots:
     )
 
 
+Chat = Callable[[Actor, ChatRequest], AsyncGenerator[Event, None]]
+
+
 async def _events(
-    platform: Platform, actor: Actor, request: ChatRequest
+    platform: Platform, actor: Actor, request: ChatRequest, via: Chat | None = None
 ) -> AsyncGenerator[Event, None]:
-    """The chat's events while holding one of the organization's chat slots."""
+    """The chat's events while holding one of the organization's chat slots; ``via``: another
+    way to the copilot than the platform's (an endpoint's router)."""
     async with _slots(platform).hold(actor.organization_id):
-        chat = platform.copilot.chat(actor, request)
+        chat = (via or platform.copilot.chat)(actor, request)
         try:
             async for event in chat:
                 yield count_tokens(actor, event)
@@ -63,13 +67,13 @@ async def _events(
 
 
 async def started(
-    platform: Platform, actor: Actor, request: ChatRequest
+    platform: Platform, actor: Actor, request: ChatRequest, via: Chat | None = None
 ) -> tuple[list[Event], AsyncGenerator[Event, None]]:
     """Run the chat until the model has produced something (or refused), so that quota,
     not-found, busy and backend failures still answer with a proper status, not a broken
     stream. The caller holds no database connection (see ``ReleasedActorDep``). The quota
     is checked by the engine's reservation, before anything is written."""
-    events = _events(platform, actor, request)
+    events = _events(platform, actor, request, via)
     head: list[Event] = []
     try:
         async for event in events:

@@ -256,12 +256,14 @@ class RegistryService:
         self,
         session: AsyncSession,
         *,
-        actor: Actor,
+        actor: Actor | None,
         name: str,
         alias: str,
         version: int,
+        organization_id: uuid.UUID | None = None,
     ) -> tuple[ModelVersion, int | None]:
-        """Point ``alias`` at ``version`` of the model, atomically.
+        """Point ``alias`` at ``version`` of the model, atomically. ``actor=None``: the system
+        (a rollout's promotion), audited in ``organization_id``'s chain.
 
         Returns:
             The version now holding the alias, and the version number that held it before
@@ -297,6 +299,7 @@ class RegistryService:
             target=model,
             before={"alias": alias, "version": previous},
             after={"alias": alias, "version": version},
+            organization_id=organization_id or model.organization_id,
         )
         return target, previous
 

@@ -1,0 +1,189 @@
+"""Copilot configurations: versioned, content-addressed bundles of what a copilot answers with
+(system prompt, answer mode, retrieval, generation settings, guardrail policy), so a new prompt
+or a new policy can be served behind an endpoint and canaried like a model version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raylane.core.audit import audit_service
+from raylane.core.collections.repository import CollectionRepository
+from raylane.core.copilot.engine import ChatRequest
+from raylane.core.endpoints.models import CopilotConfig, CopilotConfigVersion
+from raylane.core.endpoints.repository import (
+    CopilotConfigRepository,
+    CopilotConfigVersionRepository,
+)
+from raylane.core.projects.service import project_service
+from raylane.core.rbac import Actor
+from raylane.errors import NotFound
+from raylane.infra.db.paging import Page
+from raylane.infra.db.session import conflict_on_duplicate
+from raylane.schemas.endpoints import CopilotConfigCreate, CopilotConfigSpec
+
+
+def stored_spec(spec: CopilotConfigSpec) -> dict[str, Any]:
+    """The spec as stored and hashed: unset optional fields left out (they keep the chat
+    request's value), the policy with only the fields it sets (they are what merges)."""
+    out = spec.model_dump(mode="json", exclude_none=True, exclude={"guardrail_policy"})
+    if not out.get("collection_ids"):
+        out.pop("collection_ids", None)
+    if spec.guardrail_policy is not None:
+        out["guardrail_policy"] = spec.guardrail_policy.model_dump(mode="json", exclude_unset=True)
+    return out
+
+
+def digest(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def apply(
+    request: ChatRequest, spec: dict[str, Any], *, max_tokens_limit: int | None = None
+) -> ChatRequest:
+    """``request`` as the configuration ``spec`` answers it: the fields the spec sets win over
+    the request's (the configuration is what the endpoint serves); the rest are the request's.
+    ``max_tokens_limit`` (the platform's cap) still bounds the spec's ``max_tokens``. The
+    spec's policy merges over the project's effective policy in the engine."""
+    params = request.params
+    if spec.get("max_tokens") is not None:
+        wanted = int(spec["max_tokens"])
+        params = replace(
+            params, max_tokens=min(wanted, max_tokens_limit) if max_tokens_limit else wanted
+        )
+    if spec.get("temperature") is not None:
+        params = replace(params, temperature=float(spec["temperature"]))
+    return replace(
+        request,
+        system_prompt=spec.get("system_prompt", request.system_prompt),
+        answer_mode=spec.get("answer_mode", request.answer_mode),
+        top_k=int(spec.get("top_k", request.top_k)),
+        collection_ids=[uuid.UUID(c) for c in spec["collection_ids"]]
+        if spec.get("collection_ids")
+        else request.collection_ids,
+        params=params,
+        guardrail_policy=spec.get("guardrail_policy") or request.guardrail_policy,
+    )
+
+
+@dataclass(frozen=True)
+class ConfigVersionAdded:
+    version: CopilotConfigVersion
+    config: CopilotConfig
+    created: bool  # False: a version with this spec already existed
+
+
+class CopilotConfigService:
+    async def add_version(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        project_id: uuid.UUID,
+        data: CopilotConfigCreate,
+    ) -> ConfigVersionAdded:
+        """Store ``data.spec`` as the named configuration's next version (creating the
+        configuration if new). A spec equal to an existing version's answers that version.
+
+        Raises:
+            NotFound: the project, or a collection the spec names, is not the caller's.
+        """
+        await project_service.get(session, project_id=project_id)
+        for collection_id in data.spec.collection_ids:
+            found = await CollectionRepository(session).get(collection_id)
+            if found is None or found.project_id != project_id:
+                raise NotFound("collection", collection_id)
+        spec = stored_spec(data.spec)
+        key = digest(spec)
+        repo = CopilotConfigRepository(session)
+        config = await repo.by_name(project_id, data.name, lock=True)
+        if config is None:
+            config = CopilotConfig(
+                organization_id=actor.organization_id,
+                project_id=project_id,
+                name=data.name,
+                latest_version=0,
+            )
+            async with conflict_on_duplicate(session, f"copilot configuration {data.name!r}"):
+                await repo.add(config)
+            await audit_service.log(
+                session, actor, "copilot_config.create", target=config, after={"name": data.name}
+            )
+            config = await repo.by_name(project_id, data.name, lock=True)
+            assert config is not None
+        versions = CopilotConfigVersionRepository(session)
+        existing = await versions.by_digest(config.id, key)
+        if existing is not None:
+            return ConfigVersionAdded(existing, config, created=False)
+        config.latest_version += 1
+        version = CopilotConfigVersion(
+            organization_id=actor.organization_id,
+            config_id=config.id,
+            version=config.latest_version,
+            digest=key,
+            spec=spec,
+            created_by=actor.user_id,
+        )
+        await versions.add(version)
+        await audit_service.log(
+            session,
+            actor,
+            "copilot_config.version",
+            target=version,
+            after={"config": config.name, "version": version.version, "digest": key},
+        )
+        return ConfigVersionAdded(version, config, created=True)
+
+    async def get(self, session: AsyncSession, *, config_id: uuid.UUID) -> CopilotConfig:
+        """Raises: NotFound."""
+        found = await CopilotConfigRepository(session).get(config_id)
+        if found is None:
+            raise NotFound("copilot configuration", config_id)
+        return found
+
+    async def by_name(
+        self, session: AsyncSession, *, project_id: uuid.UUID, name: str
+    ) -> CopilotConfig:
+        """Raises: NotFound."""
+        found = await CopilotConfigRepository(session).by_name(project_id, name)
+        if found is None:
+            raise NotFound("copilot configuration", name)
+        return found
+
+    async def page(
+        self, session: AsyncSession, *, project_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[CopilotConfig]:
+        """The project's configurations, oldest first. Raises: NotFound (the project)."""
+        await project_service.get(session, project_id=project_id)
+        return await CopilotConfigRepository(session).page(
+            {"project_id": project_id}, limit=limit, cursor=cursor
+        )
+
+    async def versions(
+        self, session: AsyncSession, *, config_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> Page[CopilotConfigVersion]:
+        """A configuration's versions, newest first. Raises: NotFound."""
+        await self.get(session, config_id=config_id)
+        return await CopilotConfigVersionRepository(session).page(
+            {"config_id": config_id}, limit=limit, cursor=cursor
+        )
+
+    async def version(
+        self, session: AsyncSession, *, config: CopilotConfig, number: int
+    ) -> CopilotConfigVersion:
+        """Raises: NotFound."""
+        found = await CopilotConfigVersionRepository(session).by_number(config.id, number)
+        if found is None:
+            raise NotFound("copilot configuration version", f"{config.name}/{number}")
+        return found
+
+
+copilot_config_service = CopilotConfigService()
