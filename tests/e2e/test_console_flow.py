@@ -92,6 +92,7 @@ def test_ingest_with_live_progress_then_the_run_page(
         " return t && t !== 'Waiting for output…' && t !== '(no output)'; }",
         timeout=60_000,
     )
+    assert "succeeded" in page.get_by_test_id("logs").inner_text()  # the job's own last lines
     link = page.get_by_test_id("ray-link")
     href = link.get_attribute("href") or ""
     job = facts.locator("dd").nth(2).inner_text()
