@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.factories import Api, Tenant
+from tests.integration.test_predict import TEXTS, register, tracked_artifact, trained  # noqa: F401
 
 SUITE = """
 threshold: 0.5
@@ -283,3 +284,57 @@ class TestRuns:
             f"/api/v1/agent-test-runs/{runs[1]}/compare/{runs[0]}",
         ):
             assert (await other.get(url)).status_code == 404, url
+
+
+class TestModelTarget:
+    async def test_an_alias_is_pinned_and_the_model_answers_its_label(
+        self,
+        api: Api,
+        org_a: Tenant,
+        trained: bytes,  # noqa: F811 - the fixture imported above
+        owner_conn: psycopg.Connection,
+    ) -> None:
+        """``model:NAME@ALIAS`` resolves to a version when the run is queued (moving the alias
+        later does not change the run), and the model target answers the label it predicts."""
+        from raylane.core.agenttests.runner import run_case
+        from raylane.core.agenttests.suite import parse
+        from raylane.core.agenttests.targets import ModelTarget
+        from raylane.core.training.tracking import ModelRef
+        from raylane.serve.models import LocalModels
+
+        name = f"topics-{uuid.uuid4().hex[:8]}"
+        version = await register(api, org_a, name, await tracked_artifact(api, org_a, trained))
+        owner = api.as_(org_a)
+        r = await owner.put(f"/api/v1/models/{name}/aliases/production", json={"version": version})
+        assert r.status_code == 200, r.text
+        pid = await project(api, org_a)
+        expect = "assert: [{type: equals, value: sports}]"
+        suite = (
+            "cases:\n"
+            f"  - {{id: sport, input: {json.dumps(TEXTS[0])}, {expect}}}\n"
+            f"  - {{id: food, input: {json.dumps(TEXTS[1])}, {expect}}}\n"
+        )
+        assert (await add_suite(api, org_a, pid, suite, name="topics")).status_code == 201
+        r = await owner.post(
+            f"/api/v1/projects/{pid}/agent-test-runs",
+            json={"suite": "topics", "target": f"model:{name}@production"},
+        )
+        assert r.status_code == 202, r.text
+        await owner.post(f"/api/v1/runs/{r.json()['id']}/cancel")
+        row = owner_conn.execute(
+            "SELECT params FROM runs WHERE id = %s", (r.json()["id"],)
+        ).fetchone()
+        assert row is not None
+        spec = row[0]["target_spec"]
+        assert spec["kind"] == "model" and spec["version"] == str(version)
+        ref = ModelRef(spec["version_id"], spec["artifact_key"], spec["name"], spec["version"])
+        target = ModelTarget(LocalModels().predict, ref)
+        document = parse(suite)
+        results = [
+            await run_case(document, case, target, scorers=None)  # type: ignore[arg-type]
+            for case in document.cases
+        ]
+        assert [(x.case_id, x.status, x.output) for x in results] == [
+            ("sport", "passed", "sports"),
+            ("food", "failed", "cooking"),
+        ]
