@@ -680,6 +680,48 @@ class TestStreamedChat:
         watch.assert_clean()
 
 
+class TestSearch:
+    def test_search_playground_shows_hits_with_scores_in_both_modes(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        services: Any,
+        browser: Any,  # noqa: F811
+    ) -> None:
+        token = live_api.token
+        project = new_project(live_api, token)
+        collection = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/collections",
+            json={"name": "recipes"},
+        ).json()
+        text = f"Boil the spaghetti for nine minutes {XSS} then drain it."
+        doc = call(
+            live_api,
+            token,
+            "POST",
+            f"/api/v1/collections/{collection['id']}/documents/text",
+            json={"documents": [{"name": "pasta.txt", "text": text}]},
+        ).json()[0]["document"]
+        index_one_chunk(services, live_api.organization_id, collection, doc, text)
+
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, f"/console/collections/{collection['id']}")
+        for mode in ("vector", "hybrid"):
+            page.get_by_label(mode).check()
+            page.get_by_label("Query").fill("how long do I cook noodles")
+            page.get_by_role("button", name="Search").click()
+            hit = page.get_by_test_id("hits").locator("li").first
+            hit.wait_for()
+            assert "pasta.txt" in hit.inner_text()
+            assert hit.locator(".passage").inner_text() == text  # the probe, as text
+            assert float(hit.get_by_test_id("score").inner_text()) > 0
+        assert page.locator("main img").count() == 0
+        screenshot(page, "search")
+        watch.assert_clean()
+
+
 class TestObservability:
     """Last in the module: the charts then also show what the tests above did."""
 

@@ -199,6 +199,7 @@ function Search(props: { collectionId: string }): JSX.Element {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
+    setHits(null);
     try {
       const r = await post<{ hits: SearchHit[] }>(`/api/v1/collections/${props.collectionId}/search`, { query, mode, top_k: 8 });
       setHits(r.hits);
