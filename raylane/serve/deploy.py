@@ -50,9 +50,11 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     serve.run(build_app(), name=APP_NAME, route_prefix="/", blocking=False, logging_config=logging)
     url = api_url(settings)
     wait_http(f"{url}/openapi.json", timeout=timeout)
+    from raylane.actors import rollout_orchestrator
     from raylane.actors.run_reconciler import ensure_running
 
     ensure_running(settings)
+    rollout_orchestrator.ensure_running(settings)
     return url
 
 

@@ -38,10 +38,13 @@ class ApiIngress:
         self._settings = get_settings()
         self._embedder, self._copilot, self._llm = embedder, copilot, llm
         self._models = models
-        # Runs need the reconciler wherever the API runs (local head or KubeRay): get-or-create.
+        # Runs need the reconciler wherever the API runs (local head or KubeRay), and rollouts
+        # their orchestrator: get-or-create, one of each per platform.
+        from raylane.actors import rollout_orchestrator
         from raylane.actors.run_reconciler import ensure_running
 
         ensure_running(self._settings)
+        rollout_orchestrator.ensure_running(self._settings)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
         from raylane.infra.llm import model_name
