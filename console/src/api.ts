@@ -1,6 +1,7 @@
 // The console's only way to the platform: the same /api/v1 routes the SDK uses, with the user's
 // API key as `Authorization: Bearer` on every call. The key lives in this tab's sessionStorage
-// (never localStorage, never a URL); no cookie is sent, so a cross-site form cannot act.
+// (never the persistent local storage, never a URL); no cookie is sent, so a cross-site form
+// cannot act.
 
 const KEY = "raylane.apiKey";
 

@@ -149,6 +149,19 @@ class TestBuild:
         assert "<style" not in html and " style=" not in html and "javascript:" not in html
 
 
+class TestSources:
+    def test_no_source_writes_html_or_uses_local_storage(self) -> None:
+        """Text is rendered as text, and the key never outlives the tab (sessionStorage only)."""
+        sources = Path(__file__).resolve().parents[2] / "console" / "src"
+        files = [p for p in sources.rglob("*") if p.suffix in {".ts", ".tsx"}]
+        assert files
+        for path in files:
+            code = path.read_text()
+            for banned in ("dangerouslySetInnerHTML", "innerHTML", "outerHTML", "localStorage"):
+                assert banned not in code, (path.name, banned)
+            assert "eval(" not in code and "new Function(" not in code, path.name
+
+
 class TestMe:
     async def test_me_names_the_ray_dashboard(self, api: Api, org_a: Tenant) -> None:
         r = await api.as_(org_a).get("/api/v1/me")
