@@ -81,7 +81,7 @@ def test_ingest_with_live_progress_then_the_run_page(
         arg=len(CORPUS),
         timeout=30_000,
     )
-    screenshot(page, "ingested")
+    screenshot(page, "ingested-serve")
 
     progress.get_by_role("link").click()  # the run's page
     facts = page.get_by_test_id("run-facts")
@@ -98,7 +98,7 @@ def test_ingest_with_live_progress_then_the_run_page(
     job = facts.locator("dd").nth(2).inner_text()
     assert href.endswith(f"/#/jobs/{job}") and stack.env["RAYLANE_RAY__DASHBOARD_PORT"] in href
     assert page.get_by_test_id("cancel").count() == 0  # finished: nothing to cancel
-    screenshot(page, "run")
+    screenshot(page, "run-serve")
     watch.assert_clean()
 
 
@@ -121,7 +121,7 @@ def test_search_playground_vector_and_hybrid(
         first = hits.locator("li").first
         assert "pasta.txt" in first.inner_text(), mode
         assert float(first.get_by_test_id("score").inner_text()) > 0
-    screenshot(page, "search")
+    screenshot(page, "search-serve")
     watch.assert_clean()
 
 
