@@ -90,9 +90,9 @@ def follow(client: Client, rollout_id: str, *, poll: float = 1.0) -> RolloutRead
         time.sleep(poll)
 
 
-def _watch(client: Client, rollout_id: str) -> None:
+def _watch(client: Client, rollout_id: str, poll: float = 1.0) -> None:
     try:
-        final = follow(client, rollout_id)
+        final = follow(client, rollout_id, poll=poll)
     except KeyboardInterrupt:
         note(
             f"Stopped watching; rollout {rollout_id} goes on (raylane rollouts show {rollout_id})."
@@ -177,13 +177,17 @@ def show_rollout(
 
 
 @app.command("watch")
-def watch_rollout(ctx: typer.Context, rollout_id: RolloutArg) -> None:
+def watch_rollout(
+    ctx: typer.Context,
+    rollout_id: RolloutArg,
+    poll: Annotated[float, typer.Option(min=0.0, help="Seconds between polls.")] = 1.0,
+) -> None:
     """Follow a rollout live (steps, weights, each analysis with its figures); exit 0 when
     promoted, 1 when rolled back or aborted."""
     with api(ctx) as client:
         rollout = client.rollouts.get(rollout_id)
         note(f"rollout {rollout.id}: {rollout.canary_label} over {rollout.stable_label}")
-        _watch(client, rollout_id)
+        _watch(client, rollout_id, poll)
 
 
 def _act(ctx: typer.Context, rollout_id: str, action: str, output: OutputFormat) -> None:

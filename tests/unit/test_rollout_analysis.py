@@ -1,13 +1,21 @@
-"""The rollout analysis, rule by rule, and the policy's validation."""
+"""The rollout analysis, rule by rule, the policy's validation, and ``raylane rollouts watch``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from raylane.cli import context
+from raylane.cli.main import app
 from raylane.core.endpoints.stats import VersionStats
 from raylane.core.rollouts.analysis import analyze
 from raylane.schemas.rollouts import RolloutCreate, RolloutPolicy
+from tests.unit.fake_api import API_KEY, BASE_URL, FakeApi, isolate_env
 
 
 def stats(
@@ -123,3 +131,98 @@ class TestPolicy:
         with pytest.raises(ValidationError):
             RolloutCreate.model_validate({"policy": {}})
         assert RolloutCreate.model_validate({"canary": 2}).policy.steps[-1] == 100
+
+
+# --- raylane rollouts watch, against a fake API ------------------------------------------------
+
+RID = "0193a4c2-0000-7000-8000-000000000001"
+EID = "0193a4c2-0000-7000-8000-000000000002"
+CONN = ["--url", BASE_URL, "--api-key", API_KEY]
+
+
+def rollout_json(status: str, history: list[dict[str, Any]], step: int = 0) -> dict[str, Any]:
+    now = "2026-12-06T08:00:00Z"
+    return {
+        "id": RID,
+        "endpoint_id": EID,
+        "project_id": EID,
+        "status": status,
+        "canary_label": "2",
+        "stable_label": "1",
+        "policy": RolloutPolicy().model_dump(mode="json"),
+        "step": step,
+        "steps": 4,
+        "weight": [5, 25, 50, 100][step],
+        "step_started_at": now,
+        "failed_analyses": 0,
+        "test_run_id": None,
+        "history": history,
+        "reason": None,
+        "created_by": None,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+
+
+def entry(name: str, step: int, **fields: Any) -> dict[str, Any]:
+    return {"event": name, "at": f"2026-12-06T08:0{step}:00Z", "step": step, **fields}
+
+
+FIGURES = {
+    "canary": {"requests": 20, "error_rate": 0.5, "p95_ms": 40.0},
+    "stable": {"requests": 80, "error_rate": 0.0, "p95_ms": 35.0},
+}
+
+
+class TestWatch:
+    @pytest.fixture(autouse=True)
+    def _env(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        isolate_env(monkeypatch, tmp_path)
+
+    @pytest.fixture
+    def api(self) -> Iterator[FakeApi]:
+        fake = FakeApi()
+        context.set_transport_factory(fake.transport)
+        yield fake
+        context.set_transport_factory(None)
+
+    def watch(self) -> Any:
+        args = [*CONN, "rollouts", "watch", RID, "--poll", "0"]
+        return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+
+    def test_each_event_once_as_it_comes_and_exit_0_when_promoted(self, api: FakeApi) -> None:
+        path = f"/api/v1/rollouts/{RID}"
+        first = [entry("started", 0, weight=5), entry("step", 0, weight=5)]
+        second = [
+            *first,
+            entry("analysis", 0, verdict="pass", figures=FIGURES, weight=5),
+            entry("step", 1, weight=25),
+        ]
+        done = [*second, entry("promoted", 1, weight=100)]
+        api.on("GET", path, body=rollout_json("running", first))  # the command's first look
+        api.on("GET", path, body=rollout_json("running", first))
+        api.on("GET", path, body=rollout_json("running", second, step=1))
+        api.on("GET", path, body=rollout_json("promoted", done, step=1))
+        result = self.watch()
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert [line.split(" ", 1)[1] for line in lines] == [
+            "step 1/4 started weight 5%",
+            "step 1/4 step weight 5%",
+            "step 1/4 analysis PASS · canary 20 req, 50.0% errors, p95 40 ms · stable 80 req, "
+            "0.0% errors, p95 35 ms",
+            "step 2/4 step weight 25%",
+            "step 2/4 promoted weight 100%",
+        ]
+
+    def test_exit_1_when_rolled_back_with_the_reasons(self, api: FakeApi) -> None:
+        path = f"/api/v1/rollouts/{RID}"
+        back = [
+            entry("started", 0, weight=5),
+            entry("rolled_back", 0, weight=0, reasons=["canary error rate 0.500 above 0.050"]),
+        ]
+        api.on("GET", path, body=rollout_json("rolled_back", back))
+        result = self.watch()
+        assert result.exit_code == 1
+        assert "rolled_back weight 0% — canary error rate 0.500 above 0.050" in result.stdout
