@@ -131,7 +131,9 @@ class RolloutRead(Output):
             policy=policy,
             step=int(rollout.step),
             steps=len(policy.steps),
-            weight=0 if rollout.status in ("rolled_back", "aborted") else policy.steps[step],
+            weight={"rolled_back": 0, "aborted": 0, "promoted": 100}.get(
+                rollout.status, policy.steps[step]
+            ),
             step_started_at=rollout.step_started_at,
             failed_analyses=rollout.failed_analyses,
             test_run_id=rollout.test_run_id,

@@ -450,7 +450,7 @@ class TestControls:
         assert r.status_code == 200 and r.json()["status"] == "running"
         r = await owner.post(f"/api/v1/rollouts/{rid}/promote")
         assert r.status_code == 200, r.text
-        assert r.json()["status"] == "promoted"
+        assert (r.json()["status"], r.json()["weight"]) == ("promoted", 100)
         endpoint = await split(api, org_a, ep["id"])
         assert (endpoint["stable_label"], endpoint["canary_weight"]) == ("2", 0)
         for action in ("pause", "resume", "promote", "abort"):

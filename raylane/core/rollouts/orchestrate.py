@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -50,6 +50,7 @@ from raylane.schemas.rollouts import RolloutPolicy
 log = logging.getLogger(__name__)
 
 NO_TRAFFIC_WINDOWS = 3
+MAX_WINDOW = timedelta(hours=36)
 # History events that start a new analysis window at the current step.
 _WINDOW_STARTS = frozenset({"step", "analysis", "resumed"})
 
@@ -136,6 +137,9 @@ async def _step(session: AsyncSession, rollout: Rollout, kv: aioredis.Redis, now
     start = window_start(rollout)
     if (now - start).total_seconds() < policy.interval_s:
         return 0
+    # Per-version counts are kept two days: a longer window (a test run that waited that long)
+    # looks at the latest part.
+    start = max(start, now - MAX_WINDOW)
     score: float | None = None
     suite_figures: dict[str, Any] = {}
     run_reasons: list[str] = []
