@@ -17,7 +17,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
@@ -45,6 +45,37 @@ log = logging.getLogger(__name__)
 SPLIT_TTL_S = 1.0
 MAX_CACHED = 10_000  # endpoints per router; past it the cache starts over
 ROUTE = "route"  # the first event of a routed chat: which version answers
+
+
+# Headers never passed on to the router: credentials stay in the API process.
+PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+
+
+def sticky_key(split: Split, key: str | None, headers: Mapping[str, str] | None) -> str | None:
+    """The request's sticky key: the endpoint's ``sticky_header`` if it has one and the request
+    sends it, else the body's ``key`` (None: no stickiness, a draw decides)."""
+    if split.sticky_header and headers:
+        value = headers.get(split.sticky_header.lower())
+        if value:
+            return value
+    return key
+
+
+def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A request's headers (lowercase names) without credentials, for ``sticky_key``."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in PRIVATE_HEADERS}
+
+
+def version_error(exc: Exception, version: str, variant: Variant) -> RaylaneError:
+    """The error a version's failure answers with: the domain error (or 503 for any other),
+    naming the version and variant that failed (``version``, ``variant`` in the body)."""
+    if isinstance(exc, RaylaneError):
+        error = exc
+    else:
+        log.error("endpoint version %s failed", version, exc_info=exc)
+        error = ServiceUnavailable(f"version {version} is unavailable")
+    error.extra.update(version=version, variant=variant)
+    return error
 
 
 def is_fault(exc: BaseException) -> bool:
@@ -104,13 +135,21 @@ class EndpointRouting:
         finally:
             del self._loading[key]
 
-    def pick(self, split: Split, key: str | None) -> tuple[Variant, Version]:
-        variant = choose(split.endpoint_id, split, key, self._draw())
+    def pick(
+        self, split: Split, key: str | None, headers: Mapping[str, str] | None = None
+    ) -> tuple[Variant, Version]:
+        """The variant and version for a request with this body ``key`` and ``headers``."""
+        variant = choose(split.endpoint_id, split, sticky_key(split, key, headers), self._draw())
         version = split.canary if variant == "canary" and split.canary else split.stable
         return variant, version
 
     async def predict(
-        self, actor: Actor, endpoint_id: uuid.UUID, texts: list[str], key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        texts: list[str],
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``{"version", "variant", "predictions"}`` from the version the split picks.
 
@@ -120,7 +159,7 @@ class EndpointRouting:
         split = await self.split(actor, endpoint_id)
         if split.kind != EndpointKind.MODEL:
             raise Conflict("this endpoint serves a copilot configuration: use /chat")
-        variant, version = self.pick(split, key)
+        variant, version = self.pick(split, key, headers)
         ref = ModelRef(
             version_id=str(version.ref),
             artifact_key=version.target["artifact_key"],
@@ -130,15 +169,21 @@ class EndpointRouting:
         started = time.perf_counter()
         try:
             rows = await self._predictor.predict(ref, texts)
-        except BaseException as exc:
-            if is_fault(exc):
-                await self._record(split, version, started, ok=False)
-            raise
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            await self._record(split, version, started, ok=False)
+            raise version_error(exc, version.label, variant) from exc
         await self._record(split, version, started, ok=True)
         return {"version": version.label, "variant": variant, "predictions": rows}
 
     async def chat(
-        self, actor: Actor, endpoint_id: uuid.UUID, request: ChatRequest, key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        request: ChatRequest,
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Event, None]:
         """The routed chat's events: first ``{"type": "route", "version", "variant"}``, then
         the copilot's, answered with the picked configuration's settings.
@@ -150,7 +195,7 @@ class EndpointRouting:
         split = await self.split(actor, endpoint_id)
         if split.kind != EndpointKind.COPILOT:
             raise Conflict("this endpoint serves a model: use /predict")
-        variant, version = self.pick(split, key)
+        variant, version = self.pick(split, key, headers)
         routed = configs.apply(
             replace(request, project_id=split.project_id),
             version.target,
@@ -170,12 +215,12 @@ class EndpointRouting:
                         usage.get("completion_tokens", 0)
                     )
                 yield event
-        except BaseException as exc:
-            # A client gone counts as answered; the caller's own error (quota, bad input) is
-            # not counted at all: it says nothing about the version.
-            if not isinstance(exc, GeneratorExit | asyncio.CancelledError):
-                fault = is_fault(exc)
-                counted = fault
+        except Exception as exc:
+            # The caller's own error (quota, bad input) is not counted: it says nothing about
+            # the version. A client gone (GeneratorExit) counts as answered.
+            fault = counted = is_fault(exc)
+            if fault:
+                raise version_error(exc, version.label, variant) from exc
             raise
         finally:
             await events.aclose()
@@ -209,7 +254,9 @@ class EndpointRouting:
             log.warning("endpoint metrics not recorded", exc_info=True)
 
 
-def local_router(platform: Any, predictor: Predictor) -> EndpointRouting:
+def local_router(
+    platform: Any, predictor: Predictor, *, draw: Callable[[], float] = random.random
+) -> EndpointRouting:
     """The router in the API's process, over the platform's database, Redis and copilot."""
     return EndpointRouting(
         platform.db,
@@ -217,6 +264,7 @@ def local_router(platform: Any, predictor: Predictor) -> EndpointRouting:
         predictor,
         platform.copilot,
         max_tokens_limit=platform.settings.llm.max_tokens_limit,
+        draw=draw,
     )
 
 
@@ -247,14 +295,24 @@ class EndpointRouter:
         )
 
     async def predict(
-        self, actor: Actor, endpoint_id: uuid.UUID, texts: list[str], key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        texts: list[str],
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        return await self._routing.predict(actor, endpoint_id, texts, key)
+        return await self._routing.predict(actor, endpoint_id, texts, key, headers)
 
     async def chat(
-        self, actor: Actor, endpoint_id: uuid.UUID, request: ChatRequest, key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        request: ChatRequest,
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        async for event in self._routing.chat(actor, endpoint_id, request, key):
+        async for event in self._routing.chat(actor, endpoint_id, request, key, headers):
             yield event
 
 
@@ -265,22 +323,34 @@ class ServeEndpointRouter:
         self._handle = handle
 
     async def predict(
-        self, actor: Actor, endpoint_id: uuid.UUID, texts: list[str], key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        texts: list[str],
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
             result: dict[str, Any] = await self._handle.predict.remote(
-                actor, endpoint_id, texts, key
+                actor, endpoint_id, texts, key, headers
             )
         except Exception as exc:  # wrapped replica errors become our domain errors
             raise _unwrap(exc) from exc
         return result
 
     async def chat(
-        self, actor: Actor, endpoint_id: uuid.UUID, request: ChatRequest, key: str | None
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        request: ChatRequest,
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncGenerator[Event, None]:
         stream = cast(
             DeploymentResponseGenerator[Event],
-            self._handle.options(stream=True).chat.remote(actor, endpoint_id, request, key),
+            self._handle.options(stream=True).chat.remote(
+                actor, endpoint_id, request, key, headers
+            ),
         )
         finished = False
         try:
