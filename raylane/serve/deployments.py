@@ -17,6 +17,7 @@ from raylane.serve.copilot import Copilot
 from raylane.serve.embedder import Embedder
 from raylane.serve.llm import LLM
 from raylane.serve.models import DEFAULT_LRU_SIZE, ModelServer
+from raylane.serve.router import EndpointRouter
 
 APP_NAME = "raylane"
 
@@ -32,12 +33,13 @@ class ApiIngress:
         copilot: DeploymentHandle[Any],
         llm: DeploymentHandle[Any],
         models: DeploymentHandle[Any] | None = None,
+        router: DeploymentHandle[Any] | None = None,
     ) -> None:
         from raylane.config import get_settings
 
         self._settings = get_settings()
         self._embedder, self._copilot, self._llm = embedder, copilot, llm
-        self._models = models
+        self._models, self._router = models, router
         # Runs need the reconciler wherever the API runs (local head or KubeRay), and rollouts
         # their orchestrator: get-or-create, one of each per platform.
         from raylane.actors import rollout_orchestrator
@@ -61,16 +63,22 @@ class ApiIngress:
             from raylane.serve.models import ServeModels
 
             app.state.predictor = ServeModels(self._models)
+        if self._router is not None:
+            from raylane.serve.router import ServeEndpointRouter
+
+            app.state.endpoint_router = ServeEndpointRouter(self._router)
         return app
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
-    """The graph: ApiIngress → Embedder, ApiIngress → Copilot → (Embedder, LLM), and
-    ApiIngress → ModelServer (``args["model_lru_size"]`` versions per replica)."""
+    """The graph: ApiIngress → Embedder, ApiIngress → Copilot → (Embedder, LLM),
+    ApiIngress → ModelServer (``args["model_lru_size"]`` versions per replica), and
+    ApiIngress → EndpointRouter → (ModelServer, Copilot) for endpoints."""
     embedder = Embedder.options(**serve_options("Embedder")).bind()  # type: ignore[attr-defined]
     llm = LLM.options(**serve_options("LLM")).bind()  # type: ignore[attr-defined]
     copilot = Copilot.options(**serve_options("Copilot")).bind(embedder, llm)  # type: ignore[attr-defined]
     lru_size = int((args or {}).get("model_lru_size", DEFAULT_LRU_SIZE))
     models = ModelServer.options(**serve_options("ModelServer")).bind(lru_size)  # type: ignore[attr-defined]
+    router = EndpointRouter.options(**serve_options("EndpointRouter")).bind(models, copilot, llm)  # type: ignore[attr-defined]
     ingress = ApiIngress.options(**serve_options("ApiIngress"))  # type: ignore[attr-defined]
-    return ingress.bind(embedder, copilot, llm, models)  # type: ignore[no-any-return]
+    return ingress.bind(embedder, copilot, llm, models, router)  # type: ignore[no-any-return]

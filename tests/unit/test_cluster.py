@@ -106,6 +106,7 @@ class TestWorkloads:
             "LLM",
             "Copilot",
             "ModelServer",
+            "EndpointRouter",
         }
 
     def test_head_declares_every_resource_in_bulk(self) -> None:
@@ -193,7 +194,14 @@ def test_ray_service_runs_the_serve_app_with_autoscaling(
     assert (app["name"], app["route_prefix"]) == ("raylane", "/")
     assert app["import_path"] == "raylane.serve.deployments:build_app"
     deployments = {d["name"]: d for d in app["deployments"]}
-    assert set(deployments) == {"ApiIngress", "Embedder", "LLM", "Copilot", "ModelServer"}
+    assert set(deployments) == {
+        "ApiIngress",
+        "Embedder",
+        "LLM",
+        "Copilot",
+        "ModelServer",
+        "EndpointRouter",
+    }
     for dep_name, dep in deployments.items():
         scaling = dep["autoscaling_config"]
         expected = workloads.serve_options(dep_name)["autoscaling_config"]
