@@ -2,7 +2,7 @@
 
 A policy says how::
 
-    steps: [5, 25, 50, 100]      # canary weight per step, ascending, ending at 100
+    steps: [5, 25, 50, 100]      # canary weight per step (taken ascending; 100 added if missing)
     interval_s: 60               # each analysis looks at this long a window of traffic
     max_failed_analyses: 2       # failed analyses (over the whole rollout) before a rollback
     checks:
@@ -17,7 +17,6 @@ A policy says how::
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -56,8 +55,14 @@ class RolloutChecks(Input):
 
 
 class RolloutPolicy(Input):
+    # The canary's weight at each step. Every list of distinct percents is a valid one, so the
+    # API refuses exactly what its document does: the steps are taken in ascending order, and a
+    # last step of 100 (the canary takes all traffic before it is promoted) is added if missing.
     steps: list[Annotated[int, Field(ge=1, le=100), JSON_NUMBER]] = Field(
-        default_factory=lambda: [5, 25, 50, 100], min_length=1, max_length=20
+        default_factory=lambda: [5, 25, 50, 100],
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"uniqueItems": True},
     )
     interval_s: Int = Field(default=60, ge=1, le=86_400)
     max_failed_analyses: Int = Field(default=2, ge=1, le=100)
@@ -67,11 +72,10 @@ class RolloutPolicy(Input):
     @field_validator("steps")
     @classmethod
     def _ascending_to_100(cls, steps: list[int]) -> list[int]:
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError("steps must be strictly ascending")
-        if steps[-1] != 100:
-            raise ValueError("the last step must be 100 (the canary takes all traffic)")
-        return steps
+        if len(set(steps)) != len(steps):
+            raise ValueError("steps must be distinct")
+        ordered = sorted(steps)
+        return ordered if ordered[-1] == 100 else [*ordered, 100]
 
 
 class RolloutCreate(Input):

@@ -477,8 +477,8 @@ class TestControls:
     @pytest.mark.parametrize(
         "body",
         [
-            {"canary": 2, "policy": {"steps": [50, 10, 100]}},
-            {"canary": 2, "policy": {"steps": [5, 50]}},
+            {"canary": 2, "policy": {"steps": [50, 50, 100]}},
+            {"canary": 2, "policy": {"steps": [0, 100]}},
             {"canary": 2, "policy": {"interval_s": 0}},
             {"canary": 2, "policy": {"checks": {"max_error_rate": -1}}},
             {"canary": "2"},
@@ -497,7 +497,7 @@ class TestControls:
         ).fetchone()
         assert count == (0,)
 
-    async def test_an_unknown_canary_or_suite_is_404_and_the_stable_as_canary_422(
+    async def test_an_unknown_canary_or_suite_is_404_and_the_stable_as_canary_409(
         self, api: Api, org_a: Tenant
     ) -> None:
         ep = await model_endpoint(api, org_a)
@@ -508,7 +508,7 @@ class TestControls:
             url, json={"canary": 2, "policy": {"suite": {"name": "nope", "min_score": 0.5}}}
         )
         assert r.status_code == 404, r.text
-        assert (await owner.post(url, json={"canary": 1})).status_code == 422
+        assert (await owner.post(url, json={"canary": 1})).status_code == 409
         # Nothing was left behind by the refused starts: a good one still goes through.
         assert (await owner.post(url, json={"canary": 2})).status_code == 202
 

@@ -109,9 +109,8 @@ class TestPolicy:
     @pytest.mark.parametrize(
         "body",
         [
-            {"steps": [25, 5, 100]},
-            {"steps": [5, 50]},
             {"steps": [5, 5, 100]},
+            {"steps": [101]},
             {"steps": [0, 100]},
             {"steps": []},
             {"interval_s": 0},
@@ -126,6 +125,12 @@ class TestPolicy:
     def test_bad_policies_are_refused(self, body: dict[str, object]) -> None:
         with pytest.raises(ValidationError):
             RolloutPolicy.model_validate(body)
+
+    def test_steps_are_taken_ascending_and_end_at_100(self) -> None:
+        # Any list of distinct percents is valid (the document says no more), normalised.
+        assert RolloutPolicy(steps=[50, 10]).steps == [10, 50, 100]
+        assert RolloutPolicy(steps=[100, 20]).steps == [20, 100]
+        assert RolloutPolicy(steps=[100]).steps == [100]
 
     def test_create_needs_a_canary_version(self) -> None:
         with pytest.raises(ValidationError):

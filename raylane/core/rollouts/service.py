@@ -23,7 +23,7 @@ from raylane.core.endpoints.service import endpoint_service
 from raylane.core.rbac import Actor, Permission, Role
 from raylane.core.rollouts.models import ACTIVE, Rollout, RolloutStatus
 from raylane.core.rollouts.repository import RolloutRepository
-from raylane.errors import Conflict, InvalidInput, NotFound
+from raylane.errors import Conflict, NotFound
 from raylane.infra.db.session import conflict_on_duplicate
 from raylane.schemas.agent_tests import TestRunCreate
 from raylane.schemas.rollouts import RolloutCreate, RolloutPolicy
@@ -76,8 +76,8 @@ class RolloutService:
 
         Raises:
             NotFound: the endpoint, the canary version or the suite is not the caller's.
-            Conflict: a rollout is already running or paused on the endpoint.
-            InvalidInput: the canary is the endpoint's stable version.
+            Conflict: a rollout is already running or paused on the endpoint, or the canary
+                is the endpoint's stable version.
         """
         now = now or datetime.now(UTC)
         endpoint = await endpoint_service.get(session, endpoint_id=endpoint_id)
@@ -89,7 +89,8 @@ class RolloutService:
             session, endpoint=endpoint, version=data.canary
         )
         if canary_ref == endpoint.stable_ref:
-            raise InvalidInput(f"version {data.canary} is already the endpoint's stable version")
+            # A state of the endpoint, not a malformed request: 409, like a rollout already on.
+            raise Conflict(f"version {data.canary} is already the endpoint's stable version")
         policy = data.policy
         weight = policy.steps[0]
         rollout = Rollout(
