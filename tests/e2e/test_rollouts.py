@@ -25,8 +25,9 @@ from tests.e2e.corpus import http_client, new_tenant
 pytestmark = pytest.mark.e2e
 
 ARTIFACT = "model/model.safetensors"
-# Run as a separate driver with the stack's environment (its Ray address, token, namespace), so
-# this test process never joins the cluster itself.
+# A separate driver with the stack's environment (its Ray address, token, namespace), so this
+# test process never joins the cluster itself. It connects first (seconds), then acts on each
+# line it reads at once: "kill" (as a crash would: Ray restarts the actor) or "stats".
 ORCHESTRATOR = """
 import json, sys
 import ray
@@ -36,27 +37,58 @@ from raylane.serve.deploy import connect
 
 settings = get_settings()
 connect(settings)
-actor = ray.get_actor(NAME, namespace=settings.ray.namespace)
-stats = ray.get(actor.stats.remote(), timeout=60)
-if sys.argv[1] == "kill":
-    ray.kill(actor, no_restart=False)  # as a crash would: Ray restarts it
-print(json.dumps(stats))
+print("ready", flush=True)
+for line in sys.stdin:
+    actor = ray.get_actor(NAME, namespace=settings.ray.namespace)
+    stats = ray.get(actor.stats.remote(), timeout=120)
+    if line.strip() == "kill":
+        ray.kill(actor, no_restart=False)
+    print(json.dumps(stats), flush=True)
 """
 
 
-def orchestrator(stack: Stack, action: str) -> dict[str, int]:
-    """The orchestrator actor's stats (its process id), killing it after when ``action`` is
-    ``kill``."""
-    done = subprocess.run(
-        [sys.executable, "-c", ORCHESTRATOR, action],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    stats: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
-    return stats
+class Orchestrator:
+    """The platform's orchestrator actor, reached through a driver connected beforehand."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._driver = subprocess.Popen(
+            [sys.executable, "-c", ORCHESTRATOR],
+            env=stack.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._readline(timeout=120) == "ready"
+
+    def _readline(self, timeout: float) -> str:
+        assert self._driver.stdout is not None
+        done = threading.Event()
+        line: list[str] = []
+
+        def read() -> None:
+            assert self._driver.stdout is not None
+            line.append(self._driver.stdout.readline().strip())
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        assert done.wait(timeout), "the driver did not answer"
+        return line[0]
+
+    def ask(self, command: str) -> dict[str, int]:
+        """The actor's stats (its process id, passes); killed right after for ``kill``."""
+        assert self._driver.stdin is not None
+        self._driver.stdin.write(f"{command}\n")
+        self._driver.stdin.flush()
+        stats: dict[str, int] = json.loads(self._readline(timeout=180))
+        return stats
+
+    def close(self) -> None:
+        if self._driver.stdin is not None:
+            self._driver.stdin.close()
+        try:
+            self._driver.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._driver.kill()
 
 
 def classifier() -> bytes:
@@ -150,21 +182,29 @@ def test_a_rollout_through_serve_survives_its_orchestrator_being_killed(
             "max_failed_analyses": 5,
             "checks": {"min_requests": 2},
         }
-        with Traffic(stack, token, endpoint_id) as traffic:
-            r = http.post(
-                f"/api/v1/endpoints/{endpoint_id}/rollouts", json={"canary": 2, "policy": policy}
-            )
-            assert r.status_code == 202, r.text
-            rollout_id = r.json()["id"]
-            killed: dict[str, int] | None = None
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                rollout = http.get(f"/api/v1/rollouts/{rollout_id}").json()
-                if rollout["status"] not in ("running", "paused"):
-                    break
-                if killed is None and rollout["step"] >= 1:
-                    killed = orchestrator(stack, "kill")  # mid-rollout: step 2 of 3
-                time.sleep(0.5)
+        driver = Orchestrator(stack)
+        try:
+            with Traffic(stack, token, endpoint_id) as traffic:
+                r = http.post(
+                    f"/api/v1/endpoints/{endpoint_id}/rollouts",
+                    json={"canary": 2, "policy": policy},
+                )
+                assert r.status_code == 202, r.text
+                rollout_id = r.json()["id"]
+                killed: dict[str, int] | None = None
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    rollout = http.get(f"/api/v1/rollouts/{rollout_id}").json()
+                    if rollout["status"] not in ("running", "paused"):
+                        break
+                    if killed is None and rollout["step"] >= 1:
+                        killed = driver.ask("kill")  # mid-rollout: step 2 of 3
+                        interrupted = http.get(f"/api/v1/rollouts/{rollout_id}").json()
+                        assert interrupted["status"] == "running", interrupted
+                    time.sleep(0.5)
+            after = driver.ask("stats")
+        finally:
+            driver.close()
         assert killed is not None, "the rollout ended before it could be interrupted"
         assert rollout["status"] == "promoted", json.dumps(rollout, indent=1)
         events = rollout["history"]
@@ -173,7 +213,6 @@ def test_a_rollout_through_serve_survives_its_orchestrator_being_killed(
         passed = [e["step"] for e in events if e.get("verdict") == "pass"]
         assert passed == [0, 1, 2]
         # The orchestrator that finished it is a new instance of the same named actor.
-        after = orchestrator(stack, "stats")
         assert after["pid"] != killed["pid"]
         assert after["passes"] > 0
 
@@ -189,6 +228,7 @@ def test_a_rollout_through_serve_survives_its_orchestrator_being_killed(
         "RAYLANE_URL": stack.url,
         "RAYLANE_API_KEY": token,
         "RAYLANE_CONFIG": str(tmp_path / "no-config.toml"),
+        "COLUMNS": "400",  # one line per event, unwrapped
     }
     exe = Path(sys.executable).parent / "raylane"
     watch = subprocess.run(
