@@ -83,7 +83,9 @@ def follow(client: Client, rollout_id: str, *, poll: float = 1.0) -> RolloutRead
     while True:
         rollout = client.rollouts.get(rollout_id)
         for entry in rollout.history[seen:]:
-            console().print(describe(entry, rollout.steps), highlight=False)
+            console().print(
+                describe(entry, rollout.steps), highlight=False, markup=False, soft_wrap=True
+            )
         seen = len(rollout.history)
         if rollout.status in TERMINAL:
             return rollout
@@ -173,7 +175,9 @@ def show_rollout(
         show(rollout, output, fields=DETAIL)
         if output is OutputFormat.table:
             for entry in rollout.history:
-                console().print(describe(entry, rollout.steps), highlight=False)
+                console().print(
+                    describe(entry, rollout.steps), highlight=False, markup=False, soft_wrap=True
+                )
 
 
 @app.command("watch")
