@@ -368,6 +368,54 @@ class Killed(BaseException):
     """The orchestrator's process dying: not an error any handler in it catches."""
 
 
+class TestCopilotEndpoint:
+    async def test_a_configuration_version_gated_by_its_suite_is_promoted(
+        self,
+        api: Api,
+        org_a: Tenant,
+        kv: aioredis.Redis,
+        services: Settings,
+        owner_conn: psycopg.Connection,
+    ) -> None:
+        owner = api.as_(org_a)
+        pid = (await owner.post("/api/v1/projects", json={"name": f"p-{uuid.uuid4().hex}"})).json()[
+            "id"
+        ]
+        for prompt in ("Answer briefly.", "Answer briefly and cite sources."):
+            r = await owner.post(
+                f"/api/v1/projects/{pid}/copilot-configs",
+                json={"name": "support", "spec": {"system_prompt": prompt}},
+            )
+            assert r.status_code == 201, r.text
+        r = await owner.post(
+            f"/api/v1/projects/{pid}/endpoints",
+            json={"name": "help", "kind": "copilot", "subject": "support", "stable": "1"},
+        )
+        assert r.status_code == 201, r.text
+        endpoint_id = r.json()["id"]
+        r = await owner.post(
+            f"/api/v1/projects/{pid}/agent-suites", json={"name": "smoke", "content": SUITE}
+        )
+        assert r.status_code == 201, r.text
+        policy = {
+            "steps": [100],
+            "interval_s": 30,
+            "suite": {"name": "smoke", "min_score": 0.5},
+        }
+        rollout = await start(api, org_a, endpoint_id, policy)
+        run = (await owner.get(f"/api/v1/agent-test-runs/{rollout['test_run_id']}")).json()
+        assert run["target"] == "copilot-config:support:2"  # the canary configuration
+        finish_test_run(owner_conn, rollout["test_run_id"], "succeeded", 0.75)
+        t = started(rollout)
+        await traffic(kv, endpoint_id, "2", t + timedelta(seconds=5), n=12)
+        await orchestrate.tick(services, now=t + timedelta(seconds=30), kv=kv)
+        current = await get(api, org_a, rollout["id"])
+        assert current["status"] == "promoted", current["history"]
+        assert current["history"][-2]["figures"]["suite"]["score"] == 0.75
+        endpoint = await split(api, org_a, endpoint_id)
+        assert (endpoint["stable_label"], endpoint["canary_label"]) == ("2", None)
+
+
 class TestResume:
     async def test_a_killed_orchestrator_leaves_no_step_repeated_or_skipped(
         self,
