@@ -113,7 +113,12 @@ class CaseWorker:
                 serve.get_deployment_handle("LLM", app_name=APP_NAME),
                 settings.llm.model_name,
             )
-            self._target = CopilotTarget(copilot.chat, self._actor, uuid.UUID(spec["project_id"]))
+            self._target = CopilotTarget(
+                copilot.chat,
+                self._actor,
+                uuid.UUID(spec["project_id"]),
+                config=spec.get("config_spec"),  # copilot-config:NAME:VERSION
+            )
         elif kind == "model":
             models = ServeModels(serve.get_deployment_handle("ModelServer", app_name=APP_NAME))
             ref = ModelRef(

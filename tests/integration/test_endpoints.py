@@ -448,3 +448,45 @@ class TestCopilotEndpoints:
         metrics = (await owner.get(f"/api/v1/endpoints/{endpoint_id}/metrics")).json()
         assert metrics["canary"]["blocked"] == 2 and metrics["canary"]["block_rate"] == 1.0
         assert metrics["stable"]["requests"] == 1 and metrics["stable"]["blocked"] == 0
+
+
+SUITE = """
+cases:
+  - id: greet
+    input: "hello"
+    assert:
+      - {type: contains, value: hello}
+"""
+
+
+class TestConfigTarget:
+    async def test_a_suite_runs_against_a_configuration_version(
+        self, api: Api, org_a: Tenant, owner_conn: psycopg.Connection
+    ) -> None:
+        project = await _project(api, org_a)
+        owner = api.as_(org_a)
+        spec = {"system_prompt": "Be brief.", "answer_mode": "generative", "top_k": 2}
+        r = await owner.post(
+            f"/api/v1/projects/{project}/copilot-configs", json={"name": "bot", "spec": spec}
+        )
+        assert r.status_code == 201, r.text
+        r = await owner.post(
+            f"/api/v1/projects/{project}/agent-suites", json={"name": "smoke", "content": SUITE}
+        )
+        assert r.status_code == 201, r.text
+        runs = f"/api/v1/projects/{project}/agent-test-runs"
+        r = await owner.post(runs, json={"suite": "smoke", "target": "copilot-config:bot:1"})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        [(params,)] = owner_conn.execute("SELECT params FROM runs WHERE id = %s", (run_id,))
+        target = params["target_spec"]
+        assert target["kind"] == "copilot" and target["config_version"] == 1
+        assert target["config_spec"]["system_prompt"] == "Be brief."
+        await owner.post(f"/api/v1/runs/{run_id}/cancel")
+        for bad, status in [
+            ("copilot-config:bot:2", 404),
+            ("copilot-config:nope:1", 404),
+            ("copilot-config:bot", 422),
+        ]:
+            r = await owner.post(runs, json={"suite": "smoke", "target": bad})
+            assert r.status_code == status, (bad, r.text)

@@ -30,6 +30,7 @@ from raylane.core.agenttests.repository import (
 )
 from raylane.core.agenttests.types import CaseResult, Verdict
 from raylane.core.audit import audit_service
+from raylane.core.endpoints.configs import copilot_config_service
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import Run, RunKind
@@ -50,6 +51,8 @@ from raylane.schemas.agent_tests import (
 KIND = RunKind.AGENT_TEST
 # model:NAME@ALIAS or model:NAME:VERSION (NAME as the registry allows it)
 _MODEL_TARGET = re.compile(r"^model:(?P<name>[^@:]+)(?:@(?P<alias>[^@:]+)|:(?P<version>\d+))?$")
+# copilot-config:NAME:VERSION, a version of one of the project's copilot configurations
+_CONFIG_TARGET = re.compile(r"^copilot-config:(?P<name>[^@:]+):(?P<version>\d{1,9})$")
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,23 @@ class AgentTestService:
             if stored is None:
                 raise NotFound("target", target)
             return {"kind": stored.kind, "target_id": str(stored.id)}
+        match = _CONFIG_TARGET.match(target)
+        if match:
+            config = await copilot_config_service.by_name(
+                session, project_id=project_id, name=match["name"]
+            )
+            version = await copilot_config_service.version(
+                session, config=config, number=int(match["version"])
+            )
+            # The spec travels pinned in the run's params: versions never change.
+            return {
+                "kind": "copilot",
+                "project_id": str(project_id),
+                "config": config.name,
+                "config_version": version.version,
+                "config_version_id": str(version.id),
+                "config_spec": dict(version.spec),
+            }
         match = _MODEL_TARGET.match(target)
         if match:
             ref = await tracking.resolve_model(
@@ -317,8 +337,8 @@ class AgentTestService:
                 "artifact_key": ref.artifact_key,
             }
         raise InvalidInput(
-            f"target {target!r}: use 'copilot', 'model:NAME@ALIAS', 'model:NAME:VERSION' or "
-            "'target:NAME'"
+            f"target {target!r}: use 'copilot', 'copilot-config:NAME:VERSION', "
+            "'model:NAME@ALIAS', 'model:NAME:VERSION' or 'target:NAME'"
         )
 
     async def get_run(self, session: AsyncSession, *, run_id: uuid.UUID) -> Run:

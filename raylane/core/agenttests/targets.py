@@ -24,6 +24,7 @@ import httpx
 
 from raylane.core.agenttests.types import Citation, Observation, TargetError, ToolCall
 from raylane.core.copilot.engine import ChatRequest
+from raylane.core.endpoints.configs import apply as apply_config
 from raylane.core.guardrails.policy import DETECTOR_NAMES
 from raylane.core.rbac import Actor
 from raylane.errors import RateLimited, RaylaneError
@@ -358,7 +359,8 @@ Chat = Callable[[Actor, ChatRequest], AsyncGenerator[dict[str, Any], None]]
 
 class CopilotTarget:
     """A project's copilot, asked in-process through ``CopilotEngine.chat`` (or anything with
-    its signature). Turns are not stored: a test run leaves no conversations behind."""
+    its signature). Turns are not stored: a test run leaves no conversations behind.
+    ``config``: a copilot configuration version's spec, applied to every question."""
 
     def __init__(
         self,
@@ -367,9 +369,11 @@ class CopilotTarget:
         project_id: uuid.UUID,
         *,
         collection_ids: list[uuid.UUID] | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self._chat, self._actor, self._project_id = chat, actor, project_id
         self._collection_ids = list(collection_ids or [])
+        self._config = config
 
     async def answer(
         self,
@@ -387,6 +391,8 @@ class CopilotTarget:
             collection_ids=self._collection_ids,
             store=False,
         )
+        if self._config is not None:
+            request = apply_config(request, self._config)
         seen = _CopilotAnswer()
         started = time.perf_counter()
         try:
