@@ -37,6 +37,7 @@ from raylane.client.resources.collections import AsyncCollections, Collections
 from raylane.client.resources.copilot import AsyncCopilot, Copilot
 from raylane.client.resources.datasets import AsyncDatasets, Datasets
 from raylane.client.resources.documents import AsyncDocuments, Documents
+from raylane.client.resources.endpoints import AsyncEndpoints, Endpoints
 from raylane.client.resources.experiments import AsyncExperiments, Experiments
 from raylane.client.resources.flags import AsyncFeatureFlags, FeatureFlags
 from raylane.client.resources.guardrails import AsyncGuardrails, Guardrails
@@ -124,6 +125,7 @@ class Client:
         self.guardrails = Guardrails(self._http)
         self.copilot = Copilot(self._http)
         self.rollouts = Rollouts(self._http)
+        self.endpoints = Endpoints(self._http)
 
     def me(self) -> MeRead:
         """Who the key belongs to: user, organization, role and permissions.
@@ -220,6 +222,7 @@ class AsyncClient:
         self.guardrails = AsyncGuardrails(self._http)
         self.copilot = AsyncCopilot(self._http)
         self.rollouts = AsyncRollouts(self._http)
+        self.endpoints = AsyncEndpoints(self._http)
 
     async def me(self) -> MeRead:
         return await asend(self._http, ME)

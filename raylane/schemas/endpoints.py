@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from raylane.schemas.common import JSON_NUMBER, MAX_TOKENS, NUL_FREE, Input, Int, Output, RawText
-from raylane.schemas.copilot import ChatBody
+from raylane.schemas.copilot import ChatAnswer, ChatBody
 from raylane.schemas.guardrails import GuardrailPolicyBody
 
 # An endpoint's or configuration's name: it appears in agent-test targets
@@ -117,6 +117,13 @@ class EndpointChat(ChatBody):
     """The copilot chat body, plus ``key`` to keep a caller on one version."""
 
     key: StickyKey | None = None
+
+
+class EndpointChatAnswer(ChatAnswer):
+    """The copilot's answer, with the configuration version that gave it."""
+
+    version: str
+    variant: Literal["stable", "canary"]
 
 
 class EndpointPrediction(Output):

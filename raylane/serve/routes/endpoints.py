@@ -24,12 +24,13 @@ from raylane.infra.metrics import (
     ENDPOINT_TOKENS,
 )
 from raylane.schemas.common import DateTime, Page
-from raylane.schemas.copilot import ChatAnswer, question_index
+from raylane.schemas.copilot import question_index
 from raylane.schemas.endpoints import (
     CopilotConfigCreate,
     CopilotConfigRead,
     CopilotConfigVersionRead,
     EndpointChat,
+    EndpointChatAnswer,
     EndpointCreate,
     EndpointMetrics,
     EndpointPredict,
@@ -317,7 +318,7 @@ async def _tallied(rest: AsyncGenerator[Event, None], tally: _Tally) -> AsyncGen
 @router.post(
     "/endpoints/{endpoint_id}/chat",
     dependencies=[require(Permission.ENDPOINT_READ), require(Permission.COPILOT_USE)],
-    response_model=ChatAnswer,
+    response_model=EndpointChatAnswer,
 )
 async def chat_endpoint(
     endpoint_id: uuid.UUID,
@@ -365,4 +366,5 @@ async def chat_endpoint(
         _served(streamed, route["version"], route["variant"])
         return streamed
     _served(response, route["version"], route["variant"])
-    return ChatAnswer.model_validate(await drain(head, rest))
+    answer = await drain(head, rest) | {"version": route["version"], "variant": route["variant"]}
+    return EndpointChatAnswer.model_validate(answer)
