@@ -11,7 +11,7 @@ from sqlalchemy import text
 from raylane.core.rbac import Permission
 from raylane.serve.app import ROUTERS
 from tests.factories import Api, Tenant
-from tests.integration import training_routes
+from tests.integration import agent_test_routes, training_routes
 
 # A valid body for every mutating route; a route missing here fails
 # test_rbac.py::test_every_mutating_route_has_a_request_in_the_table.
@@ -65,6 +65,7 @@ MULTIPART: dict[tuple[str, str], Any] = {
 }
 
 BODIES.update(training_routes.BODIES)
+BODIES.update(agent_test_routes.BODIES)
 MULTIPART.update(training_routes.MULTIPART)
 
 
@@ -159,6 +160,7 @@ async def resources(api: Api, tenant: Tenant) -> dict[str, str]:
     )
     assert answer.status_code == 200, answer.text
     training = await training_routes.training_resources(api, tenant, project["id"])
+    training |= await agent_test_routes.agent_test_resources(api, tenant, project["id"])
     return training | {
         "conversation_id": answer.json()["conversation_id"],
         "collection_id": collection["id"],

@@ -197,16 +197,16 @@ async def list_test_runs(
     return Page[TestRunRead](items=[_run(r) for r in result.items], next_cursor=result.next_cursor)
 
 
-@router.get("/agent-test-runs/{run_id}", dependencies=READ)
-async def get_test_run(run_id: uuid.UUID, session: SessionDep) -> TestRunRead:
+@router.get("/agent-test-runs/{test_run_id}", dependencies=READ)
+async def get_test_run(test_run_id: uuid.UUID, session: SessionDep) -> TestRunRead:
     """Status, live progress and, once done, the summary (pass rate, weighted score, per-tag
     breakdown, latency percentiles)."""
-    return _run(await agent_test_service.get_run(session, run_id=run_id))
+    return _run(await agent_test_service.get_run(session, run_id=test_run_id))
 
 
-@router.get("/agent-test-runs/{run_id}/results", dependencies=READ)
+@router.get("/agent-test-runs/{test_run_id}/results", dependencies=READ)
 async def list_case_results(
-    run_id: uuid.UUID,
+    test_run_id: uuid.UUID,
     session: SessionDep,
     page: PageDep,
     status: Literal["passed", "failed", "error"] | None = None,
@@ -214,7 +214,7 @@ async def list_case_results(
     """Each case's output, assertion verdicts (with scores, the judge's reasoning), latency,
     tokens and error; stored as cases finish, so a running run shows what is done."""
     result = await agent_test_service.results(
-        session, run_id=run_id, status=status, limit=page.limit, cursor=page.cursor
+        session, run_id=test_run_id, status=status, limit=page.limit, cursor=page.cursor
     )
     return Page[CaseResultRead](
         items=[_result(r) for r in result.items], next_cursor=result.next_cursor
@@ -222,24 +222,26 @@ async def list_case_results(
 
 
 @router.get(
-    "/agent-test-runs/{run_id}/junit",
+    "/agent-test-runs/{test_run_id}/junit",
     dependencies=READ,
     response_class=Response,
     responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}}}},
 )
-async def junit_report(run_id: uuid.UUID, session: SessionDep) -> Response:
+async def junit_report(test_run_id: uuid.UUID, session: SessionDep) -> Response:
     """The run's results as a JUnit XML report (one test case per suite case), for CI."""
-    run = await agent_test_service.get_run(session, run_id=run_id)
-    results = await agent_test_service.case_results(session, run_id=run_id)
+    run = await agent_test_service.get_run(session, run_id=test_run_id)
+    results = await agent_test_service.case_results(session, run_id=test_run_id)
     summary = report.summarize(results, float(run.params.get("threshold", 1.0)))
     body = report.junit(str(run.params.get("suite", "suite")), results, summary)
     return Response(body, media_type="application/xml")
 
 
-@router.get("/agent-test-runs/{run_id}/compare/{base_run_id}", dependencies=READ)
+@router.get("/agent-test-runs/{test_run_id}/compare/{base_test_run_id}", dependencies=READ)
 async def compare_test_runs(
-    run_id: uuid.UUID, base_run_id: uuid.UUID, session: SessionDep
+    test_run_id: uuid.UUID, base_test_run_id: uuid.UUID, session: SessionDep
 ) -> TestComparison:
-    """What changed from ``base_run_id`` to this run: regressions (passed → failed or error),
+    """What changed from ``base_test_run_id`` to this run: regressions (passed → failed or error),
     fixes, and the score, pass-rate and latency deltas."""
-    return await agent_test_service.compare(session, base_run_id=base_run_id, head_run_id=run_id)
+    return await agent_test_service.compare(
+        session, base_run_id=base_test_run_id, head_run_id=test_run_id
+    )
