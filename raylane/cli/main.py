@@ -18,6 +18,7 @@ from raylane.cli import (
     copilot,
     datasets,
     documents,
+    endpoints,
     experiments,
     flags,
     guardrails,
@@ -96,6 +97,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
 app.add_typer(agent_tests.app, name="test")
 app.add_typer(rollouts.app, name="rollouts")
+app.add_typer(endpoints.app, name="endpoints")
 account.register(app)
 collections.register(app)
 copilot.register(app)
