@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raylane.core.endpoints.models import Endpoint
 from raylane.core.rollouts.models import ACTIVE, Rollout
 
 
@@ -43,6 +44,11 @@ class RolloutRepository:
             .execution_options(populate_existing=True)
         )
         return (await self._session.scalars(stmt)).first()
+
+    async def lock_endpoint(self, endpoint: Endpoint) -> None:
+        """Row-lock the endpoint (re-read) until the transaction ends: a rollout starting and a
+        manual split (which locks it too, then looks for an active rollout) go one at a time."""
+        await self._session.refresh(endpoint, with_for_update=True)
 
     async def for_endpoint(self, endpoint_id: uuid.UUID, *, limit: int) -> list[Rollout]:
         """The endpoint's rollouts, newest first."""

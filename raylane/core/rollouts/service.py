@@ -82,6 +82,7 @@ class RolloutService:
         now = now or datetime.now(UTC)
         endpoint = await endpoint_service.get(session, endpoint_id=endpoint_id)
         repo = RolloutRepository(session)
+        await repo.lock_endpoint(endpoint)
         active = await repo.active_for_endpoint(endpoint.id)
         if active is not None:
             raise Conflict(f"rollout {active.id} is already {active.status} on this endpoint")
