@@ -223,14 +223,18 @@ def wrk(
     headers: dict[str, str],
     script: str | None = None,
     strict: bool = True,
+    timeout_s: int | None = None,
 ) -> Load:
     """Closed-loop load with wrk (a C load generator: it leaves the CPU to the servers).
     ``script``: a wrk Lua script (e.g. one that POSTs a rotating set of bodies).
-    ``strict``: a socket error or timeout (wrk's default, 2 s) raises; warm-ups pass False.
+    ``strict``: a socket error or timeout (wrk's default, 2 s, or ``timeout_s``) raises;
+    warm-ups pass False.
     A non-2xx response always raises."""
     cmd = ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--latency"]
     if script is not None:
         cmd += ["-s", script]
+    if timeout_s is not None:  # wrk's own default is 2 s: too short for heavier requests
+        cmd += ["--timeout", f"{timeout_s}s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout

@@ -276,6 +276,15 @@ class TestEndpoints:
             kv, endpoint_id=endpoint_id, version="2", start=since - 5, end=time.time() + 5
         )
         assert window.requests == seen["2"] and window.error_rate == 0.0
+        # And per endpoint and version in Prometheus, on the API's /metrics.
+        text = (await api.http.get("/metrics")).text
+        for version in ("1", "2"):
+            series = (
+                f'raylane_endpoint_requests_total{{endpoint="{endpoint_id}",outcome="ok",'
+                f'version="{version}"}} {float(seen[version])}'
+            )
+            assert series in text, series
+        assert f'raylane_endpoint_request_seconds_count{{endpoint="{endpoint_id}"' in text
 
     async def test_manual_split_refused_while_a_rollout_is_active(
         self,
