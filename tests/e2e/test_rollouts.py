@@ -151,6 +151,8 @@ class Traffic:
                 self.statuses[r.status_code] += 1
                 if r.status_code == 200:
                     self.versions[r.headers["X-Raylane-Version"]] += 1
+                # A steady user load, inside the key's rate limit (1,200 a minute).
+                self._stop.wait(0.1)
 
     def __enter__(self) -> Traffic:
         for thread in self._threads:
@@ -182,9 +184,13 @@ def test_a_rollout_through_serve_survives_its_orchestrator_being_killed(
             "max_failed_analyses": 5,
             "checks": {"min_requests": 2},
         }
+        # The users' own key: polling the rollout does not eat into their rate limit.
+        r = http.post("/api/v1/api-keys", json={"name": "traffic"})
+        assert r.status_code == 201, r.text
+        users = str(r.json()["secret"])
         driver = Orchestrator(stack)
         try:
-            with Traffic(stack, token, endpoint_id) as traffic:
+            with Traffic(stack, users, endpoint_id) as traffic:
                 r = http.post(
                     f"/api/v1/endpoints/{endpoint_id}/rollouts",
                     json={"canary": 2, "policy": policy},
