@@ -58,28 +58,31 @@ class Orchestrator:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self._readline(timeout=120) == "ready"
+        self._readline("ready", timeout=120)
 
-    def _readline(self, timeout: float) -> str:
-        assert self._driver.stdout is not None
+    def _readline(self, want: str, timeout: float) -> str:
+        """The driver's next stdout line starting with ``want`` (Ray may print its own first)."""
         done = threading.Event()
-        line: list[str] = []
+        found: list[str] = []
 
         def read() -> None:
             assert self._driver.stdout is not None
-            line.append(self._driver.stdout.readline().strip())
+            for line in self._driver.stdout:
+                if line.startswith(want):
+                    found.append(line.strip())
+                    break
             done.set()
 
         threading.Thread(target=read, daemon=True).start()
-        assert done.wait(timeout), "the driver did not answer"
-        return line[0]
+        assert done.wait(timeout) and found, "the driver did not answer"
+        return found[0]
 
     def ask(self, command: str) -> dict[str, int]:
         """The actor's stats (its process id, passes); killed right after for ``kill``."""
         assert self._driver.stdin is not None
         self._driver.stdin.write(f"{command}\n")
         self._driver.stdin.flush()
-        stats: dict[str, int] = json.loads(self._readline(timeout=180))
+        stats: dict[str, int] = json.loads(self._readline("{", timeout=180))
         return stats
 
     def close(self) -> None:
