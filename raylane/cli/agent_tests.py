@@ -180,6 +180,48 @@ def follow(client: Client, run_id: str) -> TestRunRead:
     return client.agent_tests.get(run_id)
 
 
+@app.command("add")
+def add_suite(
+    ctx: typer.Context,
+    suite_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The suite (YAML or JSON).")
+    ],
+    project: Annotated[str, typer.Option("--project", "-p", help="Project id or name.")],
+    name: Annotated[
+        str | None, typer.Option(help="The suite's name (default: the file's name).")
+    ] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Store the suite as its next version (the same document again: that version)."""
+    try:
+        content = suite_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"{suite_file}: {exc}") from exc
+    with api(ctx) as client:
+        version = client.agent_tests.add_suite(
+            project_id(client, project), name or suite_file.stem, content
+        )
+    show(version, output)
+
+
+@app.command("suites")
+def list_suites(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Option("--project", "-p", help="Project id or name.")],
+    limit: LimitOpt = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """The project's suites and their latest versions."""
+    with api(ctx) as client:
+        pid = project_id(client, project)
+        show_many(
+            fetch(lambda **kw: client.agent_tests.suites(pid, **kw), limit),
+            output,
+            columns=("id", "name", "latest_version", "created_at"),
+            noun="suites",
+        )
+
+
 @app.command("list")
 def list_runs(
     ctx: typer.Context,

@@ -209,6 +209,11 @@ def test_cli_gates_ci_and_writes_junit(
     assert len(list(cases.iter("failure"))) == 1
     passing = stack.cli(*args, *common, "--fail-under", "0.5", check=False)
     assert passing.returncode == 0, passing.stderr
+    # Unchanged, the suite is still version 1; the listing shows it.
+    added = stack.cli(*args, "test", "add", str(suite), "-p", tenant["project"], "-o", "json")
+    assert json.loads(added.stdout)["version"] == 1
+    listed = stack.cli(*args, "test", "suites", "-p", tenant["project"], "-o", "json")
+    assert "ci-smoke" in [s["name"] for s in json.loads(listed.stdout)]
 
 
 def test_another_tenant_sees_nothing(stack: Stack, tenant: dict[str, Any]) -> None:
