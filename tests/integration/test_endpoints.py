@@ -499,3 +499,53 @@ class TestConfigTarget:
         ]:
             r = await owner.post(runs, json={"suite": "smoke", "target": bad})
             assert r.status_code == status, (bad, r.text)
+
+
+class TestPromote:
+    async def test_the_orchestrator_promotes_and_the_alias_moves(
+        self, api: Api, org_a: Tenant, model_endpoint: dict[str, Any], app: Any
+    ) -> None:
+        """``promote`` as the rollout orchestrator calls it (no actor): the canary becomes
+        stable, the model's production alias moves to it, both audited as the system."""
+        from raylane.core.endpoints.service import endpoint_service
+
+        owner = api.as_(org_a)
+        endpoint_id = uuid.UUID(model_endpoint["id"])
+        org = uuid.UUID(org_a.organization_id)
+        await owner.put(
+            f"/api/v1/models/{model_endpoint['model']}/aliases/production", json={"version": 1}
+        )
+        async with app.state.platform.db.session(organization_id=org) as session:
+            endpoint = await endpoint_service.get(session, endpoint_id=endpoint_id)
+            ref, label = await endpoint_service.resolve_version(
+                session, endpoint=endpoint, version=2
+            )
+            await endpoint_service.set_split(
+                session,
+                actor=None,
+                endpoint=endpoint,
+                canary_ref=ref,
+                canary_label=label,
+                weight=25,
+                reason={"step": 1, "figures": {"canary": {"error_rate": 0.0}}},
+            )
+            await endpoint_service.promote(
+                session, actor=None, endpoint=endpoint, reason={"step": "final"}
+            )
+        after = (await owner.get(f"/api/v1/endpoints/{endpoint_id}")).json()
+        assert after["stable_label"] == "2" and after["stable_ref"] == str(ref)
+        assert after["canary_ref"] is None and after["canary_weight"] == 0
+        assert after["generation"] == 2
+        model = (await owner.get(f"/api/v1/models/{model_endpoint['model']}")).json()
+        assert model["aliases"]["production"] == 2
+        events = (await owner.get("/api/v1/audit/events", params={"limit": 200})).json()["items"]
+        actions = {e["action"]: e for e in events}
+        assert {"endpoint.split", "endpoint.promote", "model.alias.set"} <= set(actions)
+        moved = [e for e in events if e["action"] == "model.alias.set" and e["actor_id"] is None]
+        assert moved and moved[0]["summary"]["before"]["version"] == 1
+        split = actions["endpoint.split"]
+        assert split["summary"]["after"]["reason"]["step"] == 1
+        with pytest.raises(Exception, match="no canary"):
+            async with app.state.platform.db.session(organization_id=org) as session:
+                endpoint = await endpoint_service.get(session, endpoint_id=endpoint_id)
+                await endpoint_service.promote(session, actor=None, endpoint=endpoint, reason={})
