@@ -11,7 +11,7 @@ from sqlalchemy import text
 from raylane.core.rbac import Permission
 from raylane.serve.app import ROUTERS
 from tests.factories import Api, Tenant
-from tests.integration import agent_test_routes, training_routes
+from tests.integration import agent_test_routes, endpoint_routes, training_routes
 
 # A valid body for every mutating route; a route missing here fails
 # test_rbac.py::test_every_mutating_route_has_a_request_in_the_table.
@@ -66,6 +66,7 @@ MULTIPART: dict[tuple[str, str], Any] = {
 
 BODIES.update(training_routes.BODIES)
 BODIES.update(agent_test_routes.BODIES)
+BODIES.update(endpoint_routes.BODIES)
 MULTIPART.update(training_routes.MULTIPART)
 
 
@@ -161,6 +162,9 @@ async def resources(api: Api, tenant: Tenant) -> dict[str, str]:
     assert answer.status_code == 200, answer.text
     training = await training_routes.training_resources(api, tenant, project["id"])
     training |= await agent_test_routes.agent_test_resources(api, tenant, project["id"])
+    training |= await endpoint_routes.endpoint_resources(
+        api, tenant, project["id"], training["model_name"], training["experiment_run_id"]
+    )
     return training | {
         "conversation_id": answer.json()["conversation_id"],
         "collection_id": collection["id"],
@@ -182,4 +186,7 @@ def parent_depth(path: str) -> int:
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
+    """The path with its parameters from ``ids`` (some routes take a resource of their own:
+    ``endpoint_routes.SEPARATE``)."""
+    ids = ids | {name: ids[key] for name, key in endpoint_routes.SEPARATE.get(path, {}).items()}
     return path.format(**ids) if "{" in path else path

@@ -13,7 +13,11 @@ async def test_cross_tenant_sweep_answers_404_like_a_random_id(
     api: Api, org_a: Tenant, org_b: Tenant
 ) -> None:
     ids_a = await resources(api, org_a)
-    random_ids = {k: str(uuid.uuid4()) for k in ids_a} | {"key": "no-such-flag"}
+    # Version numbers are integers in some routes: a missing one is a number nobody has.
+    random_ids = {k: str(uuid.uuid4()) for k in ids_a} | {
+        "key": "no-such-flag",
+        "version": "987654",
+    }
     failures = []
     for method, path, _ in ROUTES:
         # PUT /feature-flags/{key} is an upsert in the caller's own namespace, not a lookup.
