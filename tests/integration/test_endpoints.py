@@ -111,6 +111,21 @@ class TestCopilotConfigs:
         one = (await owner.get(f"/api/v1/copilot-configs/{config_id}/versions/1")).json()
         assert one["spec"]["system_prompt"] == "Answer in French." and one["spec"]["top_k"] == 3
 
+    async def test_a_guardrail_policy_takes_the_guardrail_permission(
+        self, api: Api, org_a: Tenant
+    ) -> None:
+        """A configuration's policy overrides the project's, so a developer (endpoint:write, no
+        guardrail:write) may store a configuration but not one that carries a policy."""
+        project = await _project(api, org_a)
+        url = f"/api/v1/projects/{project}/copilot-configs"
+        weaker = {"guardrail_policy": {"detectors": {"injection": {"enabled": False}}}}
+        developer = api.as_(await api.member(org_a, role="developer"))
+        r = await developer.post(url, json={"name": "bot", "spec": weaker})
+        assert r.status_code == 403, r.text
+        assert (await developer.post(url, json={"name": "bot", "spec": {}})).status_code == 201
+        admin = api.as_(await api.member(org_a, role="admin"))
+        assert (await admin.post(url, json={"name": "bot", "spec": weaker})).status_code == 201
+
     @pytest.mark.parametrize(
         "body",
         [

@@ -22,7 +22,7 @@ from raylane.core.endpoints.repository import (
     CopilotConfigVersionRepository,
 )
 from raylane.core.projects.service import project_service
-from raylane.core.rbac import Actor
+from raylane.core.rbac import Actor, Permission
 from raylane.errors import NotFound
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import conflict_on_duplicate
@@ -95,7 +95,12 @@ class CopilotConfigService:
 
         Raises:
             NotFound: the project, or a collection the spec names, is not the caller's.
+            PermissionDenied: the spec carries a guardrail policy and the caller may not set
+                guardrail policies (a configuration's policy overrides the project's, so it
+                takes the same permission as changing that).
         """
+        if data.spec.guardrail_policy is not None:
+            actor.require(Permission.GUARDRAIL_WRITE)
         await project_service.get(session, project_id=project_id)
         for collection_id in data.spec.collection_ids:
             found = await CollectionRepository(session).get(collection_id)
