@@ -214,3 +214,25 @@ class TestConfigs:
         )
         assert seen[0].system_prompt == "Be brief." and seen[0].top_k == 9
         assert seen[0].answer_mode == "extractive" and seen[0].store is False
+
+
+class TestTalliedStream:
+    async def test_closing_before_the_first_read_closes_the_chat(self) -> None:
+        """A client gone while the head events were sent: the route closes the rest of the
+        stream unread, and the chat under it (which holds a chat slot) must close too."""
+        from raylane.serve.routes.endpoints import _Tallied, _Tally
+
+        closed: list[bool] = []
+
+        async def rest() -> Any:
+            try:
+                yield {"type": "citations", "citations": []}
+                yield {"type": "token", "text": "a"}
+            finally:
+                closed.append(True)
+
+        chat = rest()
+        await chat.__anext__()  # started, as the route's head leaves it
+        tally = _Tally(uuid.uuid4(), "1")
+        await _Tallied(chat, tally).aclose()
+        assert closed == [True]

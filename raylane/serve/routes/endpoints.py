@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -302,17 +302,35 @@ class _Tally:
         )
 
 
-async def _tallied(rest: AsyncGenerator[Event, None], tally: _Tally) -> AsyncGenerator[Event, None]:
-    ok = True
-    try:
-        async for event in rest:
-            yield tally.see(event)
-    except Exception as exc:
-        ok = not is_fault(exc) and "version" not in getattr(exc, "extra", {})
-        raise
-    finally:
-        await rest.aclose()
-        tally.done(ok=ok)
+class _Tallied:
+    """The rest of a routed chat's events, tallied as they pass. Closing it closes the chat
+    even before its first event is read (a client gone while the head was being sent): a
+    generator that never started would skip its ``finally`` and keep the chat slot."""
+
+    def __init__(self, rest: AsyncGenerator[Event, None], tally: _Tally) -> None:
+        self._rest, self._tally, self._done = rest, tally, False
+
+    def __aiter__(self) -> _Tallied:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return self._tally.see(await self._rest.__anext__())
+        except StopAsyncIteration:
+            self._finish(ok=True)
+            raise
+        except Exception as exc:
+            self._finish(ok=not is_fault(exc) and "version" not in getattr(exc, "extra", {}))
+            raise
+
+    async def aclose(self) -> None:
+        await self._rest.aclose()
+        self._finish(ok=True)  # a client gone counts as answered
+
+    def _finish(self, *, ok: bool) -> None:
+        if not self._done:
+            self._done = True
+            self._tally.done(ok=ok)
 
 
 @router.post(
@@ -360,7 +378,7 @@ async def chat_endpoint(
     tally.started = started_at
     for event in head:
         tally.see(event)
-    rest = _tallied(rest, tally)
+    rest = cast(AsyncGenerator[Event, None], _Tallied(rest, tally))
     if data.stream:
         streamed = sse(head, rest, actor.request_id)
         _served(streamed, route["version"], route["variant"])
