@@ -4,9 +4,10 @@
 tenant session (cached per organization and endpoint for ``SPLIT_TTL_S``, one load at a time
 per endpoint), picks the version (``core.endpoints.routing.choose``), asks the model server
 (multiplexed by version id) or the copilot (with the configuration's settings applied), and
-counts the outcome per version in Redis (``core.endpoints.stats``), which is what a rollout's
-analysis reads. ``EndpointRouter`` is the Serve deployment running it between the API and the
-``ModelServer`` / ``Copilot`` deployments; ``ServeEndpointRouter`` is the API's side of that
+counts the outcome per version in Redis (``core.endpoints.stats.Recorder``: in memory on the
+request's path, one pipelined write every 0.25 s), which is what a rollout's analysis reads.
+``EndpointRouter`` is the Serve deployment running it between the API and the ``ModelServer``
+/ ``Copilot`` deployments; ``ServeEndpointRouter`` is the API's side of that
 deployment; ``local_router`` runs it in the API's process (plain uvicorn, tests).
 """
 
@@ -103,6 +104,7 @@ class EndpointRouting:
         self._ttl, self._draw, self._clock = ttl_s, draw, clock
         # Keyed by organization too: an id alone must never reach another tenant's split.
         self._cache: dict[tuple[uuid.UUID, uuid.UUID], tuple[float, Split]] = {}
+        self._recorder = stats.Recorder(kv)
         self._loading: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Future[Split]] = {}
 
     async def split(self, actor: Actor, endpoint_id: uuid.UUID) -> Split:
@@ -239,19 +241,18 @@ class EndpointRouting:
         blocked: bool = False,
         tokens: int = 0,
     ) -> None:
-        latency_ms = (time.perf_counter() - started) * 1000
-        try:
-            await stats.record(
-                self._kv,
-                endpoint_id=split.endpoint_id,
-                version=version.label,
-                ok=ok,
-                latency_ms=latency_ms,
-                blocked=blocked,
-                tokens=tokens,
-            )
-        except Exception:  # counting must never fail the answer
-            log.warning("endpoint metrics not recorded", exc_info=True)
+        self._recorder.add(
+            endpoint_id=split.endpoint_id,
+            version=version.label,
+            ok=ok,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            blocked=blocked,
+            tokens=tokens,
+        )
+
+    async def flush(self) -> None:
+        """Write the per-version counts not written yet (they are written every 0.25 s)."""
+        await self._recorder.flush()
 
 
 def local_router(

@@ -100,14 +100,18 @@ def test_a_split_through_the_router_deployment(stack: Stack, tenant: dict[str, A
                 version = _predict(http, endpoint, key=f"user-{i}").headers["X-Raylane-Version"]
                 assert by_key.setdefault(f"user-{i}", version) == version, i
         assert set(by_key.values()) == {"1", "2"}
-        # The router replica's per-version counts (Redis) reach the API's metrics route.
-        r = http.get(
-            f"/api/v1/endpoints/{endpoint}/metrics",
-            params={"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - 5))},
-        )
-        assert r.status_code == 200, r.text
-        metrics = r.json()
-        counted = metrics["stable"]["requests"] + metrics["canary"]["requests"]
+        # The router replica's per-version counts (Redis, written every 0.25 s) reach the
+        # API's metrics route.
+        params = {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - 5))}
+        deadline = time.monotonic() + 30
+        while True:
+            r = http.get(f"/api/v1/endpoints/{endpoint}/metrics", params=params)
+            assert r.status_code == 200, r.text
+            metrics = r.json()
+            counted = metrics["stable"]["requests"] + metrics["canary"]["requests"]
+            if counted >= 60 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)  # the router's next write
         assert counted >= 60, metrics
         assert metrics["stable"]["errors"] == 0 and metrics["canary"]["errors"] == 0
         assert metrics["canary"]["p95_ms"] is not None

@@ -278,6 +278,7 @@ class TestEndpoints:
         for _ in range(30):
             r = await owner.post(f"/api/v1/endpoints/{endpoint_id}/predict", json={"inputs": ["x"]})
             seen[r.headers["X-Raylane-Version"]] += 1
+        await seeded_router.flush()  # counts are written every 0.25 s: now, for the test
         r = await owner.get(f"/api/v1/endpoints/{endpoint_id}/metrics")
         assert r.status_code == 200, r.text
         body = r.json()
@@ -469,6 +470,7 @@ class TestCopilotEndpoints:
         assert r.status_code == 200 and r.headers["X-Raylane-Version"] == "2"
         assert r.headers["X-Raylane-Variant"] == "canary"
         assert "event: blocked" in r.text and "event: route" not in r.text
+        await app.state.endpoint_router.flush()
         metrics = (await owner.get(f"/api/v1/endpoints/{endpoint_id}/metrics")).json()
         assert metrics["canary"]["blocked"] == 2 and metrics["canary"]["block_rate"] == 1.0
         assert metrics["stable"]["requests"] == 1 and metrics["stable"]["blocked"] == 0

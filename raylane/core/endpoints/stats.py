@@ -10,12 +10,16 @@ and reads p95 off the summed histogram. Buckets expire after two days.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 import uuid
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
 
 BUCKET_S = 5
 TTL_S = 2 * 24 * 3600
@@ -98,6 +102,67 @@ async def record(
         pipe.hincrby(key, _latency_field(max(0.0, latency_ms)), 1)
         pipe.expire(key, TTL_S)
         await pipe.execute()
+
+
+class Recorder:
+    """What the router uses: ``add`` counts a request in memory (no I/O on the request's path)
+    and one pipeline every ``interval_s`` writes what accumulated, into the same buckets as
+    :func:`record`. Windows see a request at most ``interval_s`` late; a process that dies
+    loses at most that much of its counts."""
+
+    def __init__(self, kv: aioredis.Redis, *, interval_s: float = 0.25) -> None:
+        self._kv, self._interval = kv, interval_s
+        self._pending: dict[str, dict[str, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(
+        self,
+        *,
+        endpoint_id: uuid.UUID | str,
+        version: str,
+        ok: bool,
+        latency_ms: float,
+        blocked: bool = False,
+        tokens: int = 0,
+        at: float | None = None,
+    ) -> None:
+        """Count one request of ``version``; written by the next flush."""
+        bucket = int((time.time() if at is None else at) // BUCKET_S) * BUCKET_S
+        fields = self._pending.setdefault(_key(endpoint_id, version, bucket), {})
+        for name, n in (
+            ("n", 1),
+            ("err", 0 if ok else 1),
+            ("blk", 1 if blocked else 0),
+            ("tok", int(tokens)),
+            (_latency_field(max(0.0, latency_ms)), 1),
+        ):
+            if n:
+                fields[name] = fields.get(name, 0) + n
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def flush(self) -> None:
+        """Write every count added so far (one pipeline)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        async with self._kv.pipeline(transaction=False) as pipe:
+            for key, fields in pending.items():
+                for name, n in fields.items():
+                    pipe.hincrby(key, name, n)
+                pipe.expire(key, TTL_S)
+            await pipe.execute()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._pending:  # idle: the next add starts a new flusher
+                self._task = None
+                return
+            try:
+                await self.flush()
+            except Exception:  # counting must never fail serving; these counts are lost
+                log.warning("endpoint metrics not written", exc_info=True)
 
 
 def _p95(histogram: list[int], total: int) -> float | None:
