@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from ray import serve
@@ -37,7 +37,9 @@ from raylane.core.training.tracking import ModelRef
 from raylane.errors import Conflict, RaylaneError, ServiceUnavailable
 from raylane.infra.db.session import Database
 from raylane.serve.copilot import _unwrap
-from raylane.serve.models import Predictor
+
+if TYPE_CHECKING:  # the model server's module loads torch: the router replica never needs it
+    from raylane.serve.models import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +271,19 @@ def local_router(
     )
 
 
+class _ModelServer:
+    """``ServeModels`` without its module (which loads torch for the in-process LRU): calls
+    ``ModelServer`` with the version id as the multiplexed model id."""
+
+    def __init__(self, handle: DeploymentHandle[Any]) -> None:
+        self._handle = handle
+
+    async def predict(self, ref: ModelRef, texts: list[str]) -> list[dict[str, Any]]:
+        handle = self._handle.options(multiplexed_model_id=ref.version_id)
+        result: list[dict[str, Any]] = await handle.predict.remote(ref.artifact_key, texts)
+        return result
+
+
 @serve.deployment(name="EndpointRouter", health_check_period_s=10)
 class EndpointRouter:
     """The router between the API and the ``ModelServer`` / ``Copilot`` deployments."""
@@ -284,13 +299,12 @@ class EndpointRouter:
         from raylane.infra.kv import async_client, redis_url
         from raylane.infra.llm import model_name
         from raylane.serve.copilot import ServeCopilot
-        from raylane.serve.models import ServeModels
 
         settings = get_settings()
         self._routing = EndpointRouting(
             Database(app_url(settings), pool_size=4),
             async_client(redis_url(settings)),
-            ServeModels(models),
+            _ModelServer(models),
             ServeCopilot(copilot, llm, model_name(settings)),
             max_tokens_limit=settings.llm.max_tokens_limit,
         )
