@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raylane.schemas.common import Input, Output
+from raylane.schemas.common import NUL_FREE, Input, Output
 from raylane.schemas.runs import RunRead
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -240,7 +240,7 @@ class SuiteDocument(_Doc):
 TargetKind = Literal["copilot", "model", "openai", "http"]
 
 
-class HttpTemplate(_Doc):
+class HttpTemplate(Input):
     """How to call an HTTP agent. ``body`` is a JSON value whose strings may hold ``{{input}}``
     (the last user message), ``{{messages}}`` (the whole list, as JSON), ``{{context}}`` and
     ``{{vars.NAME}}``; ``output`` is a dotted path into the JSON answer (``choices.0.text``),
@@ -289,22 +289,40 @@ class SuiteVersionDetail(SuiteVersionRead):
     document: dict[str, Any]
 
 
+HeaderName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+]
+HeaderValue = Annotated[str, Field(max_length=4000, pattern=r"^[^\u0000\r\n]*$")]
+
+
+def _openai_needs_a_model(schema: dict[str, Any]) -> None:
+    schema["if"] = {"properties": {"kind": {"const": "openai"}}, "required": ["kind"]}
+    schema["then"] = {
+        "required": ["model"],
+        "properties": {"model": {"type": "string", "minLength": 1, "pattern": NUL_FREE}},
+    }
+
+
 class TargetCreate(Input):
     """An external agent to test: ``openai`` (an OpenAI-compatible chat endpoint: ``url`` is its
-    base URL, ``model`` its model) or ``http`` (any JSON-over-HTTP agent, called as ``template``
-    says). ``secret_headers`` (e.g. ``Authorization``) are stored encrypted and never shown."""
+    base URL, ``model`` its model, required) or ``http`` (any JSON-over-HTTP agent, called as
+    ``template`` says). ``secret_headers`` (e.g. ``Authorization``) are stored encrypted and
+    never shown; a header named in both (in any case) is sent with its secret value."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_openai_needs_a_model)
     name: Name
     kind: Literal["openai", "http"]
-    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^\u0000\s]+$")
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^\u0000-\u0020\u007f]+$")
     model: str | None = Field(default=None, max_length=200, pattern=r"^[^\u0000]*$")
     template: HttpTemplate | None = None
-    headers: dict[str, Annotated[str, Field(max_length=4000)]] = Field(
-        default_factory=dict, max_length=32
-    )
-    secret_headers: dict[str, Annotated[str, Field(max_length=4000)]] = Field(
-        default_factory=dict, max_length=32
-    )
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=32)
+    secret_headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=32)
+
+    @model_validator(mode="after")
+    def _model_for_openai(self) -> TargetCreate:
+        if self.kind == "openai" and not self.model:
+            raise ValueError("an openai target needs 'model'")
+        return self
 
 
 class TargetRead(Output):

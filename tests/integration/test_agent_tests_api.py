@@ -158,12 +158,24 @@ class TestTargets:
             {**base, "url": "file:///etc/passwd"},
             {**base, "url": "gopher://a.example.com"},
             {**base, "kind": "openai"},  # no model
-            {**base, "headers": {"A": "1"}, "secret_headers": {"a": "2"}},
+            {**base, "headers": {"Bad Name": "1"}},
+            {**base, "secret_headers": {"X-Key": "a\r\nInjected: 1"}},
+            {**base, "template": {"output": "x", "tokens": 0}},  # not coerced to "0"
         ):
             r = await owner.post(f"/api/v1/projects/{pid}/agent-targets", json=bad)
             assert r.status_code == 422, (bad, r.text)
-        made = await owner.post(f"/api/v1/projects/{pid}/agent-targets", json=base)
-        assert made.status_code == 201
+        # A header named both plain and secret is sent with its secret value only.
+        made = await owner.post(
+            f"/api/v1/projects/{pid}/agent-targets",
+            json={
+                **base,
+                "headers": {"X-Key": "plain", "X-Team": "a"},
+                "secret_headers": {"x-key": "s"},
+            },
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["headers"] == {"X-Team": "a"}
+        assert made.json()["secret_header_names"] == ["x-key"]
         assert (
             await owner.post(f"/api/v1/projects/{pid}/agent-targets", json=base)
         ).status_code == 409

@@ -9,6 +9,8 @@ Its configuration only says what the document already says and who may call what
 - every operation runs with an organization owner's key, except the organization operations,
   which run with a platform administrator's (an owner may not create organizations: the fuzzer
   would see nothing but 403 there and test nothing);
+- a suite's text and a dataset's file are checked by their content (a 422 naming the case or
+  the line), which a string or file schema cannot say: 422 is expected of those two;
 - ``GET /api/health`` answers its documented 503 with the same report while Ray is not running
   (these tests run without Ray), so 503 is an expected status of that one operation;
 - warnings that mean the document and the API disagree (authentication that never succeeds,
@@ -48,6 +50,17 @@ def _config(live: LiveApi) -> str:
             "[[operations]]",
             'include-path-regex = "^/api/v1/organizations"',
             f"headers = {bearer(live.admin_token)}",
+            "",
+            # A suite's text and a dataset's file are validated by their content, which no schema
+            # of a string or a file can say: a 422 there (naming the case or the line) is the
+            # documented answer to a well-formed request with a bad document.
+            "[[operations]]",
+            'include-operation-id = ["add_suite_version", "upload_dataset_version"]',
+            'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",'
+            ' "409", "422", "429"]',
+            # (so random text being mostly refused there is no sign of a schema mismatch)
+            'warnings.display = ["missing_auth", "unsupported_regex", "missing_deserializer",'
+            ' "unresolvable_reference"]',
             "",
             "[[operations]]",
             'include-operation-id = "get_health"',

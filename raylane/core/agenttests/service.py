@@ -176,14 +176,10 @@ class AgentTestService:
 
         Raises:
             NotFound: no such project. Conflict: the name is taken in the project.
-            InvalidInput: an ``http`` target without a template, a header named twice.
         """
         await project_service.get(session, project_id=project_id)
-        if data.kind == "openai" and not data.model:
-            raise InvalidInput("an openai target needs 'model'")
-        clash = {k.lower() for k in data.headers} & {k.lower() for k in data.secret_headers}
-        if clash:
-            raise InvalidInput(f"header {sorted(clash)[0]!r} is both plain and secret")
+        secret = {k.lower() for k in data.secret_headers}
+        headers = {k: v for k, v in data.headers.items() if k.lower() not in secret}
         template = data.template
         if data.kind == "http" and template is None:
             from raylane.schemas.agent_tests import HttpTemplate
@@ -197,7 +193,7 @@ class AgentTestService:
             url=data.url,
             model=data.model,
             template=template.model_dump(mode="json") if template is not None else None,
-            headers=dict(data.headers),
+            headers=headers,
             secret_header_names=sorted(data.secret_headers),
             secret_headers=seal(json.dumps(data.secret_headers)) if data.secret_headers else None,
         )

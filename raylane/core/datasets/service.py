@@ -26,7 +26,7 @@ from raylane.core.datasets.models import Dataset, DatasetSource, DatasetVersion
 from raylane.core.datasets.repository import DatasetRepository, DatasetVersionRepository
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
-from raylane.errors import InvalidInput, NotFound, PayloadTooLarge
+from raylane.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import conflict_on_duplicate
 from raylane.infra.ids import uuid7
@@ -188,12 +188,12 @@ class DatasetService:
 
         Raises:
             NotFound: the dataset (or its collection) is not the caller's or is gone.
-            InvalidInput: the dataset has no collection, or too few labeled chunks (ingest the
-                collection first).
+            Conflict: the dataset has no collection, or its collection too few labeled chunks
+                (ingest it first): the request is fine, the dataset's state refuses it.
         """
         dataset = await self.get(session, dataset_id=dataset_id)
         if dataset.source != DatasetSource.COLLECTION or dataset.label_field is None:
-            raise InvalidInput("this dataset is linked to no collection: upload versions instead")
+            raise Conflict("this dataset is linked to no collection: upload versions instead")
         if dataset.collection_id is None:
             raise NotFound("collection", "of this dataset")
         found = await DatasetVersionRepository(session).collection_rows(
@@ -204,7 +204,10 @@ class DatasetService:
             for text, label, split in found
             if isinstance(label, str | int) and not isinstance(label, bool) and str(label).strip()
         ]
-        parsed = rows.normalise(picked, format="collection")
+        try:
+            parsed = rows.normalise(picked, format="collection")
+        except InvalidInput as exc:
+            raise Conflict(f"the collection cannot be a dataset yet: {exc.detail}") from exc
         digest = hashlib.sha256(parsed.data).hexdigest()
         same = await DatasetVersionRepository(session).by_hash(dataset_id, digest)
         if same is not None:
