@@ -8,7 +8,8 @@ import { ProjectPage, ProjectsPage } from "./pages/projects";
 import { CollectionPage } from "./pages/collection";
 import { ChatPage } from "./pages/chat";
 import { RunPage, RunsPage } from "./pages/runs";
-import { RolloutsPage, TrainingPage } from "./pages/training";
+import { TrainingPage } from "./pages/training";
+import { EndpointPage, RolloutPage, RolloutsPage } from "./pages/rollouts";
 import { AgentTestRunPage, AgentTestsPage } from "./pages/agent_tests";
 import { ExperimentPage } from "./pages/experiment";
 import { ObservabilityPage } from "./pages/observability";
@@ -27,7 +28,7 @@ const NAV: { to: string; label: string; needs?: string }[] = [
   { to: "/runs", label: "Runs", needs: "run:read" },
   { to: "/training", label: "Training", needs: "experiment:read" },
   { to: "/agent-tests", label: "Agent tests", needs: "agenttest:read" },
-  { to: "/rollouts", label: "Rollouts" },
+  { to: "/rollouts", label: "Rollouts", needs: "endpoint:read" },
   { to: "/observability", label: "Observability", needs: "observability:read" },
   { to: "/audit", label: "Audit", needs: "audit:read" },
   { to: "/settings", label: "Settings" },
@@ -93,7 +94,9 @@ function Routes(props: { ctx: Ctx; path: string }): JSX.Element {
   if ((m = match("/training/experiments/:id", path)) && id(m, "id")) return <ExperimentPage ctx={ctx} experimentId={m.id} />;
   if (path === "/agent-tests") return <AgentTestsPage ctx={ctx} />;
   if ((m = match("/agent-tests/runs/:id", path)) && id(m, "id")) return <AgentTestRunPage ctx={ctx} runId={m.id} />;
-  if (path === "/rollouts") return <RolloutsPage />;
+  if (path === "/rollouts") return <RolloutsPage ctx={ctx} />;
+  if ((m = match("/rollouts/endpoints/:id", path)) && id(m, "id")) return <EndpointPage ctx={ctx} endpointId={m.id} />;
+  if ((m = match("/rollouts/:id", path)) && id(m, "id")) return <RolloutPage ctx={ctx} rolloutId={m.id} />;
   if (path === "/observability") return <ObservabilityPage ctx={ctx} />;
   if (path === "/audit") return <AuditPage ctx={ctx} />;
   if (path === "/settings" || (m = match("/settings/:tab", path))) return <SettingsPage ctx={ctx} tab={m?.tab ?? "keys"} />;

@@ -128,12 +128,3 @@ function Models(): JSX.Element {
     </>
   );
 }
-
-export function RolloutsPage(): JSX.Element {
-  return (
-    <section>
-      <PageHead title="Rollouts" />
-      <Empty>Coming: a canary rollout's steps, live, with its traffic split and the checks that gate each step.</Empty>
-    </section>
-  );
-}

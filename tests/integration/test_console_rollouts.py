@@ -1,0 +1,250 @@
+"""The console's endpoints and rollouts pages in a real headless Chromium against the API on a
+real port. No Ray, so no orchestrator: a started rollout stays at its first step until the page
+(or the test, through the API) moves it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import browser, new_page, screenshot, sign_in  # noqa: F401
+from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
+from tests.integration.test_console_browser import XSS, call, member_key, new_project
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def ok(r: httpx.Response, status: int = 201) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def model_endpoint(live: LiveApi, token: str) -> dict[str, Any]:
+    """A project, a registered model with versions 1 and 2, and a model endpoint on version 1
+    (the artifact is never loaded: nothing is served here)."""
+    project = new_project(live, token)
+    experiment = ok(
+        call(
+            live,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/experiments",
+            json={"name": "nb"},
+        )
+    )
+    run = ok(call(live, token, "POST", f"/api/v1/experiments/{experiment['id']}/runs", json={}))
+    ok(
+        call(
+            live,
+            token,
+            "POST",
+            f"/api/v1/experiment-runs/{run['id']}/artifacts",
+            files={"file": ("model.safetensors", b"weights")},
+            data={"path": "model/model.safetensors"},
+        )
+    )
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    ok(call(live, token, "POST", "/api/v1/models", json={"name": name}))
+    for _ in range(2):
+        ok(
+            call(
+                live,
+                token,
+                "POST",
+                f"/api/v1/models/{name}/versions",
+                json={"experiment_run_id": run["id"], "artifact_path": "model/model.safetensors"},
+            )
+        )
+    return ok(
+        call(
+            live,
+            token,
+            "POST",
+            f"/api/v1/projects/{project['id']}/endpoints",
+            json={
+                "name": f"checkout-{uuid.uuid4().hex[:4]}",
+                "kind": "model",
+                "subject": name,
+                "stable": "1",
+            },
+        )
+    )
+
+
+@pytest.fixture
+def rollout(live_api: LiveApi) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:  # noqa: F811
+    """A model endpoint with a running rollout of version 2 (steps 10, 50, 100), aborted after
+    the test so nothing is left running on the shared database."""
+    endpoint = model_endpoint(live_api, live_api.token)
+    started = ok(
+        call(
+            live_api,
+            live_api.token,
+            "POST",
+            f"/api/v1/endpoints/{endpoint['id']}/rollouts",
+            json={"canary": 2, "policy": {"steps": [10, 50], "interval_s": 3600}},
+        ),
+        202,
+    )
+    yield endpoint, started
+    call(live_api, live_api.token, "POST", f"/api/v1/rollouts/{started['id']}/abort")
+
+
+class TestRollouts:
+    def test_endpoint_page_shows_the_split_and_the_stepper_and_pauses_from_the_ui(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+        rollout: tuple[dict[str, Any], dict[str, Any]],
+    ) -> None:
+        endpoint, started = rollout
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, "/console/rollouts")
+        page.get_by_label("Project").select_option(endpoint["project_id"])
+        row = page.get_by_test_id("endpoints").get_by_role("row").filter(has_text=endpoint["name"])
+        row.get_by_text("10%").wait_for()  # the canary's weight in the list
+        row.get_by_role("link", name=endpoint["name"]).click()
+        page.get_by_role("heading", name=endpoint["name"]).wait_for()
+
+        split = page.get_by_test_id("split")
+        split.wait_for()
+        assert split.get_attribute("data-weight") == "10"
+        assert "canary v2 10%" in split.locator("figcaption").inner_text()
+        stepper = page.get_by_test_id("stepper")
+        assert stepper.get_attribute("data-steps") == "3"  # 100 is added as the last step
+        assert stepper.get_attribute("data-current") == "0"
+        assert stepper.locator("figcaption").inner_text() == "Step 1 of 3: canary at 10%"
+        assert stepper.locator("[aria-current='step']").count() == 1
+        page.get_by_test_id("metrics").locator("svg[aria-label='Requests']").wait_for()
+        page.get_by_test_id("timeline").get_by_text("started").wait_for()
+        assert page.get_by_test_id("rollout-status").inner_text() == "running"
+        screenshot(page, "rollout")
+
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_test_id("rollout-status").get_by_text("paused").wait_for()
+        page.get_by_role("button", name="Resume").wait_for()
+        assert page.get_by_role("button", name="Pause").count() == 0
+        page.get_by_test_id("timeline").get_by_text("paused").wait_for()
+        read = ok(call(live_api, live_api.token, "GET", f"/api/v1/rollouts/{started['id']}"), 200)
+        assert read["status"] == "paused"
+        watch.assert_clean()
+
+    def test_the_page_follows_a_change_made_elsewhere_by_polling(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+        rollout: tuple[dict[str, Any], dict[str, Any]],
+    ) -> None:
+        _, started = rollout
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, f"/console/rollouts/{started['id']}")
+        page.get_by_test_id("rollout-status").get_by_text("running").wait_for()
+        ok(call(live_api, live_api.token, "POST", f"/api/v1/rollouts/{started['id']}/promote"), 200)
+        page.get_by_test_id("rollout-status").get_by_text("promoted").wait_for()
+        assert page.get_by_test_id("stepper").locator("figcaption").inner_text() == (
+            "Promoted after 3 steps"
+        )
+        assert page.get_by_test_id("rollout-actions").count() == 0  # an ended rollout has none
+        watch.assert_clean()
+
+    def test_a_viewer_sees_the_rollout_but_no_action_buttons(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+        rollout: tuple[dict[str, Any], dict[str, Any]],
+    ) -> None:
+        endpoint, started = rollout
+        viewer = member_key(live_api, "viewer")
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, viewer, f"/console/rollouts/endpoints/{endpoint['id']}")
+        page.get_by_test_id("stepper").wait_for()
+        page.get_by_test_id("split").wait_for()
+        for name in ("Pause", "Resume", "Promote now", "Abort", "Start a rollout"):
+            assert page.get_by_role("button", name=name).count() == 0, name
+        assert page.get_by_test_id("rollout-actions").count() == 0
+        page.goto(f"{live_api.url}/console/rollouts/{started['id']}")
+        page.get_by_test_id("stepper").wait_for()
+        assert page.get_by_role("button", name="Pause").count() == 0
+        watch.assert_clean()
+
+    def test_start_a_rollout_from_the_endpoint_page(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        endpoint = model_endpoint(live_api, live_api.token)
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, live_api.token, f"/console/rollouts/endpoints/{endpoint['id']}")
+        page.get_by_text("No rollouts on this endpoint yet.").wait_for()
+        assert page.get_by_test_id("split").get_attribute("data-weight") == "0"
+        page.get_by_role("button", name="Start a rollout").click()
+        page.get_by_label("Canary version").fill("2")
+        page.get_by_label("Steps (canary weight per step, %)").fill("20, 60")
+        page.get_by_label("Analysis interval (seconds)").fill("3600")
+        # a suite with no minimum score is refused before any request
+        page.get_by_label("Agent-test suite (optional)").fill(XSS)
+        page.get_by_role("button", name="Start", exact=True).click()
+        page.get_by_role("alert").get_by_text("A suite needs a minimum score.").wait_for()
+        page.get_by_label("Agent-test suite (optional)").fill("")
+        page.get_by_role("button", name="Start", exact=True).click()
+        stepper = page.get_by_test_id("stepper")
+        stepper.wait_for()
+        assert stepper.locator("figcaption").inner_text() == "Step 1 of 3: canary at 20%"
+        page.get_by_test_id("split").and_(page.locator("[data-weight='20']")).wait_for()
+        listed = call(
+            live_api, live_api.token, "GET", f"/api/v1/endpoints/{endpoint['id']}/rollouts"
+        )
+        assert listed.status_code == 200, listed.text
+        rollouts: list[dict[str, Any]] = listed.json()
+        assert [r["policy"]["steps"] for r in rollouts] == [[20, 60, 100]]
+        call(live_api, live_api.token, "POST", f"/api/v1/rollouts/{rollouts[0]['id']}/abort")
+        assert page.locator("img").count() == 0
+        watch.assert_clean()
+
+    def test_another_tenants_endpoint_and_rollout_are_the_not_found_page(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+        rollout: tuple[dict[str, Any], dict[str, Any]],
+    ) -> None:
+        endpoint, started = rollout
+        other = ok(
+            httpx.post(
+                live_api.url + "/api/v1/organizations",
+                headers={"Authorization": f"Bearer {live_api.admin_token}"},
+                json={
+                    "name": "Other",
+                    "slug": f"other-{uuid.uuid4().hex[:6]}",
+                    "owner_email": "o@other.example.com",
+                },
+            )
+        )
+        page, watch = new_page(browser)
+        sign_in(
+            page,
+            live_api.url,
+            other["owner_api_key"],
+            f"/console/rollouts/endpoints/{endpoint['id']}",
+        )
+        page.get_by_test_id("not-found").wait_for()
+        seen = page.get_by_test_id("not-found").inner_text()
+        assert endpoint["name"] not in page.content()
+        page.goto(f"{live_api.url}/console/rollouts/{started['id']}")
+        page.get_by_test_id("not-found").wait_for()
+        assert page.get_by_test_id("not-found").inner_text() == seen
+        page.goto(f"{live_api.url}/console/rollouts/endpoints/{uuid.uuid4()}")
+        page.get_by_test_id("not-found").wait_for()
+        assert page.get_by_test_id("not-found").inner_text() == seen
+        watch.assert_clean()
+
+        # the owner's own key opens the same URL
+        mine, watch = new_page(browser)
+        sign_in(mine, live_api.url, live_api.token, f"/console/rollouts/endpoints/{endpoint['id']}")
+        mine.get_by_role("heading", name=endpoint["name"]).wait_for()
+        assert mine.get_by_test_id("not-found").count() == 0
+        watch.assert_clean()
