@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import browser, new_page, screenshot, sign_in  # noqa: F401
+from tests.browser import PHONE, browser, new_page, screenshot, sign_in  # noqa: F401
 from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
 from tests.integration.test_console_browser import XSS, call, member_key, new_project
 
@@ -160,10 +160,13 @@ class TestRollouts:
     ) -> None:
         endpoint, started = rollout
         viewer = member_key(live_api, "viewer")
-        page, watch = new_page(browser)
+        page, watch = new_page(browser, viewport=PHONE)
         sign_in(page, live_api.url, viewer, f"/console/rollouts/endpoints/{endpoint['id']}")
         page.get_by_test_id("stepper").wait_for()
         page.get_by_test_id("split").wait_for()
+        page.get_by_test_id("rollouts").wait_for()
+        overflow = page.evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= PHONE["width"], f"the page is {overflow}px wide on a 390px phone"
         for name in ("Pause", "Resume", "Promote now", "Abort", "Start a rollout"):
             assert page.get_by_role("button", name=name).count() == 0, name
         assert page.get_by_test_id("rollout-actions").count() == 0

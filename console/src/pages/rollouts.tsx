@@ -411,6 +411,8 @@ function RolloutLive(props: { ctx: Ctx; initial: Rollout; changed: () => void })
       props.changed();
     } catch (err) {
       setError(err as Error);
+      // a 409 means the rollout moved meanwhile (the orchestrator ended it): show where it is
+      get<Rollout>(`/api/v1/rollouts/${r.id}`).then(setR, () => {});
     } finally {
       setBusy(false);
     }
