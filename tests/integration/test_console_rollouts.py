@@ -4,8 +4,11 @@ real port. No Ray, so no orchestrator: a started rollout stays at its first step
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -74,6 +77,54 @@ def model_endpoint(live: LiveApi, token: str) -> dict[str, Any]:
             },
         )
     )
+
+
+def failing_analysis(
+    services: Any, endpoint_id: str, step_started_at: str, interval_s: int
+) -> None:
+    """Healthy stable traffic and a canary failing half its requests in the step's window, as
+    the router records them, then one orchestrator pass at the window's end."""
+    from raylane.core.endpoints import stats
+    from raylane.core.rollouts import orchestrate
+    from raylane.infra import kv as kv_adapter
+    from raylane.infra.db import session as db_session
+
+    t = datetime.fromisoformat(step_started_at)
+
+    async def go() -> None:
+        kv = kv_adapter.async_client(kv_adapter.redis_url(services))
+        before = set(db_session._databases)
+        try:
+            for version, errors in (("1", 0), ("2", 10)):
+                for i in range(20):
+                    await stats.record(
+                        kv,
+                        endpoint_id=endpoint_id,
+                        version=version,
+                        ok=i >= errors,
+                        latency_ms=40.0,
+                        at=t.timestamp(),
+                    )
+            await orchestrate.tick(services, now=t + timedelta(seconds=interval_s), kv=kv)
+        finally:
+            await kv.aclose()
+            # the pass's engine belongs to this thread's loop: close it here
+            for url in set(db_session._databases) - before:
+                await db_session._databases.pop(url).dispose()
+
+    # Playwright's sync API runs an event loop in this thread: run ours in another one.
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(go())
+        except BaseException as exc:  # reported in the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not failures, failures
 
 
 @pytest.fixture
@@ -151,6 +202,48 @@ class TestRollouts:
         )
         assert page.get_by_test_id("rollout-actions").count() == 0  # an ended rollout has none
         watch.assert_clean()
+
+    def test_an_analysis_appears_in_the_timeline_with_its_reasons_and_figures(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+        services: Any,
+    ) -> None:
+        endpoint = model_endpoint(live_api, live_api.token)
+        started = ok(
+            call(
+                live_api,
+                live_api.token,
+                "POST",
+                f"/api/v1/endpoints/{endpoint['id']}/rollouts",
+                json={"canary": 2, "policy": {"steps": [10, 50], "interval_s": 60}},
+            ),
+            202,
+        )
+        try:
+            page, watch = new_page(browser)
+            sign_in(
+                page, live_api.url, live_api.token, f"/console/rollouts/endpoints/{endpoint['id']}"
+            )
+            page.get_by_test_id("timeline").get_by_text("started").wait_for()
+            assert page.get_by_test_id("failed-analyses").inner_text() == "0 / 2"
+
+            failing_analysis(services, endpoint["id"], started["step_started_at"], 60)
+
+            # the page polls: the failed analysis arrives without a reload
+            timeline = page.get_by_test_id("timeline")
+            timeline.get_by_text("canary error rate 0.500 above 0.050").wait_for()
+            entry = timeline.locator("li.panel").filter(has_text="analysis").first
+            assert "failed" in entry.locator(".badge").inner_text()
+            assert "canary:" in entry.locator("p.mono").inner_text()  # its figures
+            page.get_by_test_id("failed-analyses").get_by_text("1 / 2").wait_for()
+            assert page.get_by_test_id("rollout-status").inner_text() == "running"
+            # and the metrics followed: the canary's 20 requests in the window
+            requests = page.get_by_test_id("metrics").locator("svg[aria-label='Requests']")
+            requests.locator("title", has_text="canary v2: 20").wait_for(state="attached")
+            watch.assert_clean()
+        finally:
+            call(live_api, live_api.token, "POST", f"/api/v1/rollouts/{started['id']}/abort")
 
     def test_a_viewer_sees_the_rollout_but_no_action_buttons(
         self,

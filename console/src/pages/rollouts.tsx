@@ -394,8 +394,8 @@ function RolloutLive(props: { ctx: Ctx; initial: Rollout; changed: () => void })
         get<Rollout>(`/api/v1/rollouts/${r.id}`).then(
           (next) => {
             setR(next);
-            // the orchestrator moved it: the endpoint's split and metrics follow
-            if (next.status !== r.status || next.step !== r.step) props.changed();
+            // a new event (an analysis, a step, an end): the endpoint's split and metrics follow
+            if (next.history.length !== r.history.length || next.status !== r.status) props.changed();
           },
           (e: Error) => setError(e),
         ),
