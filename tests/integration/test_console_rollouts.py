@@ -174,7 +174,6 @@ class TestRollouts:
         page.get_by_test_id("metrics").locator("svg[aria-label='Requests']").wait_for()
         page.get_by_test_id("timeline").get_by_text("started").wait_for()
         assert page.get_by_test_id("rollout-status").inner_text() == "running"
-        screenshot(page, "rollout")
 
         page.get_by_role("button", name="Pause").click()
         page.get_by_test_id("rollout-status").get_by_text("paused").wait_for()
@@ -241,6 +240,7 @@ class TestRollouts:
             # and the metrics followed: the canary's 20 requests in the window
             requests = page.get_by_test_id("metrics").locator("svg[aria-label='Requests']")
             requests.locator("title", has_text="canary v2: 20").wait_for(state="attached")
+            screenshot(page, "rollout")
             watch.assert_clean()
         finally:
             call(live_api, live_api.token, "POST", f"/api/v1/rollouts/{started['id']}/abort")

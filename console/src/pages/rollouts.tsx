@@ -502,6 +502,10 @@ function Stepper(props: { steps: number[]; step: number; status: string }): JSX.
 function figure(v: unknown): string {
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(4);
   if (v === null || v === undefined) return "—";
+  if (typeof v === "object" && !Array.isArray(v))
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k} ${figure(x)}`)
+      .join(", ");
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
