@@ -30,13 +30,14 @@ ARTIFACT = "model/model.safetensors"
 # line it reads at once: "kill" (as a crash would: Ray restarts the actor) or "stats".
 ORCHESTRATOR = """
 import json, sys
-import ray
-from raylane.actors.rollout_orchestrator import NAME
 from raylane.config import get_settings
 from raylane.serve.deploy import connect
 
 settings = get_settings()
-connect(settings)
+connect(settings)  # Ray reads its auth mode when imported: connect first, then import Ray
+import ray
+from raylane.actors.rollout_orchestrator import NAME
+
 print("ready", flush=True)
 for line in sys.stdin:
     actor = ray.get_actor(NAME, namespace=settings.ray.namespace)
