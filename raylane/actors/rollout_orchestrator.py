@@ -15,6 +15,7 @@ import threading
 
 import ray
 
+from raylane.actors.detached import ensure_started
 from raylane.config import Settings, get_settings
 
 NAME = "raylane-rollout-orchestrator"
@@ -62,13 +63,4 @@ class RolloutOrchestrator:
 
 def ensure_running(settings: Settings | None = None) -> None:
     """Start the detached orchestrator if absent (get-or-create by name), then its loop."""
-    settings = settings or get_settings()
-    env = {k: v for k, v in os.environ.items() if k.startswith(("RAYLANE_", "RAY_AUTH"))}
-    actor = RolloutOrchestrator.options(  # type: ignore[attr-defined]
-        name=NAME,
-        namespace=settings.ray.namespace,
-        lifetime="detached",
-        get_if_exists=True,
-        runtime_env={"env_vars": env},
-    ).remote()
-    ray.get(actor.start.remote(), timeout=60)
+    ensure_started(RolloutOrchestrator, NAME, settings or get_settings())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import ray
 
+from raylane.actors.detached import ensure_started
 from raylane.config import Settings, get_settings
 
 NAME = "raylane-run-reconciler"
@@ -47,13 +47,4 @@ class RunReconciler:
 
 def ensure_running(settings: Settings | None = None) -> None:
     """Start the detached reconciler if absent (get-or-create by name), then its loop."""
-    settings = settings or get_settings()
-    env = {k: v for k, v in os.environ.items() if k.startswith(("RAYLANE_", "RAY_AUTH"))}
-    actor = RunReconciler.options(  # type: ignore[attr-defined]
-        name=NAME,
-        namespace=settings.ray.namespace,
-        lifetime="detached",
-        get_if_exists=True,
-        runtime_env={"env_vars": env},
-    ).remote()
-    ray.get(actor.start.remote(), timeout=60)
+    ensure_started(RunReconciler, NAME, settings or get_settings())

@@ -52,6 +52,18 @@ def project_id(client: Client, project: str) -> str:
     raise typer.BadParameter(f"no project named {project!r}", param_hint="--project")
 
 
+def read_suite(path: Path) -> str:
+    """The suite file's text.
+
+    Raises:
+        typer.BadParameter: it cannot be read as UTF-8 text.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}") from exc
+
+
 def split_target(target: str, project: str | None) -> tuple[str, str]:
     """(project, the API's target string) from ``--target`` and ``--project``.
 
@@ -105,10 +117,7 @@ def run_suite(
 ) -> None:
     """Upload the suite (a new version when it changed), run it, follow it, and gate on it."""
     project_ref, target_ref = split_target(target, project)
-    try:
-        content = suite_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"{suite_file}: {exc}") from exc
+    content = read_suite(suite_file)
     with api(ctx) as client:
         pid = project_id(client, project_ref)
         suite_name = name or suite_file.stem
@@ -193,10 +202,7 @@ def add_suite(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Store the suite as its next version (the same document again: that version)."""
-    try:
-        content = suite_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"{suite_file}: {exc}") from exc
+    content = read_suite(suite_file)
     with api(ctx) as client:
         version = client.agent_tests.add_suite(
             project_id(client, project), name or suite_file.stem, content
