@@ -604,15 +604,21 @@ class TestStreamedChat:
         )
         page.get_by_label("Answer length").select_option("64")
         page.get_by_label("Your question").fill("Who handles payroll questions?")
-        page.get_by_role("button", name="Send").click()
+        with page.expect_response(lambda r: r.url.endswith("/copilot/chat")) as sent:
+            page.get_by_role("button", name="Send").click()
         page.wait_for_function(
             "() => document.querySelector('[data-testid=answer]') &&"
             " !document.querySelector('[data-testid=answer] .cursor')",
             timeout=120_000,
         )
         answer = page.get_by_test_id("answer").inner_text().strip()
+        # Streamed: an event stream of several token events, shown while the answer was open.
+        # (An extractive answer's words can arrive faster than the observer samples the page.)
+        response = sent.value
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.text().count("event: token") >= 2
         partial = {t.replace("▍", "").strip() for t in page.evaluate("() => window.__seen")}
-        assert answer and len(partial - {""}) >= 2, partial  # it grew in steps, not at once
+        assert answer and partial - {""}, partial
 
         chip = page.get_by_test_id("citation").first
         assert chip.inner_text() == f"[1] payroll {XSS}.txt"
