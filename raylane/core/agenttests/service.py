@@ -379,6 +379,13 @@ class AgentTestService:
         results = await self.case_results(session, run_id=run_id)
         return report.summarize(results, float(run.params.get("threshold", 1.0)))
 
+    async def junit(self, session: AsyncSession, *, run_id: uuid.UUID) -> str:
+        """The run's results as JUnit XML. Raises: NotFound."""
+        run = await self.get_run(session, run_id=run_id)
+        results = await self.case_results(session, run_id=run_id)
+        summary = report.summarize(results, float(run.params.get("threshold", 1.0)))
+        return report.junit(str(run.params.get("suite", "suite")), results, summary)
+
     async def compare(
         self, session: AsyncSession, *, base_run_id: uuid.UUID, head_run_id: uuid.UUID
     ) -> TestComparison:

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response
 
-from raylane.core.agenttests import report
 from raylane.core.agenttests.models import AgentCaseResult, AgentSuiteVersion, AgentTarget
 from raylane.core.agenttests.service import agent_test_service
 from raylane.core.rbac import Permission
@@ -229,10 +228,7 @@ async def list_case_results(
 )
 async def junit_report(test_run_id: uuid.UUID, session: SessionDep) -> Response:
     """The run's results as a JUnit XML report (one test case per suite case), for CI."""
-    run = await agent_test_service.get_run(session, run_id=test_run_id)
-    results = await agent_test_service.case_results(session, run_id=test_run_id)
-    summary = report.summarize(results, float(run.params.get("threshold", 1.0)))
-    body = report.junit(str(run.params.get("suite", "suite")), results, summary)
+    body = await agent_test_service.junit(session, run_id=test_run_id)
     return Response(body, media_type="application/xml")
 
 
