@@ -1,7 +1,8 @@
 """Batch prediction job: ``python -m raylane.jobs.predict --run-id <uuid>``.
 
 Classifies every row of a dataset version with a registered model version as a Ray Data run:
-rows → ``map_batches`` over an actor that loads MiniLM and the head once → predictions, written
+rows → ``map_batches`` over an actor that loads the model once (the head, and the bundled MiniLM
+or the version's own fine-tuned encoder) → predictions, written
 as JSON Lines to object storage (the run's result names the key, the counts and, where the rows
 carry labels, the accuracy).
 """
@@ -17,8 +18,7 @@ import numpy as np
 
 from raylane.config import get_settings
 from raylane.core.training import tracking
-from raylane.core.training.classifier import load_head, parse_examples
-from raylane.infra import embeddings
+from raylane.core.training.classifier import load_model, parse_examples
 from raylane.infra.storage import store_from_settings
 from raylane.infra.workloads import task_resources
 from raylane.jobs._base import RunContext, main
@@ -30,15 +30,13 @@ class Classify:
     """A Ray Data actor: the encoder and the head loaded once, texts in, labels out."""
 
     def __init__(self, artifact: bytes, threads: int) -> None:
-        self._model = load_head(artifact)
-        path = str(embeddings.resolve(self._model.encoder))
-        self._encoder = embeddings.load(path, threads)
+        self._model = load_model(artifact)
+        self._threads = threads
+        self._model.embed_texts(["warm up"], threads=threads)  # loads the shared encoder once
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        vectors = self._encoder.encode(
-            list(batch["text"]), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
-        )
-        probs = self._model.predict_vectors(vectors)
+        texts = [str(t) for t in batch["text"]]
+        probs = self._model.predict_texts(texts, threads=self._threads)
         labels = np.array(self._model.labels, dtype=object)
         return {
             "index": batch["index"],
@@ -62,7 +60,7 @@ async def predict(ctx: RunContext) -> dict[str, Any]:
     )
     examples = parse_examples(content, fmt="jsonl", holdout=0.0)
     artifact = await tracking.read_artifact(params["artifact_key"])
-    load_head(artifact)  # a bad artifact fails here, before any Ray work
+    await asyncio.to_thread(load_model, artifact)  # a bad artifact fails here, before Ray work
     await ctx.progress(stage="predicting", rows_total=len(examples))
     ray.init(namespace=settings.ray.namespace, ignore_reinit_error=True, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False

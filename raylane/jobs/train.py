@@ -1,11 +1,14 @@
 """Training job: ``python -m raylane.jobs.train --run-id <uuid>``.
 
-Reads the dataset version, embeds each text once with the bundled MiniLM (a Ray Data
-``map_batches`` over an actor that loads the model once), then trains a head either with a Ray
-Train ``TorchTrainer`` (data-parallel over ``num_workers``, checkpoints every epoch, worker
-failures recovered from the last checkpoint) or with a Ray Tune search (grid or random, ASHA
-early stopping) whose trials are recorded as child runs. Metrics stream into the run's progress
-while it trains; the final head and its label map are stored as the run's artifact.
+Reads the dataset version. For the ``minilm-frozen`` base it embeds each text once with the
+bundled MiniLM (a Ray Data ``map_batches`` over an actor that loads the model once), then trains
+a head either with a Ray Train ``TorchTrainer`` (data-parallel over ``num_workers``, checkpoints
+every epoch, worker failures recovered from the last checkpoint) or with a Ray Tune search (grid
+or random, ASHA early stopping) whose trials are recorded as child runs. For
+``minilm-finetuned`` the workers read the texts, tokenize them and train the encoder with the
+head (the same ``TorchTrainer``, checkpoints and recovery; no search). Metrics stream into the
+run's progress while it trains; the final model (head, label map and, fine-tuned, the encoder)
+is stored as the run's artifact.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from raylane.core.training.classifier import (
     label_map,
     parse_examples,
     predict_classes,
-    save_head,
+    save_model,
 )
 from raylane.core.training.service import KIND, training_service
 from raylane.errors import InvalidInput
@@ -44,7 +47,7 @@ from raylane.infra import embeddings
 from raylane.infra.storage import FileStore, S3Store, store_from_settings
 from raylane.infra.workloads import task_resources
 from raylane.jobs._base import Operator, RunContext, Target, UsageError, main
-from raylane.schemas.training import TrainingRunCreate
+from raylane.schemas.training import FINETUNED, TrainingRunCreate
 
 log = logging.getLogger("raylane.jobs.train")
 PROGRESS_INTERVAL_S = 0.5  # how often the driver folds worker events into the run's progress
@@ -107,6 +110,33 @@ def embed(examples: list[Example], labels: list[str], *, resources: dict[str, An
         raise InvalidInput("the dataset has no training rows")
     train = ray.data.from_pandas(pd.DataFrame({"vector": list(vectors[~held]), "y": y[~held]}))
     return Embedded(train, vectors[~held], y[~held], vectors[held], y[held], vectors.shape[1])
+
+
+@dataclass
+class Texts:
+    """The fine-tuned base's input: raw texts (the workers tokenize them per batch)."""
+
+    train: Any  # ray.data.Dataset of {"text", "y"}
+    train_y: np.ndarray
+    val_texts: list[str]
+    val_y: np.ndarray
+
+
+def texts(examples: list[Example], labels: list[str]) -> Texts:
+    """The train split as a Ray Data dataset of texts; the held-out split kept in memory."""
+    import ray
+
+    index = {label: i for i, label in enumerate(labels)}
+    train = [{"text": e.text, "y": index[e.label]} for e in examples if e.split != "heldout"]
+    if not train:
+        raise InvalidInput("the dataset has no training rows")
+    held = [e for e in examples if e.split == "heldout"]
+    return Texts(
+        train=ray.data.from_items(train, override_num_blocks=max(1, len(train) // 512)),
+        train_y=np.array([r["y"] for r in train], dtype=np.int64),
+        val_texts=[e.text for e in held],
+        val_y=np.array([index[e.label] for e in held], dtype=np.int64),
+    )
 
 
 def storage(settings: Settings, organization_id: uuid.UUID) -> tuple[str, Any]:
@@ -218,7 +248,56 @@ async def fit_trainer(
     classes: int,
     experiment_run_id: uuid.UUID,
 ) -> tuple[Head, dict[str, Any]]:
-    """Data-parallel training with Ray Train; returns the final head and the run's counters."""
+    """Data-parallel training of a head with Ray Train; returns it and the run's counters."""
+    config = _config(params, data, classes) | {"heldout": (data.val_x, data.val_y)}
+    state, counters = await _fit(ctx, params, config, data.train, experiment_run_id)
+    head = Head(data.dim, classes, params.hyperparameters.hidden, params.hyperparameters.dropout)
+    head.load_state_dict(state)
+    return head, counters
+
+
+async def fit_finetune(
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    data: Texts,
+    classes: int,
+    experiment_run_id: uuid.UUID,
+) -> tuple[Classifier, dict[str, Any]]:
+    """Data-parallel fine-tuning of the bundled MiniLM with a head; returns the classifier
+    (its own encoder) and the run's counters."""
+    from raylane.core.training import finetune
+
+    hyper = params.hyperparameters
+    assert hyper.max_length is not None  # the schema fills the fine-tune's defaults in
+    config = hyper.model_dump() | {
+        "base": params.base,
+        "classes": classes,
+        "heldout": (data.val_texts, data.val_y),
+    }
+    state, counters = await _fit(ctx, params, config, data.train, experiment_run_id)
+    # The bundled architecture with the checkpoint's weights: no second pretrained load.
+    model = finetune.build(classes, hidden=hyper.hidden, dropout=hyper.dropout, pretrained=False)
+    model.load_state_dict(state)
+    model.eval()
+    classifier = Classifier(
+        head=model.head,
+        labels=[],  # filled by the caller, who owns the label map
+        encoder=embeddings.BUILTIN,
+        tuned=model.encoder,
+        max_length=hyper.max_length,
+    )
+    return classifier, counters
+
+
+async def _fit(
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    config: dict[str, Any],
+    dataset: Any,
+    experiment_run_id: uuid.UUID,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the ``TorchTrainer`` (``num_workers`` workers, a checkpoint every epoch, worker
+    failures recovered from the last one); returns the final model state and the counters."""
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
@@ -229,16 +308,12 @@ async def fit_trainer(
     path, filesystem = storage(settings, ctx.organization_id)
     resources = task_resources("training", gpu=params.use_gpu)
     queue = Queue(actor_options={"num_cpus": 0})
-    config = _config(params, data, classes) | {
-        "queue": queue,
-        "heldout": (data.val_x, data.val_y),
-    }
     per_worker = {"CPU": resources["num_cpus"], **resources["resources"]}
     if "memory" in resources:
         per_worker["memory"] = resources["memory"]
     trainer = TorchTrainer(
         train_worker,
-        train_loop_config=config,
+        train_loop_config=config | {"queue": queue},
         scaling_config=ray.train.ScalingConfig(
             num_workers=params.num_workers,
             use_gpu=params.use_gpu,
@@ -252,7 +327,7 @@ async def fit_trainer(
             failure_config=ray.train.FailureConfig(max_failures=params.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
-        datasets={"train": data.train},
+        datasets={"train": dataset},
     )
     tracker = Tracker(ctx, params.hyperparameters.epochs, experiment_run_id)
     started = time.perf_counter()
@@ -262,12 +337,11 @@ async def fit_trainer(
     fit_seconds = time.perf_counter() - started
     if result.checkpoint is None:
         raise RuntimeError("training ended without a checkpoint")
-    head = Head(data.dim, classes, params.hyperparameters.hidden, params.hyperparameters.dropout)
     with result.checkpoint.as_directory() as directory:
         from safetensors.torch import load_file
 
-        state = load_file(os.path.join(directory, CHECKPOINT_FILE))
-    head.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        saved = load_file(os.path.join(directory, CHECKPOINT_FILE))
+    state = {k[6:]: v for k, v in saved.items() if k.startswith("model.")}
     counters = {
         "steps": tracker.steps,
         "worker_restarts": len(tracker.resumes),
@@ -276,7 +350,7 @@ async def fit_trainer(
         "fit_seconds": round(fit_seconds, 3),
         "first_step_at": tracker.first_step_at,
     }
-    return head, counters
+    return state, counters
 
 
 async def fit_search(
@@ -413,7 +487,7 @@ async def train(ctx: RunContext) -> dict[str, Any]:
         experiment_id=params.experiment_id,
         run_id=ctx.run_id,
         name=f"train-{str(ctx.run_id)[:8]}",
-        params=params.hyperparameters.model_dump()
+        params=params.hyperparameters.model_dump(exclude_none=True)
         | {"num_workers": params.num_workers, "base": params.base, "search": bool(params.search)},
         dataset_version_id=params.dataset_version_id,
     )
@@ -441,16 +515,15 @@ async def _train(
     ray.init(namespace=settings.ray.namespace, ignore_reinit_error=True, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     await ctx.progress(
-        stage="embedding", examples=len(examples), labels=labels, experiment_run_id=str(tracked)
+        stage="preparing" if params.base == FINETUNED else "embedding",
+        examples=len(examples),
+        labels=labels,
+        experiment_run_id=str(tracked),
     )
-    started = time.perf_counter()
-    data = await asyncio.to_thread(
-        embed, examples, labels, resources=task_resources("training", gpu=params.use_gpu)
+    fitted = await (_finetuned if params.base == FINETUNED else _frozen)(
+        ctx, params, examples, labels, tracked
     )
-    embed_seconds = time.perf_counter() - started
-    fit = fit_search if params.search is not None else fit_trainer
-    head, counters = await fit(ctx, params, data, len(labels), tracked)
-    final = evaluate(data.val_y, predict_classes(head, data.val_x), len(labels))
+    final = evaluate(fitted.val_y, fitted.predicted, len(labels))
     await tracking.log_metrics(
         organization_id=ctx.organization_id,
         experiment_run_id=tracked,
@@ -459,22 +532,78 @@ async def _train(
             ("final_macro_f1", final["macro_f1"], params.hyperparameters.epochs),
         ],
     )
-    model = Classifier(head=head, labels=labels, encoder=embeddings.BUILTIN)
     key = await tracking.save_artifact(
-        organization_id=ctx.organization_id, experiment_run_id=tracked, data=save_head(model)
+        organization_id=ctx.organization_id,
+        experiment_run_id=tracked,
+        data=save_model(fitted.model),
     )
+    counters = fitted.counters
     counters.pop("history", None)
     return {
         "experiment_run_id": str(tracked),
         "artifact_path": tracking.ARTIFACT_PATH,
         "artifact_key": key,
+        "base": params.base,
         "labels": labels,
-        "examples": {"train": len(data.train_y), "heldout": len(data.val_y)},
+        "examples": {"train": fitted.train_count, "heldout": len(fitted.val_y)},
         "evaluation": final,
-        "majority_baseline": _majority(data.val_y),
-        "embed_seconds": round(embed_seconds, 3),
+        "majority_baseline": _majority(fitted.val_y),
         **counters,
     }
+
+
+@dataclass
+class Fitted:
+    """A trained classifier and its predictions on the held-out split."""
+
+    model: Classifier
+    counters: dict[str, Any]
+    val_y: np.ndarray
+    predicted: np.ndarray
+    train_count: int
+
+
+async def _frozen(
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    examples: list[Example],
+    labels: list[str],
+    tracked: uuid.UUID,
+) -> Fitted:
+    started = time.perf_counter()
+    data = await asyncio.to_thread(
+        embed, examples, labels, resources=task_resources("training", gpu=params.use_gpu)
+    )
+    embed_seconds = time.perf_counter() - started
+    fit = fit_search if params.search is not None else fit_trainer
+    head, counters = await fit(ctx, params, data, len(labels), tracked)
+    return Fitted(
+        model=Classifier(head=head, labels=labels, encoder=embeddings.BUILTIN),
+        counters=counters | {"embed_seconds": round(embed_seconds, 3)},
+        val_y=data.val_y,
+        predicted=predict_classes(head, data.val_x),
+        train_count=len(data.train_y),
+    )
+
+
+async def _finetuned(
+    ctx: RunContext,
+    params: TrainingRunCreate,
+    examples: list[Example],
+    labels: list[str],
+    tracked: uuid.UUID,
+) -> Fitted:
+    data = await asyncio.to_thread(texts, examples, labels)
+    model, counters = await fit_finetune(ctx, params, data, len(labels), tracked)
+    model.labels = labels
+    probabilities = await asyncio.to_thread(model.predict_texts, data.val_texts)
+    return Fitted(
+        model=model,
+        counters=counters,
+        val_y=data.val_y,
+        predicted=probabilities.argmax(axis=1) if len(data.val_y) else data.val_y,
+        train_count=len(data.train_y),
+    )
 
 
 def _majority(y: np.ndarray) -> float:

@@ -18,10 +18,21 @@ WeightDecay = Annotated[float, Field(ge=0, le=1), JSON_NUMBER]
 Hidden = Annotated[int, Field(ge=0, le=4096), JSON_NUMBER]
 Dropout = Annotated[float, Field(ge=0, lt=1), JSON_NUMBER]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1), JSON_NUMBER]
+# Fine-tuning a pretrained encoder wants a rate far below the head's; above 1e-3 it forgets.
+EncoderLearningRate = Annotated[float, Field(gt=0, le=1e-3), JSON_NUMBER]
+# MiniLM was trained on at most 256 tokens; below 8 a text is hardly read.
+MaxLength = Annotated[int, Field(ge=8, le=256), JSON_NUMBER]
+
+FROZEN, FINETUNED = "minilm-frozen", "minilm-finetuned"
+BASES = (FROZEN, FINETUNED)
+# What the fine-tuned base uses when the request leaves them out (filled into the run's params).
+FINETUNE_DEFAULTS = {"encoder_learning_rate": 5e-5, "max_length": 128}
 
 
 class Hyperparameters(Input):
-    """The head's training settings (``hidden`` 0: a linear head)."""
+    """The training settings (``hidden`` 0: a linear head). ``learning_rate`` is the head's;
+    ``encoder_learning_rate`` and ``max_length`` (tokens per text) apply to the
+    ``minilm-finetuned`` base only."""
 
     epochs: Epochs = 10
     batch_size: BatchSize = 32
@@ -30,6 +41,8 @@ class Hyperparameters(Input):
     hidden: Hidden = 0
     dropout: Dropout = 0.0
     seed: Seed = 0
+    encoder_learning_rate: EncoderLearningRate | None = None
+    max_length: MaxLength | None = None
 
 
 _SPACE = ("learning_rate", "batch_size", "hidden", "weight_decay", "dropout")
@@ -107,9 +120,11 @@ class TrainingRunCreate(Input):
     task: Annotated[
         Literal["text-classification"], Field(json_schema_extra={"enum": ["text-classification"]})
     ] = "text-classification"
-    # The bundled MiniLM, frozen, with a trained head: each text is embedded once per run.
+    # ``minilm-frozen``: the bundled MiniLM, frozen, with a trained head (each text embedded once
+    # per run). ``minilm-finetuned``: the encoder trained with the head (slower, its own weights).
     base: Annotated[
-        Literal["minilm-frozen"], Field(json_schema_extra={"enum": ["minilm-frozen"]})
+        Literal["minilm-frozen", "minilm-finetuned"],
+        Field(json_schema_extra={"enum": list(BASES)}),
     ] = "minilm-frozen"
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     search: SearchSpace | None = None
@@ -119,6 +134,22 @@ class TrainingRunCreate(Input):
     # worker failures Ray Train recovers from its last checkpoint.
     max_attempts: Annotated[int, Field(ge=1, le=10), JSON_NUMBER] = 3
     max_failures: Annotated[int, Field(ge=0, le=10), JSON_NUMBER] = 2
+
+    @model_validator(mode="after")
+    def _fits_the_base(self) -> TrainingRunCreate:
+        tuning = {n for n in FINETUNE_DEFAULTS if getattr(self.hyperparameters, n) is not None}
+        if self.base == FROZEN and tuning:
+            raise ValueError(
+                f"{', '.join(sorted(tuning))} applies to base {FINETUNED!r} only"
+                f" (base {FROZEN!r} trains the head alone)"
+            )
+        if self.base == FINETUNED:
+            if self.search is not None:
+                # A Tune trial trains over cached embeddings; a fine-tune has none to share.
+                raise ValueError(f"a hyperparameter search needs base {FROZEN!r}")
+            missing = {n: v for n, v in FINETUNE_DEFAULTS.items() if n not in tuning}
+            self.hyperparameters = self.hyperparameters.model_copy(update=missing)
+        return self
 
 
 class TrainingRunRead(RunRead):

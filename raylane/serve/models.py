@@ -4,7 +4,9 @@
 most recently used ones (``serve.multiplexed``, an LRU per replica); requests carry the version
 id as their multiplexed model id, so Serve routes them to a replica that already holds it.
 ``LocalModels`` is the same LRU in-process, for ``create_app`` without Serve (tests, one box).
-Both answer through :class:`Predictor`, which the predict route is handed.
+Both answer through :class:`Predictor`, which the predict route is handed. A ``minilm-frozen``
+version is a small head over the one bundled encoder every such version shares; a
+``minilm-finetuned`` version loads its own encoder (~90 MB), which the LRU holds with it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from typing import Any, Protocol
 
 from ray import serve
 
-from raylane.core.training.classifier import Classifier, load_head
+from raylane.core.training.classifier import Classifier, load_model
 from raylane.core.training.tracking import ModelRef, read_artifact
-from raylane.infra import embeddings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LRU_SIZE = 8  # versions per replica; a head is ~10 kB, the shared encoder ~90 MB
+# Versions per replica: a frozen head is ~10 kB over the shared ~90 MB encoder; a fine-tuned
+# version carries its own ~90 MB encoder, so eight of them hold ~0.7 GB.
+DEFAULT_LRU_SIZE = 8
 
 
 class Predictor(Protocol):
@@ -32,9 +35,7 @@ class Predictor(Protocol):
 
 
 def _classify(model: Classifier, texts: list[str]) -> list[dict[str, Any]]:
-    encoder = embeddings.load(str(embeddings.resolve(model.encoder)))
-    vectors = encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    probs = model.predict_vectors(vectors)
+    probs = model.predict_texts(texts)
     return [
         {
             "label": model.labels[int(row.argmax())],
@@ -45,7 +46,9 @@ def _classify(model: Classifier, texts: list[str]) -> list[dict[str, Any]]:
 
 
 async def _load(artifact_key: str) -> Classifier:
-    return load_head(await read_artifact(artifact_key))
+    data = await read_artifact(artifact_key)
+    # A fine-tuned artifact is ~90 MB of tensors: parse it off the event loop.
+    return await asyncio.to_thread(load_model, data)
 
 
 class LocalModels:

@@ -1,9 +1,11 @@
-"""The text classifier: a frozen MiniLM encoder and a small trained head.
+"""The text classifier: a MiniLM encoder and a small trained head.
 
-The encoder is the bundled MiniLM (``raylane.infra.embeddings``); only the head is trained, so
-each text is embedded once per run and every epoch reads the cached vectors. Heads are saved
-with safetensors (tensors plus string metadata: the label map and the shape), never pickled, so
-loading a tenant's artifact cannot run code.
+Two bases. ``minilm-frozen``: the encoder is the bundled MiniLM (``raylane.infra.embeddings``),
+only the head is trained, so each text is embedded once per run and every epoch reads the cached
+vectors. ``minilm-finetuned``: the encoder is trained with the head
+(``raylane.core.training.finetune``) and the artifact carries its weights. Artifacts are
+safetensors (tensors plus string metadata: the base, the label map and the shape), never
+pickled, so loading a tenant's artifact cannot run code.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +26,10 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from raylane.errors import InvalidInput
+from raylane.infra import embeddings
+
+if TYPE_CHECKING:
+    from raylane.core.training.finetune import Encoder
 
 FORMAT = "raylane.text-classifier/1"
 HELD_OUT = frozenset({"test", "validation", "val", "eval", "heldout", "held_out"})
@@ -106,12 +112,19 @@ class Head(nn.Module):
 
 @dataclass
 class Classifier:
-    """A head, its labels and the encoder it expects."""
+    """A head, its labels and the encoder it expects: the shared bundled one by name
+    (``minilm-frozen``), or its own fine-tuned copy (``tuned``, ``minilm-finetuned``)."""
 
     head: Head
     labels: list[str]
     encoder: str
     extra: dict[str, str] = field(default_factory=dict)
+    tuned: Encoder | None = None
+    max_length: int = 128  # tokens per text, for the fine-tuned encoder
+
+    @property
+    def base(self) -> str:
+        return "minilm-finetuned" if self.tuned is not None else "minilm-frozen"
 
     def predict_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """Class probabilities for each embedding row."""
@@ -121,40 +134,122 @@ class Classifier:
             probs: np.ndarray = torch.softmax(logits, dim=-1).numpy()
         return probs
 
+    def embed_texts(self, texts: Sequence[str], *, threads: int | None = None) -> np.ndarray:
+        """Unit vectors from this model's encoder: its own when fine-tuned, else the shared
+        bundled one (loaded once per process, whichever versions use it)."""
+        if self.tuned is not None:
+            from raylane.core.training import finetune
 
-def save_head(model: Classifier) -> bytes:
-    """The artifact: safetensors bytes whose metadata carries the labels and the shape."""
+            if threads:
+                torch.set_num_threads(threads)
+            return finetune.embed(self.tuned, texts, max_length=self.max_length)
+        encoder = embeddings.load(str(embeddings.resolve(self.encoder)), threads)
+        vectors: np.ndarray = encoder.encode(
+            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return vectors
+
+    def predict_texts(self, texts: Sequence[str], *, threads: int | None = None) -> np.ndarray:
+        """Class probabilities for each text."""
+        return self.predict_vectors(self.embed_texts(texts, threads=threads))
+
+
+def save_model(model: Classifier) -> bytes:
+    """The artifact: safetensors bytes whose metadata carries the base, the labels and the
+    shape; a fine-tuned model adds its encoder's weights and names the bundled tokenizer and
+    config it was tuned from (referenced by name and fingerprint, not copied)."""
     state = {k: v.detach().contiguous() for k, v in model.head.state_dict().items()}
     meta = {
+        **model.extra,  # first: the keys below describe these tensors, not a loaded file's
         "format": FORMAT,
+        "base": model.base,
         "labels": json.dumps(model.labels),
         "encoder": model.encoder,
         "dim": str(model.head.dim),
         "hidden": str(model.head.hidden),
-        **model.extra,
     }
+    if model.tuned is not None:
+        from raylane.core.training import finetune
+
+        state = {f"head.{k}": v for k, v in state.items()}
+        state |= {
+            f"encoder.{k}": v.detach().contiguous().cpu()
+            for k, v in model.tuned.state_dict().items()
+        }
+        meta |= {
+            "tokenizer": model.encoder,
+            "encoder_fingerprint": finetune.fingerprint(),
+            "max_length": str(model.max_length),
+        }
     data: bytes = st_save(state, metadata=meta)
     return data
 
 
-def load_head(data: bytes) -> Classifier:
-    """Read an artifact written by :func:`save_head` (tensors only: no code runs).
+_OWN_KEYS = ("labels", "dim", "hidden", "encoder", "max_length", "tokenizer")
+
+
+def load_model(data: bytes) -> Classifier:
+    """Read an artifact written by :func:`save_model`, of either base (tensors only: no code
+    runs; a fine-tuned encoder's architecture and tokenizer come from the bundled model).
 
     Raises:
-        InvalidInput: not a classifier artifact of this format.
+        InvalidInput: not a classifier artifact of this format, an unknown base, or an encoder
+            fine-tuned from another build of the bundled model.
     """
     try:
         state = st_load(data)
         meta = _metadata(data)
+        if meta.get("format") != FORMAT:
+            raise InvalidInput("not a text-classifier artifact")
         labels = json.loads(meta["labels"])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InvalidInput("not a text-classifier artifact")
+        base = meta.get("base", "minilm-frozen")  # artifacts from before the fine-tuned base
         head = Head(int(meta["dim"]), len(labels), int(meta["hidden"]))
-        head.load_state_dict(state, strict=True)
+        tuned, max_length = None, 128
+        if base == "minilm-frozen":
+            head.load_state_dict(state, strict=True)
+        elif base == "minilm-finetuned":
+            tuned, max_length = _load_tuned(meta, state, head)
+        else:
+            raise InvalidInput(f"unknown base {base!r} in the artifact")
     except (KeyError, ValueError, RuntimeError, SafetensorError) as exc:
         raise InvalidInput("not a text-classifier artifact") from exc
-    if meta.get("format") != FORMAT:
-        raise InvalidInput("not a text-classifier artifact")
-    extra = {k: v for k, v in meta.items() if k not in ("labels", "dim", "hidden", "encoder")}
-    return Classifier(head=head, labels=labels, encoder=meta["encoder"], extra=extra)
+    extra = {k: v for k, v in meta.items() if k not in _OWN_KEYS}
+    return Classifier(
+        head=head,
+        labels=labels,
+        encoder=meta["encoder"],
+        extra=extra,
+        tuned=tuned,
+        max_length=max_length,
+    )
+
+
+def _load_tuned(
+    meta: dict[str, str], state: dict[str, torch.Tensor], head: Head
+) -> tuple[Encoder, int]:
+    from raylane.core.training import finetune
+
+    if meta.get("encoder") != embeddings.BUILTIN or meta.get("tokenizer") != embeddings.BUILTIN:
+        raise InvalidInput("a fine-tuned artifact must name the bundled MiniLM")
+    if meta.get("encoder_fingerprint") != finetune.fingerprint():
+        # Same shapes from another build would load and silently mis-tokenize.
+        raise InvalidInput(
+            "the artifact's encoder was fine-tuned from another build of the bundled MiniLM"
+        )
+    max_length = int(meta["max_length"])
+    if not 1 <= max_length <= 512:
+        raise ValueError("max_length out of range")
+    model = finetune.TextClassifier(finetune.Encoder.blank(), head)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model.encoder, max_length
+
+
+# The names the first (frozen-only) version exported.
+save_head = save_model
+load_head = load_model
 
 
 def _metadata(data: bytes) -> dict[str, str]:

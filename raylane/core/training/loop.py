@@ -1,10 +1,11 @@
 """The per-worker training loop (Ray Train) and the per-trial loop (Ray Tune).
 
-Workers read cached embeddings from their Ray Data shard, train the head, evaluate on the
-held-out split, and checkpoint every epoch. After a worker dies, Ray Train restarts the group
-and each worker resumes from ``ray.train.get_checkpoint()``: the epochs already done are not
-repeated. Events (steps, epochs, resumes) go to the driver through a queue actor, so only the
-driver writes to the database.
+Workers read their Ray Data shard (cached embeddings for the frozen base, texts for the
+fine-tuned one, tokenized per batch), train the head (or encoder and head together), evaluate on
+the held-out split, and checkpoint every epoch (model and optimizer). After a worker dies, Ray
+Train restarts the group and each worker resumes from ``ray.train.get_checkpoint()``: the epochs
+already done are not repeated. Events (steps, epochs, resumes) go to the driver through a queue
+actor, so only the driver writes to the database.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 
 from raylane.core.training.classifier import Head, evaluate, predict_classes, train_epoch
 
-CHECKPOINT_FILE = "head.safetensors"
+CHECKPOINT_FILE = "head.safetensors"  # the fine-tuned base's holds the encoder too
 STEP_EVENT_INTERVAL_S = 0.25  # per-step metrics are sampled: a queue put per step costs more
 
 
@@ -55,7 +57,8 @@ def _restore(path: str, head: torch.nn.Module, optimizer: torch.optim.Optimizer)
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
     head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state = optimizer.state_dict()
-    params = dict(enumerate(head.parameters()))
+    # The optimizer numbers parameters across its groups in order (the fine-tuned base has two).
+    params = dict(enumerate(p for group in optimizer.param_groups for p in group["params"]))
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, index, name = key.split(".", 2)
@@ -75,38 +78,112 @@ def _batches(shard: Any, batch_size: int) -> Any:
 def train_worker(config: dict[str, Any]) -> None:
     """Ray Train's ``train_loop_per_worker``."""
     import ray.train
-    import ray.train.torch
 
     torch.manual_seed(config["seed"])
+    if config.get("base") == "minilm-finetuned":
+        return _finetune_worker(config)
+    head = Head(config["dim"], config["classes"], config["hidden"], config["dropout"])
+    val_x, val_y = config["heldout"]
+    shard = ray.train.get_dataset_shard("train")
+    _epochs(
+        config,
+        head,
+        _optimizer(head, config),
+        lambda: _batches(shard, config["batch_size"]),
+        lambda: _held_out(head, val_x, val_y, config["classes"]),
+    )
+    return None
+
+
+def _finetune_worker(config: dict[str, Any]) -> None:
+    """The fine-tuned base: the bundled MiniLM and the head trained together on token batches."""
+    import ray.train
+    import ray.train.torch
+
+    from raylane.core.training import finetune
+
+    model = finetune.build(config["classes"], hidden=config["hidden"], dropout=config["dropout"])
+    model.to(ray.train.torch.get_device())
+    optimizer = finetune.optimizer(
+        model,
+        learning_rate=config["learning_rate"],
+        encoder_learning_rate=config["encoder_learning_rate"],
+        weight_decay=config["weight_decay"],
+    )
+    val_texts, val_y = config["heldout"]
+    shard = ray.train.get_dataset_shard("train")
+
+    def held_out() -> dict[str, Any]:
+        if len(val_y) == 0:
+            return {}
+        vectors = finetune.embed(model.encoder, val_texts, max_length=config["max_length"])
+        model.head.eval()
+        with torch.no_grad():
+            x = torch.as_tensor(vectors, device=next(model.head.parameters()).device)
+            predicted = model.head(x).argmax(-1).cpu().numpy()
+        return _scores(val_y, predicted, config["classes"])
+
+    _epochs(
+        config,
+        model,
+        optimizer,
+        lambda: _token_batches(shard, config["batch_size"], config["max_length"]),
+        held_out,
+    )
+
+
+def _token_batches(
+    shard: Any, batch_size: int, max_length: int
+) -> Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    import ray.train.torch
+
+    from raylane.core.training import finetune
+
+    device = ray.train.torch.get_device()
+    for batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        features = finetune.tokenize(
+            [str(t) for t in batch["text"]], max_length=max_length, device=device
+        )
+        yield features, torch.as_tensor(batch["y"], dtype=torch.int64, device=device)
+
+
+def _epochs(
+    config: dict[str, Any],
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Callable[[], Iterable[tuple[Any, torch.Tensor]]],
+    held_out: Callable[[], dict[str, Any]],
+) -> None:
+    """The epochs both bases share: resume from the last checkpoint, train, report per-step and
+    per-epoch metrics, checkpoint (model and optimizer) every epoch."""
+    import ray.train
+    import ray.train.torch
+
     ctx = ray.train.get_context()
     rank, queue = ctx.get_world_rank(), config.get("queue")
-    head = Head(config["dim"], config["classes"], config["hidden"], config["dropout"])
-    optimizer = _optimizer(head, config)
     start = 1
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as path:
-            start = _restore(path, head, optimizer) + 1
+            start = _restore(path, module, optimizer) + 1
         if rank == 0:
             _emit(queue, {"type": "resume", "from_epoch": start})
-    model = ray.train.torch.prepare_model(head)
-    val_x, val_y = config["heldout"]
-    shard = ray.train.get_dataset_shard("train")
+    model = ray.train.torch.prepare_model(module)
     last_emit = 0.0
     for epoch in range(start, config["epochs"] + 1):
         losses = []
-        for loss in train_epoch(model, optimizer, _batches(shard, config["batch_size"])):
+        for loss in train_epoch(model, optimizer, batches()):
             losses.append(loss)
             now = time.monotonic()
             if rank == 0 and now - last_emit >= STEP_EVENT_INTERVAL_S:
                 last_emit = now
                 _emit(queue, {"type": "step", "epoch": epoch, "loss": loss, "at": time.time()})
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0}
-        metrics |= _held_out(head, val_x, val_y, config["classes"])
+        metrics |= held_out()
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
             if rank == 0:
-                _save(tmp, head, optimizer, epoch)
+                _save(tmp, module, optimizer, epoch)
                 saved = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(
                 {k: v for k, v in metrics.items() if k != "confusion_matrix"}, checkpoint=saved
@@ -118,7 +195,11 @@ def train_worker(config: dict[str, Any]) -> None:
 def _held_out(head: Head, x: np.ndarray, y: np.ndarray, classes: int) -> dict[str, Any]:
     if len(y) == 0:
         return {}
-    scores = evaluate(y, predict_classes(head, x), classes)
+    return _scores(y, predict_classes(head, x), classes)
+
+
+def _scores(y: np.ndarray, predicted: np.ndarray, classes: int) -> dict[str, Any]:
+    scores = evaluate(y, predicted, classes)
     return {
         "val_accuracy": scores["accuracy"],
         "val_macro_f1": scores["macro_f1"],
