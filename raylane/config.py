@@ -153,6 +153,10 @@ class CopilotSettings(BaseModel):
     max_concurrent_per_org: int = Field(default=8, ge=0)  # 0: no cap
     slot_lease_s: float = Field(default=60.0, ge=1)
     busy_retry_after_s: float = Field(default=2.0, gt=0)
+    # A copilot configuration may name its own OpenAI-compatible LLM endpoint (a tenant-named
+    # URL): on loopback or private networks only when this is on (an in-cluster vLLM, say).
+    # Link-local (cloud metadata), multicast and reserved addresses are refused either way.
+    allow_private_llm: bool = False
 
 
 class GuardrailSettings(BaseModel):

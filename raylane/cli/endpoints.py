@@ -55,8 +55,8 @@ def add_config(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Store a copilot configuration version (system_prompt, answer_mode, top_k,
-    collection_ids, max_tokens, temperature, guardrail_policy); the same spec again answers
-    the existing version."""
+    collection_ids, max_tokens, temperature, guardrail_policy, llm); the same spec again
+    answers the existing version. An llm's api_key is stored sealed and never shown."""
     with api(ctx) as client:
         show(client.endpoints.add_config(project_id, name, _spec(spec_file, spec_json)), output)
 

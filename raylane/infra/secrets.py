@@ -10,6 +10,8 @@ unreadable (``SecretUnreadable``): those values must be entered again.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from raylane.config import get_settings
 
 CONTEXT = b"raylane agent-target secrets v1"
+FINGERPRINT_CONTEXT = b"raylane secret fingerprints v1"
 
 
 class SecretUnreadable(ValueError):
@@ -25,12 +28,21 @@ class SecretUnreadable(ValueError):
     platform key."""
 
 
-def _fernet(secret_key: str | None = None) -> Fernet:
+def _derive(info: bytes, secret_key: str | None) -> bytes:
     raw = secret_key if secret_key is not None else get_settings().secret_key.get_secret_value()
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CONTEXT).derive(
-        raw.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw.encode())
+
+
+def _fernet(secret_key: str | None = None) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_derive(CONTEXT, secret_key)))
+
+
+def fingerprint(plaintext: str, *, secret_key: str | None = None) -> str:
+    """A keyed digest of a secret (HMAC-SHA256 under its own derived key): equal secrets give
+    equal fingerprints, so a content-addressed record can tell a changed secret from the same
+    one, while the fingerprint alone cannot be checked against guesses without the key."""
+    key = _derive(FINGERPRINT_CONTEXT, secret_key)
+    return hmac.new(key, plaintext.encode(), hashlib.sha256).hexdigest()
 
 
 def seal(plaintext: bytes | str, *, secret_key: str | None = None) -> str:

@@ -34,6 +34,7 @@ from raylane.core.agenttests.repository import (
 )
 from raylane.core.agenttests.service import to_case_result
 from raylane.core.agenttests.types import CaseResult
+from raylane.core.endpoints.repository import CopilotConfigVersionRepository
 from raylane.core.rbac import Actor, Permission, Role
 from raylane.core.runs.repository import RunRepository
 from raylane.infra.db.session import session_scope
@@ -226,6 +227,13 @@ async def _load(ctx: RunContext) -> tuple[AgentSuiteVersion, dict[str, Any], Act
                 headers=dict(stored.headers),
                 secret_headers=secrets,
             )
+        if spec.get("config_version_id"):  # copilot-config:NAME:VERSION, its key included
+            config = await CopilotConfigVersionRepository(session).get(
+                uuid.UUID(spec["config_version_id"])
+            )
+            if config is None:
+                raise RuntimeError("the copilot configuration version was deleted")
+            spec["config_spec"] = dict(config.spec)
         run = await RunRepository(session).get(ctx.run_id)
         assert run is not None
         done = await CaseResultRepository(session).done_case_ids(ctx.run_id)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from raylane.schemas.common import JSON_NUMBER, MAX_TOKENS, NUL_FREE, Input, Int, Output, RawText
 from raylane.schemas.copilot import ChatAnswer, ChatBody
@@ -24,6 +24,44 @@ Weight = Annotated[int, Field(ge=0, le=100), JSON_NUMBER]
 StickyKey = Annotated[str, Field(min_length=1, max_length=500, pattern=NUL_FREE)]
 
 
+URL = r"^https?://[^\u0000-\u0020\u007f]+$"
+
+
+class PlatformLlm(Input):
+    """The LLM the platform serves (its ``LLM`` deployment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Annotated[Literal["platform"], Field(json_schema_extra={"enum": ["platform"]})]
+
+
+class OpenAILlm(Input):
+    """An OpenAI-compatible chat endpoint of the tenant's (vLLM, a hosted API): ``base_url``
+    ends before ``/chat/completions``. The ``api_key`` is stored sealed with the platform key and
+    never returned (a read shows ``api_key_set``); the URL must pass the egress rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Annotated[Literal["openai"], Field(json_schema_extra={"enum": ["openai"]})]
+    base_url: str = Field(min_length=1, max_length=2000, pattern=URL)
+    model: str = Field(min_length=1, max_length=200, pattern=NUL_FREE)
+    api_key: SecretStr | None = Field(default=None, min_length=1, max_length=4000)
+    timeout_s: Annotated[float, Field(gt=0, le=600), JSON_NUMBER] = 60.0
+
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        # It is sent as ``Authorization: Bearer <key>``: no control characters (no CR/LF).
+        if value is not None and any(
+            ord(c) < 32 or ord(c) == 127 for c in value.get_secret_value()
+        ):
+            raise ValueError("api_key may not contain control characters")
+        return value
+
+
+LlmChoice = Annotated[PlatformLlm | OpenAILlm, Field(discriminator="backend")]
+
+
 class CopilotConfigSpec(Input):
     """What a copilot configuration fixes; a field left out keeps the chat request's value."""
 
@@ -38,6 +76,9 @@ class CopilotConfigSpec(Input):
     # Merged over the project's effective policy, field by field, as a project's over its
     # organization's.
     guardrail_policy: GuardrailPolicyBody | None = None
+    # Which LLM answers (default: the platform's). ``auto`` answers are generative with a
+    # tenant's own LLM: extraction is for the small bundled model.
+    llm: LlmChoice | None = None
 
 
 class CopilotConfigCreate(Input):

@@ -20,6 +20,7 @@ from raylane.infra.db.session import Database
 from raylane.infra.db.urls import app_url
 from raylane.infra.kv import async_client, redis_url
 from raylane.infra.llm import Delta, GenerationParams, LLMBackend, Usage, backend_from_settings
+from raylane.infra.llm.external import ExternalBackends
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ class Copilot:
                 yield _delta(d)
 
         self._engine = CopilotEngine(
-            self._db, embed=embed, generate=generate, quota=quota, auto_mode=auto_mode(settings)
+            self._db,
+            embed=embed,
+            generate=generate,
+            quota=quota,
+            auto_mode=auto_mode(settings),
+            backends=ExternalBackends(settings),
         )
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
@@ -114,7 +120,12 @@ class LocalCopilot:
         # auto: extractive for the bundled small model (the backend knows whether it runs it)
         mode = auto_mode(settings, bundled=bool(getattr(self._backend, "bundled", False)))
         self._engine = CopilotEngine(
-            db, embed=embed, generate=self._backend.stream, quota=quota, auto_mode=mode
+            db,
+            embed=embed,
+            generate=self._backend.stream,
+            quota=quota,
+            auto_mode=mode,
+            backends=ExternalBackends(settings),
         )
 
     def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:

@@ -16,6 +16,11 @@ stub serves a whole suite with known verdicts:
 anything else               ``ok: <input>``
 ==========================  =====================================================
 
+On ``/v1/chat/completions`` a ``model`` of ``says:<text>`` answers ``<text>`` whatever the input
+(a known answer for an LLM behind the copilot, whose input is the platform's prompt), and
+``"stream": true`` answers as server-sent chunks, one per word, then the usage and ``[DONE]``.
+``last_bodies`` holds the latest request body per path.
+
 Two shapes: ``POST /agent`` takes ``{"input": ..., "messages": [...]}`` (either) and answers
 ``{"output", "tool_calls": [{name, arguments}], "usage": {"output_tokens"}}``;
 ``POST /v1/chat/completions`` speaks the OpenAI chat-completions shape (tool-call arguments as
@@ -31,13 +36,14 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -57,6 +63,19 @@ def _last_user(body: dict[str, Any]) -> str:
     return str(body.get("input") or "")
 
 
+async def _chunks(text: str) -> AsyncIterator[str]:
+    """``text`` as OpenAI chat-completion chunks: a word each, then the usage, then done."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        delta = {"content": word if i == 0 else " " + word}
+        chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    last = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    usage = {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)}
+    yield f"data: {json.dumps({'choices': [last], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def _error(body: dict[str, Any], reply: _Reply) -> JSONResponse:
     headers = {"Location": reply.location} if reply.location else None
     return JSONResponse(body, status_code=reply.status, headers=headers)
@@ -69,6 +88,7 @@ class StubAgent:
         self.delay_s = delay_s
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
+        self.last_bodies: dict[str, dict[str, Any]] = {}
         self._flaky_seen: set[str] = set()
         self._lock = threading.Lock()
         self.app = Starlette(
@@ -117,7 +137,10 @@ class StubAgent:
             self.requests[path] += 1
             self.last_headers[path] = headers
         body = await request.json()
-        return (body if isinstance(body, dict) else {}), headers
+        body = body if isinstance(body, dict) else {}
+        with self._lock:
+            self.last_bodies[path] = body
+        return body, headers
 
     async def _agent(self, request: Request) -> JSONResponse:
         body, headers = await self._read(request)
@@ -132,11 +155,17 @@ class StubAgent:
             }
         )
 
-    async def _openai(self, request: Request) -> JSONResponse:
+    async def _openai(self, request: Request) -> Response:
         body, headers = await self._read(request)
-        reply = await self._decide(_last_user(body), headers)
+        model = str(body.get("model") or "")
+        if model.startswith("says:"):
+            reply = await self._decide("echo:" + model.removeprefix("says:"), headers)
+        else:
+            reply = await self._decide(_last_user(body), headers)
         if reply.error is not None:
             return _error({"error": reply.error}, reply)
+        if body.get("stream"):
+            return StreamingResponse(_chunks(reply.output), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.output}
         if reply.tool_calls:
             message["content"] = None

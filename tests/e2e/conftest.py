@@ -73,6 +73,8 @@ def stack(
         "RAYLANE_CONFIG": str(config),
         # The agent tests' stub agent listens on loopback, which tenants may not reach by default.
         "RAYLANE_AGENT_TESTS__ALLOW_PRIVATE_TARGETS": "true",
+        # ... as does the stub LLM a copilot configuration names.
+        "RAYLANE_COPILOT__ALLOW_PRIVATE_LLM": "true",
         "RAYLANE_STORAGE__URL": f"s3://{BUCKET}/objects",
         "RAYLANE_STORAGE__ENDPOINT_URL": s3_endpoint,
         "RAYLANE_STORAGE__REGION": S3_CREDENTIALS["region"],

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from raylane.testing.stub_agent import StubAgent
 from tests.e2e.conftest import Stack
-from tests.e2e.corpus import http_client, new_tenant
+from tests.e2e.corpus import http_client, new_tenant, wait_run
 
 ARTIFACT = "model/model.safetensors"
 
@@ -182,6 +183,58 @@ def test_a_copilot_endpoint_answers_with_its_configuration(
             http.post(f"/api/v1/endpoints/{endpoint}/predict", json={"inputs": ["x"]}).status_code
             == 409
         )
+
+
+OWN_LLM_SUITE = """
+cases:
+  - {id: launch, input: "When is the launch?", assert: [{type: contains, value: May}]}
+"""
+
+
+def test_a_configuration_answers_with_its_own_llm(stack: Stack, tenant: dict[str, Any]) -> None:
+    """A configuration naming its own OpenAI-compatible LLM (a stub on this machine) answers
+    through the router and the Copilot deployment with that model, its key sent as a bearer
+    token; an agent-test run against the configuration version reaches the same LLM (the job
+    reads the version's sealed key, which no read shows)."""
+    key = "sk-own-llm-e2e-93c1"
+    with StubAgent() as stub_url, http_client(stack, tenant["key"]) as http:
+        project = tenant["project"]
+        llm = {
+            "backend": "openai",
+            "base_url": f"{stub_url}/v1",
+            "model": "says:The launch is in May.",
+            "api_key": key,
+        }
+        url = f"/api/v1/projects/{project}/copilot-configs"
+        r = http.post(url, json={"name": "own", "spec": {"max_tokens": 32, "llm": llm}})
+        assert r.status_code == 201, r.text
+        assert key not in r.text and r.json()["spec"]["llm"]["api_key_set"] is True
+        r = http.post(
+            f"/api/v1/projects/{project}/endpoints",
+            json={"name": "own", "kind": "copilot", "subject": "own", "stable": "1"},
+        )
+        assert r.status_code == 201, r.text
+        ask = {"messages": [{"role": "user", "content": "When is the launch?"}]}
+        r = http.post(f"/api/v1/endpoints/{r.json()['id']}/chat", json=ask)
+        assert r.status_code == 200, r.text
+        assert r.json()["answer"] == "The launch is in May.", r.text
+
+        suite = {"name": "own-llm", "content": OWN_LLM_SUITE}
+        assert http.post(f"/api/v1/projects/{project}/agent-suites", json=suite).status_code in (
+            200,
+            201,
+        )
+        r = http.post(
+            f"/api/v1/projects/{project}/agent-test-runs",
+            json={"suite": "own-llm", "target": "copilot-config:own:1"},
+        )
+        assert r.status_code == 202, r.text
+        assert key not in r.text and "api_key_sealed" not in r.text
+        run = wait_run(http, r.json()["id"], timeout=180)
+        assert run["status"] == "succeeded", run
+        shown = http.get(f"/api/v1/agent-test-runs/{run['id']}")
+        assert shown.json()["summary"]["passed"] == 1, shown.text
+        assert key not in shown.text and "api_key_sealed" not in shown.text
 
 
 def test_another_tenant_gets_404(stack: Stack, tenant: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from raylane.core.agenttests.repository import (
 )
 from raylane.core.agenttests.types import CaseResult, Verdict
 from raylane.core.audit import audit_service
-from raylane.core.endpoints.configs import copilot_config_service
+from raylane.core.endpoints.configs import copilot_config_service, public_spec
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor
 from raylane.core.runs.models import Run, RunKind
@@ -308,14 +308,15 @@ class AgentTestService:
             version = await copilot_config_service.version(
                 session, config=config, number=int(match["version"])
             )
-            # The spec travels pinned in the run's params: versions never change.
+            # The run's params show the pinned spec (versions never change); the job reads the
+            # version itself, whose spec holds what a read never shows (a sealed LLM key).
             return {
                 "kind": "copilot",
                 "project_id": str(project_id),
                 "config": config.name,
                 "config_version": version.version,
                 "config_version_id": str(version.id),
-                "config_spec": dict(version.spec),
+                "config_spec": public_spec(dict(version.spec)),
             }
         match = _MODEL_TARGET.match(target)
         if match:

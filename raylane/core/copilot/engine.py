@@ -46,9 +46,9 @@ from raylane.core.quotas.repository import UsageRepository
 from raylane.core.quotas.service import Reservation, TokenQuota
 from raylane.core.quotas.slots import run_to_completion
 from raylane.core.rbac import Actor
-from raylane.errors import InvalidInput, NotFound
+from raylane.errors import InvalidInput, NotFound, ServiceUnavailable
 from raylane.infra.db.session import Database
-from raylane.infra.llm.base import Delta, GenerationParams, Usage
+from raylane.infra.llm.base import Delta, GenerationParams, LLMBackend, Usage
 
 log = logging.getLogger("raylane.copilot")
 
@@ -79,6 +79,9 @@ class ChatRequest:
     # replaced, and a guardrail policy merged over the project's effective one.
     system_prompt: str | None = None
     guardrail_policy: dict[str, Any] | None = None
+    # A configuration's own LLM (its stored choice: backend, URL, model, sealed key); None: the
+    # platform's.
+    llm: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,17 +149,39 @@ class CopilotEngine:
         quota: TokenQuota,
         count_tokens: Callable[[str], int] | None = None,
         auto_mode: Literal["extractive", "generative"] = "generative",
+        backends: Callable[[dict[str, Any]], LLMBackend] | None = None,
     ) -> None:
         self._db, self._embed, self._generate = db, embed, generate
         self._quota, self._count = quota, count_tokens
         self._auto_mode = auto_mode
+        self._backends = backends  # a configuration's own LLM (``ChatRequest.llm``)
 
     def mode(self, request: ChatRequest) -> Literal["extractive", "generative"]:
         """How this request is answered: plain chat is generated; a project's answer as asked,
-        ``auto`` being the host's choice (``grounding.auto_mode``)."""
+        ``auto`` being the host's choice (``grounding.auto_mode``) for the platform's LLM and
+        generation for a configuration's own (extraction is for the small bundled model)."""
         if request.project_id is None:
             return "generative"
-        return self._auto_mode if request.answer_mode == "auto" else request.answer_mode
+        if request.answer_mode != "auto":
+            return request.answer_mode
+        return "generative" if request.llm else self._auto_mode
+
+    def _model(self, request: ChatRequest) -> tuple[Generate, Callable[[str], int]]:
+        """What generates this request's answer, and how its tokens are counted.
+
+        Raises:
+            ServiceUnavailable: the request names its own LLM and this host has none to build.
+        """
+        if request.llm is None:
+            return self._generate, self._count or approx_token_count
+        if self._backends is None:
+            raise ServiceUnavailable("this copilot host cannot reach a configuration's LLM")
+        try:
+            backend = self._backends(request.llm)
+        except ValueError as exc:  # a key sealed under another platform key, a bad choice
+            log.error("a configuration's LLM could not be built: %s", exc)
+            raise ServiceUnavailable("the configuration's LLM is unavailable") from None
+        return backend.stream, backend.count_tokens
 
     async def chat(self, actor: Actor, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Events: conversation, citations, token*, then done — or blocked / error.
@@ -322,8 +347,8 @@ class CopilotEngine:
                 kept.append(replace(passage, text=result.text))
         return kept
 
-    def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        count = self._count or approx_token_count
+    @staticmethod
+    def _prompt_tokens(messages: list[dict[str, str]], count: Callable[[str], int]) -> int:
         return sum(count(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
     async def _answer(
@@ -341,15 +366,16 @@ class CopilotEngine:
         )
         # Input tokens are the prompt's in both modes (what the answer is built from), so an
         # organization's quota and usage do not depend on how the answer was made.
-        meter = _Meter(self._prompt_tokens(messages))
+        generate, count = self._model(request)
+        meter = _Meter(self._prompt_tokens(messages, count))
         stream: AsyncIterator[Delta]
         if self.mode(request) == "extractive":
             quoted = grounding.extract(prep.question, prep.passages, prep.history, prep.extra)
             found = [*prep.passages, *prep.extra]
             cited = [found[i - 1] for i in quoted.cited]  # what the answer quotes, in order
-            stream = self._quoted(quoted.text, meter.prompt, params.max_tokens)
+            stream = self._quoted(quoted.text, meter.prompt, params.max_tokens, count)
         else:
-            stream = self._generate(messages, params)
+            stream = generate(messages, params)
         reservation = await self._quota.reserve(
             actor.organization_id, meter.prompt + params.max_tokens
         )
@@ -383,10 +409,11 @@ class CopilotEngine:
             await run_to_completion(self._settle(actor, reservation, usage, record=not recorded))
         yield final
 
-    async def _quoted(self, text: str, prompt_tokens: int, max_tokens: int) -> AsyncIterator[Delta]:
+    async def _quoted(
+        self, text: str, prompt_tokens: int, max_tokens: int, count: Callable[[str], int]
+    ) -> AsyncIterator[Delta]:
         """An extractive answer streamed like a model's: word by word, then the usage (the
         question's tokens in, the answer's out), cut at ``max_tokens`` words like a model."""
-        count = self._count or approx_token_count
         words = grounding.pieces(text)
         reason = "length" if len(words) > max_tokens else "stop"
         sent = words[:max_tokens]

@@ -1,6 +1,7 @@
 """Copilot configurations: versioned, content-addressed bundles of what a copilot answers with
-(system prompt, answer mode, retrieval, generation settings, guardrail policy), so a new prompt
-or a new policy can be served behind an endpoint and canaried like a model version.
+(system prompt, answer mode, retrieval, generation settings, guardrail policy, and the LLM: the
+platform's or the tenant's own OpenAI-compatible endpoint), so a new prompt, policy or model can
+be served behind an endpoint and canaried like a model version.
 """
 
 from __future__ import annotations
@@ -23,27 +24,53 @@ from raylane.core.endpoints.repository import (
 )
 from raylane.core.projects.service import project_service
 from raylane.core.rbac import Actor, Permission
-from raylane.errors import NotFound
+from raylane.errors import InvalidInput, NotFound
 from raylane.infra.db.paging import Page
 from raylane.infra.db.session import conflict_on_duplicate
-from raylane.schemas.endpoints import CopilotConfigCreate, CopilotConfigSpec
+from raylane.infra.egress import EgressDenied, check_url
+from raylane.infra.llm.external import SEALED_KEY
+from raylane.infra.secrets import fingerprint, open_sealed, seal
+from raylane.schemas.endpoints import CopilotConfigCreate, CopilotConfigSpec, OpenAILlm
 
 
 def stored_spec(spec: CopilotConfigSpec) -> dict[str, Any]:
-    """The spec as stored and hashed: unset optional fields left out (they keep the chat
-    request's value), the policy with only the fields it sets (they are what merges)."""
-    out = spec.model_dump(mode="json", exclude_none=True, exclude={"guardrail_policy"})
+    """The spec as stored: unset optional fields left out (they keep the chat request's value),
+    the policy with only the fields it sets (they are what merges), the platform's own LLM as no
+    choice at all, and a tenant LLM's API key sealed with the platform key."""
+    out = spec.model_dump(mode="json", exclude_none=True, exclude={"guardrail_policy", "llm"})
     if not out.get("collection_ids"):
         out.pop("collection_ids", None)
     if spec.guardrail_policy is not None:
         out["guardrail_policy"] = spec.guardrail_policy.model_dump(mode="json", exclude_unset=True)
+    if isinstance(spec.llm, OpenAILlm):
+        llm = spec.llm.model_dump(mode="json", exclude={"api_key"})
+        if spec.llm.api_key is not None:
+            llm[SEALED_KEY] = seal(spec.llm.api_key.get_secret_value())
+        out["llm"] = llm
     return out
 
 
 def digest(spec: dict[str, Any]) -> str:
+    """The stored spec's content address. A sealed key differs at every sealing, so the key
+    counts by its keyed fingerprint: the same key is the same version, a new key a new one."""
+    llm = spec.get("llm")
+    if llm and SEALED_KEY in llm:
+        key = {k: v for k, v in llm.items() if k != SEALED_KEY}
+        key["api_key_fingerprint"] = fingerprint(open_sealed(llm[SEALED_KEY]))
+        spec = {**spec, "llm": key}
     return hashlib.sha256(
         json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
+
+
+def public_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec as a read shows it: a sealed key is only ``api_key_set``."""
+    llm = spec.get("llm")
+    if not llm:
+        return spec
+    shown = {k: v for k, v in llm.items() if k != SEALED_KEY}
+    shown["api_key_set"] = SEALED_KEY in llm
+    return {**spec, "llm": shown}
 
 
 def apply(
@@ -71,6 +98,7 @@ def apply(
         else request.collection_ids,
         params=params,
         guardrail_policy=spec.get("guardrail_policy") or request.guardrail_policy,
+        llm=spec.get("llm", request.llm),
     )
 
 
@@ -89,12 +117,16 @@ class CopilotConfigService:
         actor: Actor,
         project_id: uuid.UUID,
         data: CopilotConfigCreate,
+        allow_private_llm: bool = False,
     ) -> ConfigVersionAdded:
         """Store ``data.spec`` as the named configuration's next version (creating the
         configuration if new). A spec equal to an existing version's answers that version.
 
+        ``allow_private_llm``: the operator's egress setting for a tenant's own LLM endpoint.
+
         Raises:
             NotFound: the project, or a collection the spec names, is not the caller's.
+            InvalidInput: the spec's LLM endpoint is refused by the egress rule.
             PermissionDenied: the spec carries a guardrail policy and the caller may not set
                 guardrail policies (a configuration's policy overrides the project's, so it
                 takes the same permission as changing that).
@@ -102,6 +134,13 @@ class CopilotConfigService:
         if data.spec.guardrail_policy is not None:
             actor.require(Permission.GUARDRAIL_WRITE)
         await project_service.get(session, project_id=project_id)
+        if isinstance(data.spec.llm, OpenAILlm):
+            try:  # checked again on every request the copilot sends (DNS may change)
+                await check_url(data.spec.llm.base_url, allow_private=allow_private_llm)
+            except EgressDenied as exc:
+                raise InvalidInput(
+                    f"spec.llm.base_url: refused by the egress rule: {exc}"
+                ) from None
         for collection_id in data.spec.collection_ids:
             found = await CollectionRepository(session).get(collection_id)
             if found is None or found.project_id != project_id:

@@ -19,6 +19,7 @@ import httpx
 
 from raylane.config import Settings
 from raylane.errors import InvalidInput, ServiceUnavailable
+from raylane.infra.egress import EgressDenied, egress_client
 from raylane.infra.llm.base import Delta, GenerationParams, Usage
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,33 @@ BROKEN_STREAM = "LLM endpoint failed mid-answer"
 
 
 class OpenAICompatBackend:
+    """``allow_private``: None for the operator's own endpoint (settings); a bool for a
+    tenant-named one, whose every request then passes the egress rule (``infra/egress.py``)
+    with private addresses allowed or not."""
+
     def __init__(
-        self, base_url: str, model: str, *, api_key: str | None, timeout: float, max_retries: int
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None,
+        timeout: float,
+        max_retries: int,
+        allow_private: bool | None = None,
     ) -> None:
         self.model_name = model
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._retries = max_retries
+        self._allow_private = allow_private
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._allow_private is None:
+            return httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
+        return egress_client(
+            allow_private=self._allow_private, timeout=self._timeout, headers=self._headers
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAICompatBackend:
@@ -73,7 +93,7 @@ class OpenAICompatBackend:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": params.json_schema},
             }
-        async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
+        async with self._client() as client:
             response = await self._open(client, body)
             try:
                 async for delta in self._deltas(response, messages):
@@ -92,6 +112,9 @@ class OpenAICompatBackend:
                 response = await client.send(
                     client.build_request("POST", self._url, json=body), stream=True
                 )
+            except EgressDenied as exc:  # the address is refused: retrying will not help
+                log.warning("LLM endpoint %s refused by the egress rule: %s", self._url, exc)
+                break
             except httpx.HTTPError as exc:
                 log.warning(
                     "LLM endpoint %s unreachable (attempt %d): %s: %s",
@@ -101,7 +124,7 @@ class OpenAICompatBackend:
                     exc,
                 )
                 continue
-            if response.status_code < 400:
+            if response.status_code < 300:  # a redirect is not followed: a failure
                 return response
             try:
                 upstream = (await response.aread())[:2000]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from raylane.core.copilot.engine import ChatRequest, Event
 from raylane.core.endpoints import stats
-from raylane.core.endpoints.configs import copilot_config_service
+from raylane.core.endpoints.configs import copilot_config_service, public_spec
 from raylane.core.endpoints.models import CopilotConfigVersion
 from raylane.core.endpoints.service import endpoint_service
 from raylane.core.rbac import Permission
@@ -71,7 +71,8 @@ def endpoint_router(request: Request) -> Any:
 
 
 def _version(v: CopilotConfigVersion) -> CopilotConfigVersionRead:
-    return CopilotConfigVersionRead.model_validate(v)
+    read = CopilotConfigVersionRead.model_validate(v)
+    return read.model_copy(update={"spec": public_spec(read.spec)})
 
 
 def _served(response: Response, version: str, variant: str) -> None:
@@ -106,12 +107,19 @@ async def add_copilot_config_version(
     data: CopilotConfigCreate,
     session: SessionDep,
     actor: ActorDep,
+    platform: PlatformDep,
     response: Response,
 ) -> CopilotConfigVersionRead:
     """Store a copilot configuration's spec as the named configuration's next version; the
-    same spec as an existing version answers that version with 200 (nothing new stored)."""
+    same spec as an existing version answers that version with 200 (nothing new stored).
+    A spec's own LLM endpoint must pass the egress rule (422 if not); its API key is stored
+    sealed and never returned."""
     added = await copilot_config_service.add_version(
-        session, actor=actor, project_id=project_id, data=data
+        session,
+        actor=actor,
+        project_id=project_id,
+        data=data,
+        allow_private_llm=platform.settings.copilot.allow_private_llm,
     )
     if not added.created:
         response.status_code = 200
@@ -143,7 +151,9 @@ async def list_copilot_config_versions(
     result = await copilot_config_service.versions(
         session, config_id=config_id, limit=page.limit, cursor=page.cursor
     )
-    return page_of(result, CopilotConfigVersionRead)  # type: ignore[no-any-return]
+    return Page[CopilotConfigVersionRead](
+        items=[_version(v) for v in result.items], next_cursor=result.next_cursor
+    )
 
 
 @router.get("/copilot-configs/{config_id}/versions/{version}", dependencies=READ)
