@@ -58,10 +58,25 @@ def start_training(
     ctx: typer.Context,
     project: ProjectOpt,
     dataset_version: Annotated[str, typer.Option("--dataset-version", help="Dataset version id.")],
-    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs (default 10).")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="minilm-frozen (default: a head over the frozen encoder) or minilm-finetuned"
+            " (the encoder trained too; slower, its own weights)."
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs (default 10; fine-tuned 4).")
+    ] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size.")] = None,
     hidden: Annotated[int | None, typer.Option(min=0, help="MLP width (0: linear).")] = None,
+    encoder_lr: Annotated[
+        float | None, typer.Option("--encoder-lr", help="Encoder learning rate (fine-tuned).")
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(min=1, help="Tokens per text (fine-tuned; default 128).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Data-parallel workers.")] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Train on the GPU group.")] = False,
     search: Annotated[
@@ -81,6 +96,8 @@ def start_training(
             "learning_rate": learning_rate,
             "batch_size": batch_size,
             "hidden": hidden,
+            "encoder_learning_rate": encoder_lr,
+            "max_length": max_length,
         }.items()
         if v is not None
     }
@@ -93,6 +110,7 @@ def start_training(
         run = client.training.create(
             project,
             dataset_version_id=dataset_version,
+            base=base,
             hyperparameters=hyper or None,
             search=space,
             num_workers=workers,

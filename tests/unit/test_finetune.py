@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,40 @@ class TestCheckpoint:
         list(train_epoch(resumed, resumed_opt, batches()))
         for a, b in zip(model.parameters(), resumed.parameters(), strict=True):
             torch.testing.assert_close(a, b)  # the same step as without the interruption
+
+
+class TestCli:
+    def test_train_start_sends_the_base_and_the_encoder_settings(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from raylane.cli import context
+        from raylane.cli.main import app
+        from tests.unit.fake_api import API_KEY, BASE_URL, FakeApi, isolate_env, run_json
+
+        isolate_env(monkeypatch, tmp_path)
+        project, version = "6f1c1f8e-7d3c-4a56-9d55-0a1b2c3d4e5f", str(uuid.uuid4())
+        api = FakeApi().on(
+            "POST",
+            f"/api/v1/projects/{project}/training-runs",
+            status=202,
+            body=run_json(status="queued", kind="train") | {"params": {}},
+        )
+        context.set_transport_factory(api.transport)
+        try:
+            result = CliRunner().invoke(
+                app,
+                [
+                    *("--url", BASE_URL, "--api-key", API_KEY, "train", "start", "-p", project),
+                    *("--dataset-version", version, "--base", "minilm-finetuned"),
+                    *("--encoder-lr", "2e-5", "--max-length", "64", "--no-watch", "-o", "json"),
+                ],
+            )
+        finally:
+            context.set_transport_factory(None)
+        assert result.exit_code == 0, result.output
+        body = json.loads(api.last().content)
+        assert body["base"] == "minilm-finetuned"
+        hyper = body["hyperparameters"]
+        assert (hyper["encoder_learning_rate"], hyper["max_length"]) == (2e-5, 64)

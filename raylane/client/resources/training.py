@@ -77,6 +77,7 @@ class Training(SyncResource):
         project_id: Ident,
         *,
         dataset_version_id: Ident,
+        base: str | None = None,
         hyperparameters: dict[str, Any] | None = None,
         search: dict[str, Any] | None = None,
         num_workers: int | None = None,
@@ -86,6 +87,10 @@ class Training(SyncResource):
         idempotency_key: str | None = None,
     ) -> TrainingRunRead:
         """Queue a training run on a dataset version (``search`` makes it a Tune search).
+
+        ``base`` is ``"minilm-frozen"`` (the default: the bundled MiniLM frozen, a head trained)
+        or ``"minilm-finetuned"`` (the encoder trained with the head; ``hyperparameters`` may
+        add ``encoder_learning_rate`` and ``max_length``; no search).
 
         The request carries ``idempotency_key`` (a random one when not given) and is retried
         with it on a transient failure, so one call makes one run.
@@ -97,6 +102,7 @@ class Training(SyncResource):
         """
         fields = {
             "dataset_version_id": str(dataset_version_id),
+            "base": base,
             "hyperparameters": hyperparameters,
             "search": search,
             "num_workers": num_workers,
@@ -178,6 +184,7 @@ class AsyncTraining(AsyncResource, twin=Training):
         project_id: Ident,
         *,
         dataset_version_id: Ident,
+        base: str | None = None,
         hyperparameters: dict[str, Any] | None = None,
         search: dict[str, Any] | None = None,
         num_workers: int | None = None,
@@ -188,6 +195,7 @@ class AsyncTraining(AsyncResource, twin=Training):
     ) -> TrainingRunRead:
         fields = {
             "dataset_version_id": str(dataset_version_id),
+            "base": base,
             "hyperparameters": hyperparameters,
             "search": search,
             "num_workers": num_workers,
