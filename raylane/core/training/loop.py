@@ -81,7 +81,8 @@ def train_worker(config: dict[str, Any]) -> None:
 
     torch.manual_seed(config["seed"])
     if config.get("base") == "minilm-finetuned":
-        return _finetune_worker(config)
+        _finetune_worker(config)
+        return
     head = Head(config["dim"], config["classes"], config["hidden"], config["dropout"])
     val_x, val_y = config["heldout"]
     shard = ray.train.get_dataset_shard("train")
@@ -92,7 +93,6 @@ def train_worker(config: dict[str, Any]) -> None:
         lambda: _batches(shard, config["batch_size"]),
         lambda: _held_out(head, val_x, val_y, config["classes"]),
     )
-    return None
 
 
 def _finetune_worker(config: dict[str, Any]) -> None:
