@@ -344,3 +344,62 @@ class TestRollouts:
         mine.get_by_role("heading", name=endpoint["name"]).wait_for()
         assert mine.get_by_test_id("not-found").count() == 0
         watch.assert_clean()
+
+
+class TestCopilotEndpoint:
+    def test_the_page_shows_what_each_configuration_version_answers_with(
+        self,
+        live_api: LiveApi,  # noqa: F811  (first: it starts its event loop before the browser's)
+        browser: Any,  # noqa: F811
+    ) -> None:
+        """Stable: the platform's LLM with a system prompt; canary: the tenant's own LLM, whose
+        key the page never shows (the API does not return it)."""
+        key = "sk-console-never-shown-7c1d"
+        token = live_api.token
+        project = new_project(live_api, token)
+        configs = f"/api/v1/projects/{project['id']}/copilot-configs"
+        ok(
+            call(
+                live_api,
+                token,
+                "POST",
+                configs,
+                json={"name": "bot", "spec": {"system_prompt": "Be brief."}},
+            )
+        )
+        own = {
+            "backend": "openai",
+            "base_url": "https://1.1.1.1/v1",
+            "model": "gpt-x",
+            "api_key": key,
+        }
+        ok(call(live_api, token, "POST", configs, json={"name": "bot", "spec": {"llm": own}}))
+        endpoint = ok(
+            call(
+                live_api,
+                token,
+                "POST",
+                f"/api/v1/projects/{project['id']}/endpoints",
+                json={"name": "bot", "kind": "copilot", "subject": "bot", "stable": "1"},
+            )
+        )
+        ok(
+            call(
+                live_api,
+                token,
+                "PUT",
+                f"/api/v1/endpoints/{endpoint['id']}/split",
+                json={"canary": 2, "weight": 10},
+            ),
+            200,
+        )
+        page, watch = new_page(browser)
+        sign_in(page, live_api.url, token, f"/console/rollouts/endpoints/{endpoint['id']}")
+        table = page.get_by_test_id("config-versions")
+        table.wait_for()
+        stable = table.get_by_role("row").filter(has_text="stable")
+        canary = table.get_by_role("row").filter(has_text="canary")
+        assert "the platform's LLM" in stable.inner_text() and "Be brief." in stable.inner_text()
+        assert "gpt-x at https://1.1.1.1/v1 (key set)" in canary.inner_text()
+        assert key not in page.content()
+        watch.assert_clean()

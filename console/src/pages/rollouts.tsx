@@ -66,6 +66,23 @@ interface Rollout {
   finished_at: string | null;
 }
 
+interface ConfigSummary {
+  id: string;
+  name: string;
+}
+interface ConfigVersion {
+  version: number;
+  digest: string;
+  spec: {
+    system_prompt?: string;
+    answer_mode?: string;
+    top_k?: number;
+    max_tokens?: number;
+    guardrail_policy?: Record<string, unknown>;
+    llm?: { backend: string; base_url?: string; model?: string; api_key_set?: boolean };
+  };
+}
+
 const LIVE = new Set(["running", "paused"]);
 const POLL_MS = 2000;
 
@@ -208,6 +225,65 @@ export function EndpointPage(props: { ctx: Ctx; endpointId: string }): JSX.Eleme
   );
 }
 
+function llmOf(v: ConfigVersion): string {
+  const llm = v.spec.llm;
+  if (!llm || llm.backend === "platform") return "the platform's LLM";
+  return `${llm.model ?? "?"} at ${llm.base_url ?? "?"}${llm.api_key_set ? " (key set)" : ""}`;
+}
+
+// What each served version of a copilot endpoint answers with: its LLM, mode and prompt.
+function ConfigVersions(props: { endpoint: Endpoint }): JSX.Element {
+  const e = props.endpoint;
+  const state = useLoad(async () => {
+    const configs = await get<Page<ConfigSummary>>(`/api/v1/projects/${e.project_id}/copilot-configs?limit=100`);
+    const config = configs.items.find((c) => c.name === e.subject);
+    if (!config) return [];
+    const labels: [string, string][] = [["stable", e.stable_label]];
+    if (e.canary_label) labels.push(["canary", e.canary_label]);
+    return Promise.all(
+      labels.map(async ([variant, label]) => ({
+        variant,
+        version: await get<ConfigVersion>(`/api/v1/copilot-configs/${config.id}/versions/${label}`),
+      })),
+    );
+  }, [e.id, e.stable_label, e.canary_label]);
+  return (
+    <>
+      <h2>Configuration versions</h2>
+      <Async state={state} what="the configuration versions">
+        {(rows) =>
+          rows.length === 0 ? (
+            <Empty>Configuration {e.subject} not found.</Empty>
+          ) : (
+            <table data-testid="config-versions">
+              <thead>
+                <tr>
+                  <th scope="col">Variant</th>
+                  <th scope="col">Version</th>
+                  <th scope="col">LLM</th>
+                  <th scope="col">Answers</th>
+                  <th scope="col">System prompt</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr key={r.variant}>
+                    <td>{r.variant}</td>
+                    <td>{r.version.version}</td>
+                    <td>{llmOf(r.version)}</td>
+                    <td>{r.version.spec.answer_mode ?? "auto"}</td>
+                    <td>{r.version.spec.system_prompt ? r.version.spec.system_prompt.slice(0, 120) : "the platform's"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Async>
+    </>
+  );
+}
+
 function EndpointBody(props: { ctx: Ctx; endpoint: Endpoint; tick: number; changed: () => void }): JSX.Element {
   const e = props.endpoint;
   const rollouts = useLoad(() => get<Rollout[]>(`/api/v1/endpoints/${e.id}/rollouts`), [e.id, props.tick]);
@@ -229,6 +305,7 @@ function EndpointBody(props: { ctx: Ctx; endpoint: Endpoint; tick: number; chang
         <dd>{when(e.updated_at)}</dd>
       </dl>
       <SplitBar stable={e.stable_label} canary={e.canary_label} weight={e.canary_weight} />
+      {e.kind === "copilot" && <ConfigVersions endpoint={e} />}
       <h2>Per-version metrics (last 5 minutes)</h2>
       <MetricsCharts endpointId={e.id} tick={props.tick} />
       {live && (
