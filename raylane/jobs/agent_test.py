@@ -175,9 +175,10 @@ class CaseWorker:
 
     async def run_many(
         self, indices: list[int], limit: int
-    ) -> AsyncIterator[tuple[int, CaseResult]]:
-        """Run these cases, at most ``limit`` at once; yield each result as it finishes (a
-        streaming actor task: one call per worker, not one per case)."""
+    ) -> AsyncIterator[list[tuple[int, CaseResult]]]:
+        """Run these cases, at most ``limit`` at once; yield results as they finish, each item
+        every result finished by then (a streaming actor task: one call per worker, not one
+        per case; cases that finish together cross to the driver as one item)."""
         from raylane.core.agenttests.assertions import error_result
         from raylane.core.agenttests.runner import run_case
 
@@ -196,9 +197,14 @@ class CaseWorker:
             finished.put_nowait((index, result))
 
         tasks = [asyncio.ensure_future(one(i)) for i in indices]
+        left = len(indices)
         try:
-            for _ in indices:
-                yield await finished.get()
+            while left:
+                batch = [await finished.get()]
+                while not finished.empty():
+                    batch.append(finished.get_nowait())
+                left -= len(batch)
+                yield batch
         finally:
             for task in tasks:
                 task.cancel()
@@ -291,10 +297,10 @@ async def run_tests(ctx: RunContext) -> dict[str, Any]:
             return
         stream = workers[slot].run_many.options(num_returns="streaming").remote(share, per_worker)
         async for ref in stream:
-            index, result = await ref
-            buffer.append(_row(ctx, index, result))
-            counts[result.status] += 1
-            finished[0] += 1
+            for index, result in await ref:
+                buffer.append(_row(ctx, index, result))
+                counts[result.status] += 1
+                finished[0] += 1
 
     async def flush() -> None:
         rows, buffer[:] = list(buffer), []
