@@ -9,6 +9,15 @@
 #   docker build -t raylane:0.1.0 .
 #   docker run --rm raylane:0.1.0 raylane --help
 
+# The web console is built with Node into the package (raylane/serve/console_dist), as
+# `make install` does; only the built files reach the image.
+FROM node:20-slim AS console
+WORKDIR /src/console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY console ./
+RUN npm run build
+
 FROM rayproject/ray:2.60.0-py311
 
 # The base image runs as `ray` (uid 1000, group `users`, gid 100), with Python in
@@ -23,6 +32,7 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorc
 
 COPY --chown=ray:users pyproject.toml README.md ./
 COPY --chown=ray:users raylane ./raylane
+COPY --from=console --chown=ray:users /src/raylane/serve/console_dist ./raylane/serve/console_dist
 
 # llama-cpp-python compiles from source and the CPU base image ships no C++ compiler: install
 # one for this step only and remove it in the same layer (keeping the OpenMP runtime the
