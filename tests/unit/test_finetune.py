@@ -114,6 +114,20 @@ class TestArtifact:
         assert meta["encoder_fingerprint"] == finetune.fingerprint()
         assert {k.split(".", 1)[0] for k in header} == {"encoder", "head"}  # tensors only
 
+    def test_a_frozen_artifact_with_a_forged_shape_is_refused_unbuilt(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        head = finetune.build(2, pretrained=False).head
+        data = save_model(Classifier(head=head, labels=["a", "b"], encoder=embeddings.BUILTIN))
+        built: list[int] = []
+        monkeypatch.setattr(
+            "raylane.core.training.classifier.Head.__init__",
+            lambda self, dim, *_a, **_k: built.append(dim),
+        )
+        with pytest.raises(InvalidInput):
+            load_model(rewrite(data, dim="1000000", hidden="1000000"))
+        assert built == []
+
     def test_a_frozen_artifact_still_loads_and_shares_the_bundled_encoder(self) -> None:
         head = finetune.build(2, pretrained=False).head
         frozen = Classifier(head=head, labels=["a", "b"], encoder=embeddings.BUILTIN)
@@ -142,6 +156,9 @@ class TestArtifact:
             {"tokenizer": "bert-base-uncased"},  # the tokenizer must be the bundled one
             {"max_length": "100000"},
             {"format": "something/else"},
+            # A forged shape is refused before the head is built (no 10^12-weight allocation).
+            {"dim": "1000000", "hidden": "1000000"},
+            {"labels": json.dumps([str(i) for i in range(100_000)])},
         ],
     )
     def test_anything_else_is_refused(

@@ -205,7 +205,10 @@ def load_model(data: bytes) -> Classifier:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InvalidInput("not a text-classifier artifact")
         base = meta.get("base", "minilm-frozen")  # artifacts from before the fine-tuned base
-        head = Head(int(meta["dim"]), len(labels), int(meta["hidden"]))
+        prefix = "head." if base == "minilm-finetuned" else ""
+        dim, hidden = int(meta["dim"]), int(meta["hidden"])
+        _check_head_size(state, prefix, dim=dim, hidden=hidden, classes=len(labels))
+        head = Head(dim, len(labels), hidden)
         tuned, max_length = None, 128
         if base == "minilm-frozen":
             head.load_state_dict(state, strict=True)
@@ -224,6 +227,17 @@ def load_model(data: bytes) -> Classifier:
         tuned=tuned,
         max_length=max_length,
     )
+
+
+def _check_head_size(
+    state: dict[str, torch.Tensor], prefix: str, *, dim: int, hidden: int, classes: int
+) -> None:
+    """The shape the metadata declares must be the tensors the file holds, checked before the
+    head is built: a forged ``dim`` or label list must not allocate more than the file's size."""
+    expected = (dim + 1) * hidden + (hidden + 1) * classes if hidden else (dim + 1) * classes
+    present = sum(v.numel() for k, v in state.items() if k.startswith(prefix))
+    if dim < 1 or hidden < 0 or classes < 1 or expected != present:
+        raise InvalidInput("not a text-classifier artifact (its shape and tensors disagree)")
 
 
 def _load_tuned(
