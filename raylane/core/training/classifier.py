@@ -27,6 +27,7 @@ from torch import nn
 
 from raylane.errors import InvalidInput
 from raylane.infra import embeddings
+from raylane.schemas.training import FINETUNE_DEFAULTS, FINETUNED, FROZEN
 
 if TYPE_CHECKING:
     from raylane.core.training.finetune import Encoder
@@ -120,11 +121,11 @@ class Classifier:
     encoder: str
     extra: dict[str, str] = field(default_factory=dict)
     tuned: Encoder | None = None
-    max_length: int = 128  # tokens per text, for the fine-tuned encoder
+    max_length: int = FINETUNE_DEFAULTS["max_length"]  # tokens per text (fine-tuned encoder)
 
     @property
     def base(self) -> str:
-        return "minilm-finetuned" if self.tuned is not None else "minilm-frozen"
+        return FINETUNED if self.tuned is not None else FROZEN
 
     def predict_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """Class probabilities for each embedding row."""
@@ -204,15 +205,15 @@ def load_model(data: bytes) -> Classifier:
         labels = json.loads(meta["labels"])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InvalidInput("not a text-classifier artifact")
-        base = meta.get("base", "minilm-frozen")  # artifacts from before the fine-tuned base
-        prefix = "head." if base == "minilm-finetuned" else ""
+        base = meta.get("base", FROZEN)  # artifacts from before the fine-tuned base
+        prefix = "head." if base == FINETUNED else ""
         dim, hidden = int(meta["dim"]), int(meta["hidden"])
         _check_head_size(state, prefix, dim=dim, hidden=hidden, classes=len(labels))
         head = Head(dim, len(labels), hidden)
-        tuned, max_length = None, 128
-        if base == "minilm-frozen":
+        tuned, max_length = None, FINETUNE_DEFAULTS["max_length"]
+        if base == FROZEN:
             head.load_state_dict(state, strict=True)
-        elif base == "minilm-finetuned":
+        elif base == FINETUNED:
             tuned, max_length = _load_tuned(meta, state, head)
         else:
             raise InvalidInput(f"unknown base {base!r} in the artifact")

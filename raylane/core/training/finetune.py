@@ -24,11 +24,9 @@ from torch import nn
 
 from raylane.core.training.classifier import Head
 from raylane.infra import embeddings
+from raylane.schemas.training import FINETUNED, FROZEN
 
-FROZEN = "minilm-frozen"
-FINETUNED = "minilm-finetuned"
-DEFAULT_ENCODER_LEARNING_RATE = 5e-5
-DEFAULT_MAX_LENGTH = 128
+__all__ = ["FINETUNED", "FROZEN", "Encoder", "TextClassifier", "build", "embed", "tokenize"]
 # The files that fix what the encoder's weights mean: architecture, vocabulary, tokenization.
 _FINGERPRINTED = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from raylane.core.training.classifier import Head, evaluate, predict_classes, train_epoch
+from raylane.schemas.training import FINETUNED
 
 CHECKPOINT_FILE = "head.safetensors"  # the fine-tuned base's holds the encoder too
 STEP_EVENT_INTERVAL_S = 0.25  # per-step metrics are sampled: a queue put per step costs more
@@ -80,7 +81,7 @@ def train_worker(config: dict[str, Any]) -> None:
     import ray.train
 
     torch.manual_seed(config["seed"])
-    if config.get("base") == "minilm-finetuned":
+    if config.get("base") == FINETUNED:
         _finetune_worker(config)
         return
     head = Head(config["dim"], config["classes"], config["hidden"], config["dropout"])
