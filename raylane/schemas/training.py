@@ -113,7 +113,22 @@ class SearchSpace(Input):
         return {n: list(v) for n in _SPACE if (v := getattr(self, n)) is not None}
 
 
+def _base_rules_schema(schema: dict[str, Any]) -> None:
+    # The validator's rules, said in the document too (a body the document allows is accepted):
+    # a fine-tune takes no search; the frozen base (also when ``base`` is left out) takes no
+    # encoder settings.
+    schema["if"] = {"properties": {"base": {"const": FINETUNED}}, "required": ["base"]}
+    schema["then"] = {"properties": {"search": {"type": "null"}}}
+    schema["else"] = {
+        "properties": {
+            "hyperparameters": {"properties": {n: {"type": "null"} for n in FINETUNE_DEFAULTS}}
+        }
+    }
+
+
 class TrainingRunCreate(Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_base_rules_schema)
+
     dataset_version_id: uuid.UUID
     # Where the run logs params, metric series, trials and the model (default: the project's
     # ``training`` experiment).

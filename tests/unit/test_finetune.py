@@ -220,3 +220,43 @@ class TestCli:
         assert body["base"] == "minilm-finetuned"
         hyper = body["hyperparameters"]
         assert (hyper["encoder_learning_rate"], hyper["max_length"]) == (2e-5, 64)
+
+
+class TestDocument:
+    """The fuzzer's promise: a body the OpenAPI document allows is accepted, one it refuses is
+    refused, for the rules between ``base``, ``search`` and the encoder settings."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {},
+            {"base": "minilm-finetuned"},
+            {"base": "minilm-finetuned", "hyperparameters": {"max_length": 64}},
+            {"base": "minilm-finetuned", "search": None},
+            {"base": "minilm-finetuned", "search": {"learning_rate": [0.1]}},
+            {"base": "minilm-frozen", "search": {"learning_rate": [0.1]}},
+            {"hyperparameters": {"encoder_learning_rate": 1e-5}},
+            {"base": "minilm-frozen", "hyperparameters": {"max_length": 64}},
+            {"base": "minilm-frozen", "hyperparameters": {"max_length": None}},
+            {"base": "minilm-finetuned", "hyperparameters": {"encoder_learning_rate": 0.5}},
+        ],
+    )
+    def test_the_document_and_the_validator_agree(self, body: dict[str, Any]) -> None:
+        import jsonschema
+        import pydantic
+
+        from raylane.schemas.training import TrainingRunCreate
+        from raylane.serve.app import create_app
+
+        doc = create_app().openapi()
+        schema = doc["components"]["schemas"]["TrainingRunCreate"] | {
+            "components": doc["components"]
+        }
+        body = {"dataset_version_id": str(uuid.uuid4())} | body
+        by_document = jsonschema.Draft202012Validator(schema).is_valid(body)
+        try:
+            TrainingRunCreate.model_validate(body)
+            by_validator = True
+        except pydantic.ValidationError:
+            by_validator = False
+        assert by_document == by_validator, body
