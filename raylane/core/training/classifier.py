@@ -316,6 +316,8 @@ def train_epoch(
 
 def predict_classes(head: Head, vectors: np.ndarray) -> np.ndarray:
     head.eval()
+    device = next(head.parameters()).device  # a worker's head lives on its GPU with use_gpu
     with torch.no_grad():
-        out: np.ndarray = head(torch.as_tensor(vectors, dtype=torch.float32)).argmax(-1).numpy()
+        x = torch.as_tensor(vectors, dtype=torch.float32, device=device)
+        out: np.ndarray = head(x).argmax(-1).cpu().numpy()
     return out
