@@ -125,6 +125,7 @@ def platform_round(client: Any, project: str, cases: int, concurrency: int) -> d
         "run_s": (done.finished_at - done.started_at).total_seconds(),
         "window_s": float(done.result["cases_seconds"]),
         "workers_s": float(done.result["workers_ready_seconds"]),
+        "workers": float(done.result.get("workers", 0)),
     }
 
 
@@ -203,7 +204,8 @@ def main() -> int:
                     plat.append(platform_round(client, project, args.cases, args.concurrency))
                 print(
                     f"round {r + 1} platform: run {plat[-1]['run_s']:.3f} s, case window "
-                    f"{plat[-1]['window_s']:.3f} s, workers ready {plat[-1]['workers_s']:.3f} s",
+                    f"{plat[-1]['window_s']:.3f} s, workers ready {plat[-1]['workers_s']:.3f} s "
+                    f"({plat[-1]['workers']:.0f} case workers)",
                     flush=True,
                 )
                 stop_platform(settings)
