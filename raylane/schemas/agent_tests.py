@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raylane.schemas.common import NUL_FREE, Input, Output
+from raylane.schemas.common import HTTP_URL, NUL_FREE, Input, Output
 from raylane.schemas.runs import RunRead
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -312,7 +312,7 @@ class TargetCreate(Input):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_openai_needs_a_model)
     name: Name
     kind: Literal["openai", "http"]
-    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^\u0000-\u0020\u007f]+$")
+    url: str = Field(min_length=1, max_length=2000, pattern=HTTP_URL)
     model: str | None = Field(default=None, max_length=200, pattern=r"^[^\u0000]*$")
     template: HttpTemplate | None = None
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=32)

@@ -42,6 +42,13 @@ WHITESPACE = (
     r"\u2028\u2029\u202f\u205f\u3000"
 )
 NUL_FREE = r"^[^\u0000]*$"
+# An http(s) URL the platform calls (an agent, an LLM endpoint): a host without credentials or
+# brackets (IPv6 literals are not taken: name the host), an optional port, then any printable
+# path and query. The egress rule still judges where the host resolves.
+HTTP_URL = (
+    r"^https?://[^\[\]/?#@:\\\u0000-\u0020\u007f]+(:[0-9]{1,5})?"
+    r"([/?#][^\u0000-\u0020\u007f]*)?$"
+)
 # At least one character that stripping keeps, and no NUL anywhere.
 NON_BLANK = rf"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$"
 # RFC 3339 date-time, the document's ``format: date-time``: seconds and an offset required.

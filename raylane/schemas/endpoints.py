@@ -8,7 +8,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from raylane.schemas.common import JSON_NUMBER, MAX_TOKENS, NUL_FREE, Input, Int, Output, RawText
+from raylane.schemas.common import (
+    HTTP_URL,
+    JSON_NUMBER,
+    MAX_TOKENS,
+    NUL_FREE,
+    Input,
+    Int,
+    Output,
+    RawText,
+)
 from raylane.schemas.copilot import ChatAnswer, ChatBody
 from raylane.schemas.guardrails import GuardrailPolicyBody
 
@@ -22,9 +31,6 @@ HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 VersionRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Weight = Annotated[int, Field(ge=0, le=100), JSON_NUMBER]
 StickyKey = Annotated[str, Field(min_length=1, max_length=500, pattern=NUL_FREE)]
-
-
-URL = r"^https?://[^\u0000-\u0020\u007f]+$"
 
 
 class PlatformLlm(Input):
@@ -43,7 +49,7 @@ class OpenAILlm(Input):
     model_config = ConfigDict(extra="forbid")
 
     backend: Annotated[Literal["openai"], Field(json_schema_extra={"enum": ["openai"]})]
-    base_url: str = Field(min_length=1, max_length=2000, pattern=URL)
+    base_url: str = Field(min_length=1, max_length=2000, pattern=HTTP_URL)
     model: str = Field(min_length=1, max_length=200, pattern=NUL_FREE)
     api_key: SecretStr | None = Field(default=None, min_length=1, max_length=4000)
     timeout_s: Annotated[float, Field(gt=0, le=600), JSON_NUMBER] = 60.0

@@ -67,9 +67,17 @@ _CREATED_ID = {
     "/api/v1/experiments/{experiment_id}/runs": "experiment_run_id",
 }
 # Operations a create does not lead to, though their path holds the created id: their bodies
-# name more than the project (a chat's conversation and collections, an endpoint's subject, a
-# training run's dataset version, a test run's suite), so a new project alone answers 404.
-_UNLINKED = {"chat", "create_endpoint", "create_training_run", "start_test_run"}
+# may name more than the project (a chat's conversation and collections, an endpoint's subject,
+# a training run's dataset version, a test run's suite, a configuration's or a dataset's
+# collections), which a new project alone answers with 404.
+_UNLINKED = {
+    "chat",
+    "create_endpoint",
+    "create_training_run",
+    "start_test_run",
+    "add_copilot_config_version",
+    "create_dataset",
+}
 # Every operation under these prefixes authenticates with an API key (a test checks that each
 # answers 401 without one); the rest (health, metrics, the document itself) need none.
 _AUTHENTICATED = ("/api/v1/", "/v1/")

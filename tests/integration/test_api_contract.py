@@ -10,7 +10,8 @@ Its configuration only says what the document already says and who may call what
   which run with a platform administrator's (an owner may not create organizations: the fuzzer
   would see nothing but 403 there and test nothing);
 - a suite's text and a dataset's file are checked by their content (a 422 naming the case or
-  the line), which a string or file schema cannot say: 422 is expected of those two;
+  the line), which a string or file schema cannot say, and a copilot configuration's own LLM
+  URL by where its host resolves (the egress rule): 422 is expected of those three;
 - stateful chains follow the links the document states (and those learnt from Location
   headers), not links the fuzzer infers from parameter names;
 - ``GET /api/health`` answers its documented 503 with the same report while Ray is not running
@@ -62,9 +63,11 @@ def _config(live: LiveApi) -> str:
             "",
             # A suite's text and a dataset's file are validated by their content, which no schema
             # of a string or a file can say: a 422 there (naming the case or the line) is the
-            # documented answer to a well-formed request with a bad document.
+            # documented answer to a well-formed request with a bad document. A configuration's
+            # own LLM URL must pass the egress rule, which depends on where its host resolves.
             "[[operations]]",
-            'include-operation-id = ["add_suite_version", "upload_dataset_version"]',
+            'include-operation-id = ["add_suite_version", "upload_dataset_version",'
+            ' "add_copilot_config_version"]',
             'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",'
             ' "409", "422", "429"]',
             # (so random text being mostly refused there is no sign of a schema mismatch)

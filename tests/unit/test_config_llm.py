@@ -35,6 +35,8 @@ class TestChoice:
             {"backend": "openai", "model": "m"},  # no URL
             {"backend": "openai", "base_url": "https://x.example.com/v1"},  # no model
             {"backend": "openai", "base_url": "ftp://x.example.com", "model": "m"},
+            {"backend": "openai", "base_url": "http://[", "model": "m"},  # not a URL
+            {"backend": "openai", "base_url": "https://u:p@x.example.com", "model": "m"},
             {"backend": "openai", "base_url": "https://x.example.com", "model": ""},
             {"backend": "openai", "base_url": "https://x.example.com", "model": "m", "x": 1},
             {
