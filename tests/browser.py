@@ -98,6 +98,16 @@ def sign_in(page: Any, base_url: str, token: str, path: str = "/console/") -> No
     page.get_by_test_id("who").wait_for()
 
 
+def await_result(page: Any, test_id: str, *, timeout_ms: int = 30_000) -> Any:
+    """Wait for the element an action renders, or for the error box it renders instead; an error
+    fails with its text (a timeout alone would not say what the page showed)."""
+    result = page.get_by_test_id(test_id)
+    result.or_(page.get_by_role("alert")).first.wait_for(timeout=timeout_ms)
+    if not result.is_visible():
+        raise AssertionError(f"{test_id} did not render: {page.get_by_role('alert').inner_text()}")
+    return result
+
+
 def screenshot(page: Any, name: str) -> None:
     """Into docs/console/ when RAYLANE_CONSOLE_SCREENSHOTS is set (the docs' pictures)."""
     if os.environ.get("RAYLANE_CONSOLE_SCREENSHOTS"):

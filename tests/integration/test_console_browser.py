@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import PHONE, browser, new_page, screenshot, sign_in  # noqa: F401
+from tests.browser import PHONE, await_result, browser, new_page, screenshot, sign_in  # noqa: F401
 from tests.integration.live import LiveApi, live_api  # noqa: F401  (a fixture)
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -311,8 +311,7 @@ class TestAdministration:
             "Mail <b>ada@example.com</b> please"
         )
         page.get_by_role("button", name="Check").click()
-        result = page.get_by_test_id("check-result")
-        result.wait_for()
+        result = await_result(page, "check-result")
         assert "email" in result.inner_text()
         assert "<b>[EMAIL]</b>" in result.locator(".passage").inner_text()
         screenshot(page, "guardrails")

@@ -210,7 +210,8 @@ class CopilotEngine:
                 )
             stored = await self._stored_history(session, request)
             supplied = client_turns(request.history) if stored is None else []
-            checked, texts = evaluate_turns(
+            checked, texts = await asyncio.to_thread(  # the learned head runs a model: off the loop
+                evaluate_turns,
                 policy,
                 [t["content"] for t in supplied] + [request.question],
                 stage=Stage.INPUT,
@@ -340,8 +341,10 @@ class CopilotEngine:
         passages: list[Hit],
     ) -> list[Hit]:
         kept = []
-        for passage in passages:
-            result = evaluate(policy, passage.text, stage=Stage.CONTEXT)
+        results = await asyncio.to_thread(
+            lambda: [evaluate(policy, p.text, stage=Stage.CONTEXT) for p in passages]
+        )
+        for passage, result in zip(passages, results, strict=True):
             await record_hits(session, actor=actor, result=result, project_id=request.project_id)
             if not result.blocked:  # a poisoned passage is dropped, not passed to the model
                 kept.append(replace(passage, text=result.text))
@@ -475,7 +478,7 @@ class CopilotEngine:
         stored turn. Returns the closing event."""
         usage, org = meter.usage(), actor.organization_id
         async with self._db.session(organization_id=org) as session:
-            result = evaluate(prep.policy, raw, stage=Stage.OUTPUT)
+            result = await asyncio.to_thread(evaluate, prep.policy, raw, stage=Stage.OUTPUT)
             await record_hits(session, actor=actor, result=result, project_id=request.project_id)
             await _add_usage(session, org, usage)
             if result.blocked:

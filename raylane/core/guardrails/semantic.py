@@ -32,6 +32,7 @@ HEAD_PATH = Path(__file__).with_name("injection_head.json")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
 _MAX_WINDOWS = 24  # a long document is scored on its first windows only, to bound latency
 _lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -44,8 +45,13 @@ def _head() -> tuple[np.ndarray, float] | None:
     return np.asarray(data["weights"], dtype=np.float32), float(data["bias"])
 
 
-@lru_cache(maxsize=1)
 def _model() -> Any:
+    with _load_lock:  # guardrails run in worker threads: the model loads once, not per thread
+        return _load_model()
+
+
+@lru_cache(maxsize=1)
+def _load_model() -> Any:
     from raylane.infra.embeddings import default_model_dir, load
 
     try:

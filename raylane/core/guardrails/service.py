@@ -11,6 +11,7 @@ the copilot's input, context and output stages.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -219,7 +220,7 @@ class GuardrailService:
             NotFound: the project is missing or another organization's.
         """
         policy = await self.effective(session, project_id=project_id)
-        result = evaluate(policy, text, stage=stage)
+        result = await asyncio.to_thread(evaluate, policy, text, stage=stage)
         await record_hits(session, actor=actor, result=result, project_id=project_id)
         return result
 

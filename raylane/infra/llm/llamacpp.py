@@ -66,6 +66,7 @@ class LlamaCppBackend:
         self._extra_stops: list[str] = []
         # One llama.cpp context serves one generation at a time.
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # loads once, whichever thread asks first
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppBackend:
@@ -81,27 +82,33 @@ class LlamaCppBackend:
         )
 
     def load(self) -> Any:
-        if self._llm is None:
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            llm = Llama(
-                str(self.model_path),
-                n_ctx=self._context,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,  # prompt processing obeys the setting too
-                verbose=False,
-            )
-            token = llm._model.token_get_text
-            template = llm.metadata.get("tokenizer.chat_template")
-            self._extra_stops = [] if template else PLAIN_STOPS
-            self._formatter = Jinja2ChatFormatter(
-                template=template or PLAIN_TEMPLATE,
-                eos_token=token(llm.token_eos()),
-                bos_token=token(llm.token_bos()),
-            )
-            self._llm = llm
+        if self._llm is not None:
+            return self._llm
+        with self._load_lock:
+            if self._llm is None:
+                self._llm = self._open()
         return self._llm
+
+    def _open(self) -> Any:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = Llama(
+            str(self.model_path),
+            n_ctx=self._context,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,  # prompt processing obeys the setting too
+            verbose=False,
+        )
+        token = llm._model.token_get_text
+        template = llm.metadata.get("tokenizer.chat_template")
+        self._extra_stops = [] if template else PLAIN_STOPS
+        self._formatter = Jinja2ChatFormatter(
+            template=template or PLAIN_TEMPLATE,
+            eos_token=token(llm.token_eos()),
+            bos_token=token(llm.token_bos()),
+        )
+        return llm
 
     def count_tokens(self, text: str) -> int:
         return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
