@@ -16,6 +16,8 @@ the egress rules of ``raylane.infra.egress``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import math
@@ -45,8 +47,12 @@ from raylane.schemas.agent_tests import SuiteDocument
 
 log = logging.getLogger("raylane.jobs.agent_test")
 
-CASES_PER_WORKER = 10  # cases per worker: a case costs ~1.7 ms of CPU, so 20 at once use two cores
+# Cases one worker keeps in flight: a case's CPU in the worker is well under a millisecond (the
+# target and the scorers' models work elsewhere), so one async worker is not CPU-bound at 32;
+# more workers for a small run only add process starts and contention.
+CASES_PER_WORKER = 32
 FLUSH_EVERY_S = 0.5  # results and progress are written at most this often
+BATCH_S = 0.05  # a worker sends the results finished within this long as one item
 
 
 def _row(ctx: RunContext, position: int, result: CaseResult) -> dict[str, Any]:
@@ -151,18 +157,22 @@ class CaseWorker:
                     client=client,
                     allow_private=allow,
                 )
-        embedder = serve.get_deployment_handle("Embedder", app_name=APP_NAME)
-        llm = serve.get_deployment_handle("LLM", app_name=APP_NAME)
         model = settings.embeddings.default_model
 
+        # The scorers' handles are made on first use: a suite with no semantic or judge
+        # assertion never starts Serve's handle machinery in this worker.
+        @functools.cache
+        def handle(name: str) -> Any:
+            return serve.get_deployment_handle(name, app_name=APP_NAME)
+
         async def embed(text: str) -> list[float]:
-            vector: list[float] = await embedder.embed.remote(model, text)
+            vector: list[float] = await handle("Embedder").embed.remote(model, text)
             return vector
 
         async def generate(
             messages: list[dict[str, str]], params: GenerationParams
         ) -> AsyncIterator[Any]:
-            stream: Any = llm.options(stream=True).generate.remote(messages, params)
+            stream: Any = handle("LLM").options(stream=True).generate.remote(messages, params)
             async for d in stream:
                 yield _delta(d)
 
@@ -172,6 +182,11 @@ class CaseWorker:
         """Build the target and scorers (so the first case does not pay for it)."""
         if self._target is None:
             self._build()
+            # What the first cases would otherwise import while the run's clock runs: the
+            # case runner and assertions, and httpx's async backend (its first request's import).
+            import anyio  # noqa: F401
+
+            from raylane.core.agenttests import assertions, runner  # noqa: F401
 
     async def run_many(
         self, indices: list[int], limit: int
@@ -185,6 +200,7 @@ class CaseWorker:
         await self.ready()
         gate = asyncio.Semaphore(limit)
         finished: asyncio.Queue[tuple[int, CaseResult]] = asyncio.Queue()
+        all_in, ended = asyncio.Event(), [0]  # every case of this share has finished
 
         async def one(index: int) -> None:
             case = self._document.cases[index]
@@ -195,12 +211,19 @@ class CaseWorker:
                 log.exception("case %s failed", case.id)
                 result = error_result(case, f"internal error: {type(exc).__name__}", attempts=1)
             finished.put_nowait((index, result))
+            ended[0] += 1
+            if ended[0] == len(indices):
+                all_in.set()
 
         tasks = [asyncio.ensure_future(one(i)) for i in indices]
         left = len(indices)
         try:
             while left:
                 batch = [await finished.get()]
+                # Results that finish close together cross as one item (fewer Ray objects),
+                # but the last ones are never held back.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_in.wait(), BATCH_S)
                 while not finished.empty():
                     batch.append(finished.get_nowait())
                 left -= len(batch)

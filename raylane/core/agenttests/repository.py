@@ -80,9 +80,9 @@ class CaseResultRepository(Repository[AgentCaseResult]):
         """Insert results; a case already stored for the run keeps its first result (a job
         attempt that overlapped a previous one must not overwrite what was reported)."""
         if rows:
-            stmt = (
-                insert(AgentCaseResult)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["run_id", "case_id"])
+            # executemany form: one cached statement, sent in batches (not a new multi-VALUES
+            # statement compiled for each count of rows)
+            stmt = insert(AgentCaseResult).on_conflict_do_nothing(
+                index_elements=["run_id", "case_id"]
             )
-            await self._session.execute(stmt)
+            await self._session.execute(stmt, rows)
