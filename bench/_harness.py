@@ -72,6 +72,11 @@ def platform_env(**overrides: str) -> Iterator[Bench]:
     try:
         yield Bench(data_dir, created[2], env)
     finally:
+        import ray
+
+        # Disconnect first: a driver whose cluster is stopped under it is ended by Ray's core
+        # worker a minute later, before Python prints the error that brought it here.
+        ray.shutdown()
         runtime.stop_all(settings)
         shutil.rmtree(runtime.ray_temp_dir(settings), ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -115,7 +120,7 @@ def wait_serve_app(timeout: float = 300) -> None:
     """Until every deployment of the Serve app is up (the LLM replica loads a model at start)."""
     from ray import serve
 
-    from raylane.serve.deployments import APP_NAME
+    from raylane.serve import APP_NAME
 
     deadline = time.monotonic() + timeout
     status = None
@@ -132,7 +137,7 @@ def serve_replicas(deployment: str) -> int:
     """RUNNING replicas of one deployment of the Serve app (Serve's status API)."""
     from ray import serve
 
-    from raylane.serve.deployments import APP_NAME
+    from raylane.serve import APP_NAME
 
     app = serve.status().applications.get(APP_NAME)
     if app is None or deployment not in app.deployments:

@@ -16,14 +16,11 @@ the egress rules of ``raylane.infra.egress``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from raylane.config import get_settings
@@ -43,16 +40,12 @@ from raylane.infra.db.session import session_scope
 from raylane.infra.secrets import open_sealed
 from raylane.infra.workloads import task_resources
 from raylane.jobs._base import RunContext, main
+from raylane.jobs._case_worker import CASES_PER_WORKER, CaseWorker
 from raylane.schemas.agent_tests import SuiteDocument
 
 log = logging.getLogger("raylane.jobs.agent_test")
 
-# Cases one worker keeps in flight: a case's CPU in the worker is well under a millisecond (the
-# target and the scorers' models work elsewhere), so one async worker is not CPU-bound at 32;
-# more workers for a small run only add process starts and contention.
-CASES_PER_WORKER = 32
 FLUSH_EVERY_S = 0.5  # results and progress are written at most this often
-BATCH_S = 0.05  # a worker sends the results finished within this long as one item
 
 
 def _row(ctx: RunContext, position: int, result: CaseResult) -> dict[str, Any]:
@@ -82,155 +75,6 @@ def _row(ctx: RunContext, position: int, result: CaseResult) -> dict[str, Any]:
         "attempts": result.attempts,
         "error": result.error.replace("\x00", "") if result.error else None,
     }
-
-
-class CaseWorker:
-    """A Ray actor that answers cases of one run: its target and scorers built once."""
-
-    def __init__(self, document: dict[str, Any], spec: dict[str, Any], actor: Actor) -> None:
-        self._document = SuiteDocument.model_validate(document)
-        self._spec, self._actor = spec, actor
-        self._target: Any = None
-        self._scorers: Any = None
-
-    def _build(self) -> None:
-        import httpx
-        from ray import serve
-
-        from raylane.core.agenttests.judge import LlmScorers
-        from raylane.core.agenttests.targets import (
-            CopilotTarget,
-            HttpAgentTarget,
-            ModelTarget,
-            OpenAITarget,
-        )
-        from raylane.core.training.tracking import ModelRef
-        from raylane.infra.llm import GenerationParams
-        from raylane.schemas.agent_tests import HttpTemplate
-        from raylane.serve.copilot import ServeCopilot, _delta
-        from raylane.serve.deployments import APP_NAME
-        from raylane.serve.models import ServeModels
-
-        settings = get_settings()
-        spec = self._spec
-        kind = spec["kind"]
-        if kind == "copilot":
-            copilot = ServeCopilot(
-                serve.get_deployment_handle("Copilot", app_name=APP_NAME),
-                serve.get_deployment_handle("LLM", app_name=APP_NAME),
-                settings.llm.model_name,
-            )
-            self._target = CopilotTarget(
-                copilot.chat,
-                self._actor,
-                uuid.UUID(spec["project_id"]),
-                config=spec.get("config_spec"),  # copilot-config:NAME:VERSION
-            )
-        elif kind == "model":
-            models = ServeModels(serve.get_deployment_handle("ModelServer", app_name=APP_NAME))
-            ref = ModelRef(
-                version_id=spec["version_id"],
-                artifact_key=spec["artifact_key"],
-                name=spec["name"],
-                version=spec["version"],
-            )
-
-            self._target = ModelTarget(models.predict, ref)
-        else:
-            client = httpx.AsyncClient(follow_redirects=False)
-            allow = settings.agent_tests.allow_private_targets
-            if kind == "openai":
-                self._target = OpenAITarget(
-                    spec["url"],
-                    spec["model"],
-                    spec["headers"],
-                    spec["secret_headers"],
-                    client=client,
-                    allow_private=allow,
-                )
-            else:
-                self._target = HttpAgentTarget(
-                    spec["url"],
-                    HttpTemplate.model_validate(spec["template"] or {}),
-                    spec["headers"],
-                    spec["secret_headers"],
-                    client=client,
-                    allow_private=allow,
-                )
-        model = settings.embeddings.default_model
-
-        # The scorers' handles are made on first use: a suite with no semantic or judge
-        # assertion never starts Serve's handle machinery in this worker.
-        @functools.cache
-        def handle(name: str) -> Any:
-            return serve.get_deployment_handle(name, app_name=APP_NAME)
-
-        async def embed(text: str) -> list[float]:
-            vector: list[float] = await handle("Embedder").embed.remote(model, text)
-            return vector
-
-        async def generate(
-            messages: list[dict[str, str]], params: GenerationParams
-        ) -> AsyncIterator[Any]:
-            stream: Any = handle("LLM").options(stream=True).generate.remote(messages, params)
-            async for d in stream:
-                yield _delta(d)
-
-        self._scorers = LlmScorers(embed, generate)
-
-    async def ready(self) -> None:
-        """Build the target and scorers (so the first case does not pay for it)."""
-        if self._target is None:
-            self._build()
-            # What the first cases would otherwise import while the run's clock runs: the
-            # case runner and assertions, and httpx's async backend (its first request's import).
-            import anyio  # noqa: F401
-
-            from raylane.core.agenttests import assertions, runner  # noqa: F401
-
-    async def run_many(
-        self, indices: list[int], limit: int
-    ) -> AsyncIterator[list[tuple[int, CaseResult]]]:
-        """Run these cases, at most ``limit`` at once; yield results as they finish, each item
-        every result finished by then (a streaming actor task: one call per worker, not one
-        per case; cases that finish together cross to the driver as one item)."""
-        from raylane.core.agenttests.assertions import error_result
-        from raylane.core.agenttests.runner import run_case
-
-        await self.ready()
-        gate = asyncio.Semaphore(limit)
-        finished: asyncio.Queue[tuple[int, CaseResult]] = asyncio.Queue()
-        all_in, ended = asyncio.Event(), [0]  # every case of this share has finished
-
-        async def one(index: int) -> None:
-            case = self._document.cases[index]
-            try:
-                async with gate:
-                    result = await run_case(self._document, case, self._target, self._scorers)
-            except Exception as exc:  # a scoring bug is this case's error, never a lost case
-                log.exception("case %s failed", case.id)
-                result = error_result(case, f"internal error: {type(exc).__name__}", attempts=1)
-            finished.put_nowait((index, result))
-            ended[0] += 1
-            if ended[0] == len(indices):
-                all_in.set()
-
-        tasks = [asyncio.ensure_future(one(i)) for i in indices]
-        left = len(indices)
-        try:
-            while left:
-                batch = [await finished.get()]
-                # Results that finish close together cross as one item (fewer Ray objects),
-                # but the last ones are never held back.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(all_in.wait(), BATCH_S)
-                while not finished.empty():
-                    batch.append(finished.get_nowait())
-                left -= len(batch)
-                yield batch
-        finally:
-            for task in tasks:
-                task.cancel()
 
 
 async def _load(ctx: RunContext) -> tuple[AgentSuiteVersion, dict[str, Any], Actor, set[str]]:

@@ -38,7 +38,8 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
-    from raylane.serve.deployments import APP_NAME, build_app
+    from raylane.serve import APP_NAME
+    from raylane.serve.deployments import build_app
 
     serve.start(
         http_options={"host": settings.api.host, "port": settings.api.port},

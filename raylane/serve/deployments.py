@@ -19,8 +19,6 @@ from raylane.serve.llm import LLM
 from raylane.serve.models import DEFAULT_LRU_SIZE, ModelServer
 from raylane.serve.router import EndpointRouter
 
-APP_NAME = "raylane"
-
 
 @serve.deployment(name="ApiIngress", health_check_period_s=10)
 @serve.ingress()
