@@ -140,9 +140,9 @@ class CaseWorker:
     async def run_many(
         self, indices: list[int], limit: int
     ) -> AsyncIterator[list[tuple[int, CaseResult]]]:
-        """Run these cases, at most ``limit`` at once; yield results as they finish, each item
-        every result finished by then (a streaming actor task: one call per worker, not one
-        per case; cases that finish together cross to the driver as one item)."""
+        """Run these cases, at most ``limit`` at once; yield results as they finish (a
+        streaming actor task: one call per worker, not one per case). An item carries the
+        results that finished within ``BATCH_S`` of its first; the last ones are not held."""
         from raylane.core.agenttests.assertions import error_result
         from raylane.core.agenttests.runner import run_case
 
