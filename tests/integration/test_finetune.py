@@ -5,7 +5,6 @@ batch-predicted. Bad fine-tune settings are a 422 that queues nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -22,7 +21,7 @@ from tests.factories import Api, Tenant
 from tests.integration.test_training_job import (  # noqa: F401 (ray_cluster is a fixture)
     create_run,
     dataset_version,
-    kill_a_worker_after,
+    kill_and_resume,
     ray_cluster,
     run_job,
     start,
@@ -121,26 +120,9 @@ class TestFinetunedRun:
         self, api: Api, org_a: Tenant, owner_conn: psycopg.Connection
     ) -> None:
         epochs, batch = 6, 32
-        project_id, version_id = await dataset_version(api, org_a)
-        run = await create_run(
-            api,
-            org_a,
-            project_id,
-            dataset_version_id=version_id,
-            base=FINETUNED,
-            hyperparameters={"epochs": epochs, "batch_size": batch, "max_length": 32},
-            max_failures=2,
+        _, result, _, killed_at, per_epoch = await kill_and_resume(
+            api, org_a, owner_conn, epochs=epochs, batch=batch, base=FINETUNED, max_length=32
         )
-        start(owner_conn, run["id"])
-        job = asyncio.create_task(run_job(run["id"]))
-        killed_at = await kill_a_worker_after(owner_conn, run["id"], epoch=3, job=job)
-        result = await job
-        assert result["worker_restarts"] == 1
-        resumed = result["resumed_from_epochs"][0]
-        assert resumed > 1 and resumed <= killed_at + 2  # from its checkpoint, not from zero
-        per_epoch = -(-result["examples"]["train"] // batch)
-        # Every epoch trained once, plus at most the one the kill cut short.
-        assert epochs * per_epoch <= result["steps"] <= (epochs + 1) * per_epoch
         # A restart from zero would train every epoch again after the ones seen before the kill.
         assert result["steps"] < (epochs + killed_at) * per_epoch
         # The resumed encoder kept learning: the model is as good as an uninterrupted one.

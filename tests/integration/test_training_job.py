@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pytest
@@ -214,26 +214,10 @@ class TestTrainingJob:
         ray_cluster: None,
     ) -> None:
         epochs, batch = 30, 8
-        project_id, version_id = await dataset_version(api, org_a)
-        run = await create_run(
-            api,
-            org_a,
-            project_id,
-            dataset_version_id=version_id,
-            hyperparameters={"epochs": epochs, "batch_size": batch, "learning_rate": 0.02},
-            max_failures=2,
+        run, result, resumed, _, per_epoch = await kill_and_resume(
+            api, org_a, owner_conn, epochs=epochs, batch=batch, learning_rate=0.02
         )
-        start(owner_conn, run["id"])
-        job = asyncio.create_task(run_job(run["id"]))
-        killed_at = await kill_a_worker_after(owner_conn, run["id"], epoch=3, job=job)
-        result = await job
-        assert result["worker_restarts"] == 1
-        resumed = result["resumed_from_epochs"][0]
-        assert resumed > 1 and resumed <= killed_at + 2  # from its checkpoint, not from zero
-        per_epoch = -(-result["examples"]["train"] // batch)
-        # Every epoch trained once, plus at most the one the kill cut short (finished, not yet
-        # checkpointed), where a restart from zero trains the first ``resumed - 1`` twice.
-        assert epochs * per_epoch <= result["steps"] <= (epochs + 1) * per_epoch
+        # A restart from zero would train the first ``resumed - 1`` epochs twice.
         assert result["steps"] < (epochs + resumed - 1) * per_epoch
         progress = owner_conn.execute(
             "SELECT progress FROM runs WHERE id = %s", (run["id"],)
@@ -241,6 +225,50 @@ class TestTrainingJob:
         assert progress is not None
         assert progress[0]["worker_restarts"] == 1
         assert progress[0]["resumed_from_epochs"] == [resumed]
+
+
+class Resumed(NamedTuple):
+    run: dict[str, Any]
+    result: dict[str, Any]
+    resumed: int  # the epoch training resumed from
+    killed_at: int  # the epoch reported when the worker was killed
+    per_epoch: int  # optimizer steps per epoch
+
+
+async def kill_and_resume(
+    api: Api,
+    tenant: Tenant,
+    conn: psycopg.Connection,
+    *,
+    epochs: int,
+    batch: int,
+    base: str | None = None,
+    **hyperparameters: Any,
+) -> Resumed:
+    """A training run whose worker is SIGKILLed after epoch 3, checked to have restarted once
+    from a checkpoint and to have trained every epoch once, plus at most the one the kill cut
+    short (finished, not yet checkpointed)."""
+    project_id, version_id = await dataset_version(api, tenant)
+    body: dict[str, Any] = {"base": base} if base else {}
+    run = await create_run(
+        api,
+        tenant,
+        project_id,
+        dataset_version_id=version_id,
+        hyperparameters={"epochs": epochs, "batch_size": batch, **hyperparameters},
+        max_failures=2,
+        **body,
+    )
+    start(conn, run["id"])
+    job = asyncio.create_task(run_job(run["id"]))
+    killed_at = await kill_a_worker_after(conn, run["id"], epoch=3, job=job)
+    result = await job
+    assert result["worker_restarts"] == 1
+    resumed = int(result["resumed_from_epochs"][0])
+    assert 1 < resumed <= killed_at + 2  # from its checkpoint, not from zero
+    per_epoch = -(-result["examples"]["train"] // batch)
+    assert epochs * per_epoch <= result["steps"] <= (epochs + 1) * per_epoch
+    return Resumed(run, result, resumed, killed_at, per_epoch)
 
 
 async def kill_a_worker_after(
