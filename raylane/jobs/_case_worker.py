@@ -149,9 +149,11 @@ class CaseWorker:
         await self.ready()
         gate = asyncio.Semaphore(limit)
         finished: asyncio.Queue[tuple[int, CaseResult]] = asyncio.Queue()
-        all_in, ended = asyncio.Event(), [0]  # every case of this share has finished
+        all_in = asyncio.Event()  # every case of this share has finished
+        ended = 0
 
         async def one(index: int) -> None:
+            nonlocal ended
             case = self._document.cases[index]
             try:
                 async with gate:
@@ -160,8 +162,8 @@ class CaseWorker:
                 log.exception("case %s failed", case.id)
                 result = error_result(case, f"internal error: {type(exc).__name__}", attempts=1)
             finished.put_nowait((index, result))
-            ended[0] += 1
-            if ended[0] == len(indices):
+            ended += 1
+            if ended == len(indices):
                 all_in.set()
 
         tasks = [asyncio.ensure_future(one(i)) for i in indices]

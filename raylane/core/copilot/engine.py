@@ -340,6 +340,8 @@ class CopilotEngine:
         request: ChatRequest,
         passages: list[Hit],
     ) -> list[Hit]:
+        if not passages:
+            return []
         kept = []
         results = await asyncio.to_thread(
             lambda: [evaluate(policy, p.text, stage=Stage.CONTEXT) for p in passages]
