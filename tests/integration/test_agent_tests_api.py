@@ -157,6 +157,8 @@ class TestTargets:
         for bad in (
             {**base, "url": "file:///etc/passwd"},
             {**base, "url": "gopher://a.example.com"},
+            {**base, "url": "https://a.example.com@169.254.169.254/"},  # host behind userinfo
+            {**base, "url": "http://[::1]/"},
             {**base, "kind": "openai"},  # no model
             {**base, "headers": {"Bad Name": "1"}},
             {**base, "secret_headers": {"X-Key": "a\r\nInjected: 1"}},

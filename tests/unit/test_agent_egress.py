@@ -128,3 +128,46 @@ def test_agent_test_settings_default_to_public_targets_only() -> None:
     assert settings.agent_tests.allow_private_targets is False
     assert settings.agent_tests.max_concurrency == 64
     assert settings.agent_tests.default_timeout_s == 60
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://agent.example.com",
+        "http://agent.example.com:8080/v1/chat?x=1",
+        "https://agent.example.com/a@b/c",  # an "@" in the path is the path's
+        "http://10.0.0.5/agent",  # the schema takes it; the egress rule judges the address
+    ],
+)
+def test_the_url_rule_takes_plain_http_urls(url: str) -> None:
+    from raylane.schemas.agent_tests import TargetCreate
+    from raylane.schemas.endpoints import OpenAILlm
+
+    assert TargetCreate.model_validate({"name": "t", "kind": "http", "url": url}).url == url
+    assert OpenAILlm.model_validate({"backend": "openai", "base_url": url, "model": "m"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:secret@agent.example.com/",  # credentials
+        "https://agent.example.com@169.254.169.254/",  # a host hidden behind userinfo
+        "http://agent.example.com\\@169.254.169.254/",  # a backslash parsers disagree on
+        "http://[::1]/",  # IPv6 literal: name the host instead
+        "http://agent.example.com:port/",
+        "http://agent.example.com:123456/",
+        "http://agent example.com/",
+        "http:///agent",
+        "file:///etc/passwd",
+    ],
+)
+def test_the_url_rule_refuses_what_parsers_could_read_two_ways(url: str) -> None:
+    from pydantic import ValidationError
+
+    from raylane.schemas.agent_tests import TargetCreate
+    from raylane.schemas.endpoints import OpenAILlm
+
+    with pytest.raises(ValidationError):
+        TargetCreate.model_validate({"name": "t", "kind": "http", "url": url})
+    with pytest.raises(ValidationError):
+        OpenAILlm.model_validate({"backend": "openai", "base_url": url, "model": "m"})
