@@ -19,6 +19,7 @@ from raylane.deploy import pods
 from raylane.deploy.edge import ingress, network_policies, pod_monitor
 from raylane.deploy.pods import Manifest, labels, meta
 from raylane.deploy.values import RAY_TOKEN_KEY, Values
+from raylane.infra.runtime import SERVE_ENV
 from raylane.infra.workloads import (
     Workloads,
     job_entrypoint,
@@ -73,7 +74,7 @@ def config_map(values: Values) -> Manifest:
         # Serve reads these at start-up only; see docs/deployment.md.
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
-    }
+    } | SERVE_ENV
     if values.serve_haproxy:
         data["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     storage = values.storage

@@ -152,6 +152,10 @@ class ServeDeployment(_Strict):
     # Seconds a load change must last before Serve adds (removes) replicas; None: Serve's default.
     upscale_delay_s: float | None = Field(default=None, ge=0)
     downscale_delay_s: float | None = Field(default=None, ge=0)
+    # Seconds of load Serve averages when it decides, and how often replicas report it (the
+    # window must be longer); None: Serve's defaults (30 s, 10 s).
+    look_back_period_s: float | None = Field(default=None, gt=0)
+    metrics_interval_s: float | None = Field(default=None, gt=0)
 
     @field_validator("units")
     @classmethod
@@ -164,6 +168,11 @@ class ServeDeployment(_Strict):
             raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
         if self.target_ongoing_requests > self.max_ongoing_requests:
             raise ValueError("target_ongoing_requests must not exceed max_ongoing_requests")
+        window, interval = self.look_back_period_s or 30.0, self.metrics_interval_s or 10.0
+        if window <= interval:
+            raise ValueError(
+                f"look_back_period_s ({window}) must be longer than metrics_interval_s ({interval})"
+            )
         return self
 
 
@@ -311,6 +320,8 @@ def serve_options(
             for key, value in (
                 ("upscale_delay_s", dep.upscale_delay_s),
                 ("downscale_delay_s", dep.downscale_delay_s),
+                ("look_back_period_s", dep.look_back_period_s),
+                ("metrics_interval_s", dep.metrics_interval_s),
             )
             if value is not None
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,23 @@ class TestWorkloads:
         assert workloads.serve_options("LLM", gpu=True)["ray_actor_options"]["num_gpus"] == 1
         with pytest.raises(KeyError):
             workloads.serve_options("Nope")
+
+    def test_every_autoscaling_config_is_one_serve_takes_without_warning(self) -> None:
+        from ray.serve.config import AutoscalingConfig
+
+        for name in workloads.load_workloads().serve.deployments:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", FutureWarning)
+                AutoscalingConfig(**workloads.serve_options(name)["autoscaling_config"])
+        api = workloads.serve_options("ApiIngress")["autoscaling_config"]
+        assert api["look_back_period_s"] > api["metrics_interval_s"]
+
+    def test_a_window_no_longer_than_the_report_interval_is_refused(self) -> None:
+        dep = workloads.load_workloads().serve.deployments["ApiIngress"].model_dump()
+        with pytest.raises(ValueError, match="look_back_period_s"):
+            workloads.ServeDeployment(**dep | {"look_back_period_s": 2, "metrics_interval_s": 2})
+        with pytest.raises(ValueError, match="look_back_period_s"):
+            workloads.ServeDeployment(**dep | {"look_back_period_s": 8, "metrics_interval_s": None})
 
     @pytest.mark.parametrize("run_id", ["x; rm -rf /", "", "a b", "$(id)", "-flag"])
     def test_job_entrypoint_refuses_anything_but_an_id(self, run_id: str) -> None:
