@@ -320,12 +320,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (>= 3)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="one round")
+    parser.add_argument(
+        "--platform-threads",
+        type=int,
+        help="diagnostic: the LLM replica's llama.cpp threads (RAYLANE_LLM__THREADS) instead of"
+        " the shipped default; the last line is then not the gated figure",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds = 1
     print(f"start: {load_average()}", flush=True)
     overrides = {"RAYLANE_QUOTAS__DAILY_TOKENS": "0"}  # unlimited: many requests from one org
     os.environ.pop("RAYLANE_LLM__THREADS", None)  # the platform keeps its shipped default
+    if args.platform_threads:
+        overrides["RAYLANE_LLM__THREADS"] = str(args.platform_threads)
+    platform_side = (
+        f"{args.platform_threads} llama.cpp thread(s) (diagnostic: NOT the shipped default)"
+        if args.platform_threads
+        else "shipped default"
+    )
     rows: dict[tuple[str, str], list[list[Sample]]] = {}
     mismatches: list[str] = []
     with platform_env(**overrides) as bench:
@@ -342,7 +355,7 @@ def main() -> None:
         assert settings.llm.backend == "llamacpp", "the baseline is llama.cpp"
         global REPEAT_PENALTY
         REPEAT_PENALTY = settings.llm.repeat_penalty
-        assert settings.llm.threads is None, "the platform runs its shipped default"
+        assert settings.llm.threads == args.platform_threads, "the platform's threads"
         probe = LlamaCppBackend.from_settings(settings)
         formatted = [probe.prompt(chat_prompt.build([], [], q)) for q in [WARM_UP, *PROMPTS]]
         del probe
@@ -354,8 +367,13 @@ def main() -> None:
 
         shipped = max(multiprocessing.cpu_count() // 2, 1)  # llama-cpp-python's default
         print(
-            f"baseline: {threads} llama.cpp thread(s) (fastest decode); platform: shipped"
-            f" default (RAYLANE_LLM__THREADS unset: llama.cpp's {shipped} decode thread(s))",
+            f"baseline: {threads} llama.cpp thread(s) (fastest decode); platform: "
+            + (
+                platform_side
+                if args.platform_threads
+                else f"shipped default (RAYLANE_LLM__THREADS unset: llama.cpp's {shipped}"
+                " decode thread(s))"
+            ),
             flush=True,
         )
         bodies = [
@@ -499,7 +517,7 @@ def main() -> None:
     print(
         f"\nmodel {settings.llm.model_name}, max_tokens {args.max_tokens}, temperature 0;"
         f" {len(PROMPTS)} bare prompts and {len(RAG_QUESTIONS)} RAG questions x {args.rounds}"
-        f" round(s), alternating; baseline threads {threads}, platform shipped default;"
+        f" round(s), alternating; baseline threads {threads}, platform {platform_side};"
         " per-round values, median (min-max) over rounds"
     )
     print(f"{'path':<5} {'side':<9} {'TTFT p50 ms':>22} {'decode tok/s':>22} {'e2e tok/s':>22}")
