@@ -120,26 +120,27 @@ def wait_serve_app(timeout: float = 300) -> None:
     """Until every deployment of the Serve app is up (the LLM replica loads a model at start)."""
     from ray import serve
 
-    from raylane.serve import APP_NAME
+    from raylane.infra.workloads import serve_app
 
+    app_name = serve_app().app_name
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
-        app = serve.status().applications.get(APP_NAME)
+        app = serve.status().applications.get(app_name)
         status = app.status if app else None
         if str(status) in ("RUNNING", "ApplicationStatus.RUNNING"):
             return
         time.sleep(1)
-    raise TimeoutError(f"Serve app {APP_NAME!r} not running after {timeout:.0f} s ({status})")
+    raise TimeoutError(f"Serve app {app_name!r} not running after {timeout:.0f} s ({status})")
 
 
 def serve_replicas(deployment: str) -> int:
     """RUNNING replicas of one deployment of the Serve app (Serve's status API)."""
     from ray import serve
 
-    from raylane.serve import APP_NAME
+    from raylane.infra.workloads import serve_app
 
-    app = serve.status().applications.get(APP_NAME)
+    app = serve.status().applications.get(serve_app().app_name)
     if app is None or deployment not in app.deployments:
         return 0
     states = app.deployments[deployment].replica_states

@@ -73,7 +73,6 @@ def config_map(values: Values) -> Manifest:
         "RAYLANE_DATA_DIR": "/tmp/raylane",
         # Serve reads these at start-up only; see docs/deployment.md.
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
     } | SERVE_ENV
     if values.serve_haproxy:
         data["RAY_SERVE_ENABLE_HA_PROXY"] = "1"

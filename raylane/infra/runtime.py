@@ -60,14 +60,18 @@ def ray_token(settings: Settings) -> Path:
     return path
 
 
-# Serve's own telemetry, trimmed where the platform records the same or needs less: measured on
-# 2 cores at 16 clients, they took 0.3 of a core from the API replicas (docs/deployment.md).
-# * HAProxy's per-request metrics: one log datagram per request, parsed in Python by the
-#   HAProxyManager; the API's own raylane_http_* counters and histograms cover the same.
-# * Replicas and routers export their cached metrics each second, not ten times a second.
-# * The Serve controller's loop runs twice a second, not ten times.
-# An operator's own value in the environment wins.
+# Serve's switches, the same for `raylane up` and the KubeRay pods (deploy/render.py); Serve
+# reads them at start-up only. An operator's own value in the environment wins.
+# * The proxy's readiness check: its 5 s default is missed on a loaded 2-core box, and Serve
+#   then kills the proxy in a loop.
+# * Serve's own telemetry, trimmed where the platform records the same or needs less (on 2
+#   cores at 16 clients it took 0.3 of a core from the API replicas; docs/deployment.md):
+#   HAProxy's per-request metrics (one log datagram per request, parsed in Python by the
+#   HAProxyManager; the API's raylane_http_* metrics count the same requests), replicas and
+#   routers exporting metrics each second rather than ten times, and the controller's loop
+#   twice a second rather than ten times.
 SERVE_ENV = {
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
     "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
@@ -87,7 +91,6 @@ def ray_env(settings: Settings) -> dict[str, str]:
         "RAYLANE_SECRET_KEY": settings.secret_key.get_secret_value(),
         "RAY_AUTH_MODE": "token",
         "HF_HUB_OFFLINE": "1",
-        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
         # Ray lowers its workers' priority (nice 15) by default; Serve replicas answer users.
         "RAY_worker_niceness": "0",
     }

@@ -138,6 +138,12 @@ class GpuGroup(_Strict):
         return self
 
 
+# Serve's own defaults for a deployment's load window and report interval (a test holds them to
+# Ray's): the window must stay longer than the interval.
+SERVE_LOOK_BACK_S = 30.0
+SERVE_METRICS_INTERVAL_S = 10.0
+
+
 class ServeDeployment(_Strict):
     """Placement and autoscaling of one Serve deployment of the Raylane app."""
 
@@ -153,7 +159,7 @@ class ServeDeployment(_Strict):
     upscale_delay_s: float | None = Field(default=None, ge=0)
     downscale_delay_s: float | None = Field(default=None, ge=0)
     # Seconds of load Serve averages when it decides, and how often replicas report it (the
-    # window must be longer); None: Serve's defaults (30 s, 10 s).
+    # window must be longer); None: Serve's defaults (above).
     look_back_period_s: float | None = Field(default=None, gt=0)
     metrics_interval_s: float | None = Field(default=None, gt=0)
 
@@ -168,7 +174,8 @@ class ServeDeployment(_Strict):
             raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
         if self.target_ongoing_requests > self.max_ongoing_requests:
             raise ValueError("target_ongoing_requests must not exceed max_ongoing_requests")
-        window, interval = self.look_back_period_s or 30.0, self.metrics_interval_s or 10.0
+        window = self.look_back_period_s or SERVE_LOOK_BACK_S
+        interval = self.metrics_interval_s or SERVE_METRICS_INTERVAL_S
         if window <= interval:
             raise ValueError(
                 f"look_back_period_s ({window}) must be longer than metrics_interval_s ({interval})"
@@ -245,6 +252,11 @@ def _default() -> Workloads:
 
 def _resolve(workloads: Workloads | None) -> Workloads:
     return workloads if workloads is not None else _default()
+
+
+def serve_app(workloads: Workloads | None = None) -> ServeApp:
+    """The one Serve application: its name and route prefix, for ``raylane up`` as for KubeRay."""
+    return _resolve(workloads).serve
 
 
 def head_resources(workloads: Workloads | None = None) -> dict[str, float]:

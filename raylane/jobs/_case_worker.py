@@ -37,9 +37,9 @@ def _handle(name: str) -> Any:
     model-scored assertion never needs."""
     from ray import serve
 
-    from raylane.serve import APP_NAME
+    from raylane.infra.workloads import serve_app
 
-    return serve.get_deployment_handle(name, app_name=APP_NAME)
+    return serve.get_deployment_handle(name, app_name=serve_app().app_name)
 
 
 def _scorers(model: str) -> Any:

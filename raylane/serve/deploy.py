@@ -38,7 +38,7 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
-    from raylane.serve import APP_NAME
+    from raylane.infra.workloads import serve_app
     from raylane.serve.deployments import build_app
 
     serve.start(
@@ -48,7 +48,14 @@ def deploy(settings: Settings, *, timeout: float = 180.0) -> str:
     # Per-request access logs cost more than the request itself on a small machine; Raylane's
     # own metrics and request ids already account for every request.
     logging = LoggingConfig(enable_access_log=False, log_level="WARNING")
-    serve.run(build_app(), name=APP_NAME, route_prefix="/", blocking=False, logging_config=logging)
+    app = serve_app()
+    serve.run(
+        build_app(),
+        name=app.app_name,
+        route_prefix=app.route_prefix,
+        blocking=False,
+        logging_config=logging,
+    )
     url = api_url(settings)
     wait_http(f"{url}/openapi.json", timeout=timeout)
     from raylane.actors import rollout_orchestrator

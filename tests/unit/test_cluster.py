@@ -16,12 +16,13 @@ import yaml
 from typer.testing import CliRunner
 
 from raylane.cli.cluster import register
+from raylane.config import Settings
 from raylane.deploy import dashboard
 from raylane.deploy.metrics_catalog import DASHBOARD_METRICS, metric_names
 from raylane.deploy.render import render, render_rayjob, render_yaml
 from raylane.deploy.validate import validate_files, validate_manifest, validate_manifests
 from raylane.deploy.values import Values, load_values
-from raylane.infra import workloads
+from raylane.infra import runtime, workloads
 
 ROOT = Path(__file__).parents[2]
 CRD_DIR = Path(__file__).parents[2].parent / "shared" / "kuberay-crds"
@@ -144,6 +145,9 @@ class TestWorkloads:
                 AutoscalingConfig(**workloads.serve_options(name)["autoscaling_config"])
         api = workloads.serve_options("ApiIngress")["autoscaling_config"]
         assert api["look_back_period_s"] > api["metrics_interval_s"]
+        serve_defaults = AutoscalingConfig()  # what an unset field means
+        assert serve_defaults.look_back_period_s == workloads.SERVE_LOOK_BACK_S
+        assert serve_defaults.metrics_interval_s == workloads.SERVE_METRICS_INTERVAL_S
 
     def test_a_window_no_longer_than_the_report_interval_is_refused(self) -> None:
         dep = workloads.load_workloads().serve.deployments["ApiIngress"].model_dump()
@@ -462,6 +466,35 @@ def test_config_map_carries_region_and_no_secrets(stack: tuple[str, list[dict[st
     assert data["RAYLANE_ENV"] == "production"
     assert data["RAYLANE_REGION"] == values_of(name).region
     assert not any("DATABASE" in k or "SECRET" in k or "TOKEN" in k for k in data)
+
+
+def test_pods_and_the_local_head_start_serve_with_the_same_switches(
+    stack: tuple[str, list[dict[str, Any]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, manifests = stack
+    data = one(manifests, "ConfigMap")["data"]
+    assert {k: data[k] for k in runtime.SERVE_ENV} == runtime.SERVE_ENV
+    assert data["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "0"  # the API's own metrics count
+    settings = Settings(env="test", secret_key="k" * 40, data_dir=tmp_path)
+    for key in runtime.SERVE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    assert runtime.ray_env(settings).items() >= runtime.SERVE_ENV.items()
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_ENABLED", "1")  # an operator's value wins
+    assert runtime.ray_env(settings)["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "1"
+
+
+def test_the_local_deploy_and_the_ray_service_name_the_same_app(
+    stack: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = stack
+    (service,) = [m for m in manifests if m["kind"] == "RayService"]
+    (app,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    assert (app["name"], app["route_prefix"]) == (
+        workloads.serve_app().app_name,
+        workloads.serve_app().route_prefix,
+    )
 
 
 def test_values_refuse_secrets_in_settings_and_unknown_overrides() -> None:
